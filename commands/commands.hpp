@@ -1,0 +1,32 @@
+#pragma once
+/// Kusto management commands (".create table", ".alter table T policy streamingingestion", ...):
+/// parsing and execution against the catalog. Pure functions over model values: no I/O, no
+/// threads, no actors. The coordinator actor is the only caller in the node.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/catalog.hpp"
+
+namespace tributary::commands {
+
+/// What a command runs against, besides the catalog.
+struct context {
+  std::string_view database;  ///< the client's database in context; may be empty
+  int64_t now_ticks = 0;      ///< 100-ns ticks since the Unix epoch (for LastUpdatedOn etc.)
+};
+
+/// The result of one command.
+struct executed {
+  model::outcome outcome;              ///< result table, or a structured error
+  std::vector<model::change> changes;  ///< empty for reads and for errors
+  std::string kind;                    ///< stable label for metrics, e.g. "create_table";
+                                       ///< "invalid" when the text did not parse
+};
+
+/// Parses `text` and runs it against `cat`. On success with changes, `cat.version` is bumped
+/// exactly once. On any error `cat` is left exactly as it was.
+executed execute(model::catalog& cat, const context& ctx, std::string_view text);
+
+}  // namespace tributary::commands

@@ -1,0 +1,63 @@
+#pragma once
+/// Values every module shares: strong identifiers, Kusto column types, result tables and errors.
+/// Plain data, no I/O, no threads: safe to copy into actor messages and across the RPC bridge.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace tributary::model {
+
+/// Identifies a database for the life of the catalog; never reused.
+enum class database_id : uint64_t {};
+/// Identifies a table for the life of the catalog; never reused. Rowstore keys start with it.
+enum class table_id : uint64_t {};
+
+/// Kusto's scalar types (docs: kusto/query/scalar-data-types).
+enum class column_type : uint8_t {
+  bool_, int_, long_, real, decimal, string, datetime, timespan, guid, dynamic,
+};
+
+/// Kusto's canonical name: "bool", "int", "long", "real", "decimal", "string", "datetime",
+/// "timespan", "guid", "dynamic".
+std::string_view to_string(column_type t);
+/// The .NET type name Kusto shows in schema columns, e.g. "System.Int32".
+std::string_view dotnet_name(column_type t);
+/// Parses a type name or one of Kusto's aliases (boolean, date, double, time, uuid,
+/// uniqueid); case-sensitive like Kusto. nullopt when unknown.
+std::optional<column_type> parse_column_type(std::string_view name);
+
+/// One typed column of a table or of a result.
+struct column {
+  std::string name;
+  column_type type = column_type::string;
+  friend bool operator==(const column&, const column&) = default;
+};
+
+/// One cell of a result. The column type says how to read it:
+/// bool → bool; int, long → int64; datetime, timespan → int64 100-ns ticks (datetime since the
+/// Unix epoch, UTC); real → double; string, decimal, guid, dynamic → text (dynamic as JSON).
+using value = std::variant<std::monostate, bool, int64_t, double, std::string>;
+
+/// A typed result table: what every command and query returns on success.
+struct result_table {
+  std::vector<column> columns;
+  std::vector<std::vector<value>> rows;
+};
+
+/// An error a client can act on: a stable code (Kusto's where one exists), a message that
+/// names the object, the position and the fix, and whether retrying can ever succeed.
+struct error {
+  std::string code;
+  std::string message;
+  bool permanent = true;
+  friend bool operator==(const error&, const error&) = default;
+};
+
+/// The answer to a command or query: a table, or an error.
+using outcome = std::variant<result_table, error>;
+
+}  // namespace tributary::model

@@ -1,0 +1,119 @@
+@0xae52e2bd006bb17c;
+# Tributary's client contract. Every node serves the `Tributary` interface as its bootstrap
+# capability on its RPC port (default 7400). Compatibility rule: fields and methods are only
+# ever added with new ordinals, never renumbered or retyped.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("tributary::wire");
+
+# Kusto's scalar types. A column's type says which `Value` field its cells use.
+enum ColumnType {
+  bool @0;       # Value.bool
+  int @1;        # Value.long (32-bit range)
+  long @2;       # Value.long
+  real @3;       # Value.real
+  decimal @4;    # Value.text, decimal digits as Kusto prints them
+  string @5;     # Value.text
+  datetime @6;   # Value.long, 100-ns ticks since 1970-01-01T00:00:00Z (UTC)
+  timespan @7;   # Value.long, 100-ns ticks
+  guid @8;       # Value.text, 8-4-4-4-12 lower-case hex
+  dynamic @9;    # Value.text, JSON
+}
+
+struct Column {
+  name @0 :Text;
+  type @1 :ColumnType;
+}
+
+# One cell. `null` is Kusto's null for every type.
+struct Value {
+  union {
+    null @0 :Void;
+    bool @1 :Bool;
+    long @2 :Int64;
+    real @3 :Float64;
+    text @4 :Text;
+  }
+}
+
+struct Row {
+  values @0 :List(Value);   # one per column, in column order
+}
+
+# A typed result: what commands and queries return.
+struct ResultTable {
+  columns @0 :List(Column);
+  rows @1 :List(Row);
+}
+
+# An error as a value. `code` is stable (Kusto's code where Kusto has one, e.g.
+# "BadRequest_EntityNotFound", "Throttling"); `message` names the object, the position in the
+# request and the fix; `permanent` is false only when retrying the same request may succeed.
+struct Error {
+  code @0 :Text;
+  message @1 :Text;
+  permanent @2 :Bool;
+}
+
+struct Result {
+  union {
+    table @0 :ResultTable;
+    error @1 :Error;
+  }
+}
+
+# Data formats of the ingest call (Kusto's streamFormat values).
+enum Format {
+  csv @0;
+  tsv @1;
+  scsv @2;
+  sohsv @3;
+  psv @4;
+  json @5;        # one JSON object per line
+  multijson @6;   # objects one after another or in an array, across lines
+}
+
+# One streaming ingest request. At most 4 MiB of `data`, and at most 4 MiB once decompressed.
+struct IngestRequest {
+  database @0 :Text;
+  table @1 :Text;
+  format @2 :Format;
+  mappingName @3 :Text;      # a pre-created mapping of the table; empty = none (map by order
+                             # for CSV-like formats, by column name for JSON)
+  data @4 :Data;             # raw records, UTF-8; gzip is recognised by its magic bytes
+  requestId @5 :Text;        # client-chosen id; a retry with the same id for the same table
+                             # within the dedup window returns the first answer, ingests nothing
+  properties @6 :List(Property);  # further ingestion properties; unsupported ones are refused
+                                  # by name (e.g. ignoreFirstRecord, tags), never ignored
+}
+
+struct Property {
+  name @0 :Text;
+  value @1 :Text;
+}
+
+# The acknowledgement of a durable, queryable ingest.
+struct IngestAck {
+  consumedRecords @0 :UInt64;  # rows added by this request (Kusto's ConsumedRecordsCount)
+  duplicate @1 :Bool;          # true when answered from an earlier request with the same id
+}
+
+struct IngestResult {
+  union {
+    ack @0 :IngestAck;
+    error @1 :Error;
+  }
+}
+
+interface Tributary {
+  # Runs one management command (text starting with "."), e.g.
+  # ".create table T (a:int)". `database` is the database in context; may be empty for
+  # commands that name no table.
+  command @0 (database :Text, text :Text) -> (result :Result);
+
+  # Runs one query (Kusto query language subset) against `database`.
+  query @1 (database :Text, text :Text) -> (result :Result);
+
+  # Streams data into a table. Answers only once the rows are durable and visible to queries.
+  ingest @2 (request :IngestRequest) -> (result :IngestResult);
+}
