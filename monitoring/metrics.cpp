@@ -1,0 +1,315 @@
+#include "monitoring/metrics.hpp"
+
+#include <netdb.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "monitoring/process_collector.hpp"
+
+#ifndef TRIBUTARY_VERSION
+#define TRIBUTARY_VERSION "unknown"
+#endif
+
+namespace tributary::monitoring {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// Family::Add takes the family's mutex and hashes every label on each call. This cache maps
+// one label value to its children under a shared lock, so a hot path pays one map lookup.
+// Label values come from code, not users, but a bug that leaked user text into a label would
+// create unbounded series; past `max_values` distinct values everything lands in "other".
+template <typename Children>
+class label_cache {
+ public:
+  static constexpr size_t max_values = 256;
+
+  explicit label_cache(std::function<Children(const std::string&)> make) : make_(std::move(make)) {}
+
+  const Children& get(std::string_view value) {
+    {
+      std::shared_lock lock(mutex_);
+      if (auto it = map_.find(value); it != map_.end()) return it->second;
+    }
+    std::unique_lock lock(mutex_);
+    std::string key = map_.size() < max_values ? std::string(value) : std::string("other");
+    auto it = map_.find(key);
+    if (it == map_.end()) it = map_.emplace(key, make_(key)).first;
+    return it->second;  // std::map nodes never move, so the reference outlives the lock
+  }
+
+ private:
+  std::function<Children(const std::string&)> make_;
+  std::shared_mutex mutex_;
+  std::map<std::string, Children, std::less<>> map_;
+};
+
+// Index 0 counts successes, 1 errors.
+using result_counters = std::array<Counter*, 2>;
+size_t result_index(bool ok) { return ok ? 0 : 1; }
+
+result_counters add_results(Family<Counter>& family, const std::string& label,
+                            const std::string& value) {
+  return {&family.Add({{label, value}, {"result", "ok"}}),
+          &family.Add({{label, value}, {"result", "error"}})};
+}
+
+// 50 µs .. 10 s: an in-memory command answers in tens of microseconds, an ingest waits for a
+// group-commit fsync (milliseconds), a slow fan-out query or an overloaded node takes seconds.
+const Histogram::BucketBoundaries& latency_buckets() {
+  static const Histogram::BucketBoundaries buckets{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                   0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                                   0.5,     1.0,    2.5,     5.0,    10.0};
+  return buckets;
+}
+
+// The host part of "host:port" / "[v6]:port", as something we can connect to.
+std::string connectable_host(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? std::string() : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "0.0.0.0") return "127.0.0.1";
+  if (host == "::") return "::1";
+  return host;
+}
+
+// One connection attempt, closed at once; failures do not matter.
+void poke(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return;
+  if (int fd = ::socket(found->ai_family, found->ai_socktype, found->ai_protocol); fd >= 0) {
+    ::connect(fd, found->ai_addr, found->ai_addrlen);
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+}
+
+// civetweb's listener thread notices the stop flag only when its poll() returns, and that
+// poll waits up to 2 s for a connection: the Exposer's destructor alone takes ~2 s, which
+// every node shutdown and restart would pay. Connecting to ourselves while it stops ends the
+// wait in milliseconds.
+void stop_exposer(std::unique_ptr<prometheus::Exposer>& exposer, const std::string& host,
+                  uint16_t port) {
+  std::atomic<bool> stopped{false};
+  std::thread waker([&] {
+    while (!stopped.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!stopped.load()) poke(host, port);
+    }
+  });
+  exposer.reset();
+  stopped = true;
+  waker.join();
+}
+
+}  // namespace
+
+// --- command_probe ---
+
+struct command_probe::state {
+  explicit state(prometheus::Registry& registry)
+      : by_kind([&family = prometheus::BuildCounter()
+                               .Name("tributary_commands_total")
+                               .Help("Management commands executed, by kind and result.")
+                               .Register(registry)](const std::string& kind) {
+          return add_results(family, "kind", kind);
+        }) {}
+  label_cache<result_counters> by_kind;
+};
+
+command_probe::command_probe() = default;
+command_probe::~command_probe() = default;
+
+void command_probe::executed(std::string_view kind, bool ok) {
+  if (state_) state_->by_kind.get(kind)[result_index(ok)]->Increment();
+}
+
+// --- rpc_probe ---
+
+struct rpc_method_series {
+  result_counters requests;
+  Histogram* latency;
+};
+
+struct rpc_probe::state {
+  explicit state(prometheus::Registry& registry)
+      : requests(prometheus::BuildCounter()
+                     .Name("tributary_rpc_requests_total")
+                     .Help("RPC calls answered, by method and result.")
+                     .Register(registry)),
+        latency(prometheus::BuildHistogram()
+                    .Name("tributary_rpc_latency_seconds")
+                    .Help("RPC call latency from request received to answer sent, by method.")
+                    .Register(registry)),
+        in_flight(prometheus::BuildGauge()
+                      .Name("tributary_rpc_in_flight")
+                      .Help("RPC calls received and not yet answered.")
+                      .Register(registry)
+                      .Add({})),
+        known{make("command"), make("query"), make("ingest")},
+        others([this](const std::string& method) { return make(method); }) {}
+
+  rpc_method_series make(const std::string& method) {
+    return {add_results(requests, "method", method),
+            &latency.Add({{"method", method}}, latency_buckets())};
+  }
+
+  const rpc_method_series& series(std::string_view method) {
+    static constexpr std::array<std::string_view, 3> names{"command", "query", "ingest"};
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i] == method) return known[i];
+    return others.get(method);
+  }
+
+  Family<Counter>& requests;
+  Family<Histogram>& latency;
+  Gauge& in_flight;
+  std::array<rpc_method_series, 3> known;
+  label_cache<rpc_method_series> others;
+};
+
+rpc_probe::rpc_probe() = default;
+rpc_probe::~rpc_probe() = default;
+
+void rpc_probe::finished(std::string_view method, bool ok, std::chrono::nanoseconds latency) {
+  if (!state_) return;
+  const auto& s = state_->series(method);
+  s.requests[result_index(ok)]->Increment();
+  s.latency->Observe(std::chrono::duration<double>(latency).count());
+}
+
+void rpc_probe::in_flight(int delta) {
+  if (state_) state_->in_flight.Increment(delta);
+}
+
+// --- catalog_probe ---
+
+struct catalog_probe::state {
+  explicit state(prometheus::Registry& registry)
+      : version(gauge(registry, "tributary_catalog_version",
+                      "Version of the catalog this node has applied; bumped by every change.")),
+        databases(gauge(registry, "tributary_catalog_databases", "Databases in the catalog.")),
+        tables(gauge(registry, "tributary_catalog_tables", "Tables in the catalog.")),
+        actors([&family = prometheus::BuildGauge()
+                              .Name("tributary_actors")
+                              .Help("Live database and table actors on this node, by kind.")
+                              .Register(registry)](const std::string& kind) {
+          return &family.Add({{"kind", kind}});
+        }) {
+    // Both kinds show from the first scrape, as 0, rather than appearing later.
+    actors.get("database");
+    actors.get("table");
+  }
+
+  static Gauge& gauge(prometheus::Registry& registry, const std::string& name,
+                      const std::string& help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+  }
+
+  Gauge& version;
+  Gauge& databases;
+  Gauge& tables;
+  label_cache<Gauge*> actors;
+};
+
+catalog_probe::catalog_probe() = default;
+catalog_probe::~catalog_probe() = default;
+
+void catalog_probe::version(uint64_t v) {
+  if (state_) state_->version.Set(static_cast<double>(v));
+}
+
+void catalog_probe::objects(size_t databases, size_t tables) {
+  if (!state_) return;
+  state_->databases.Set(static_cast<double>(databases));
+  state_->tables.Set(static_cast<double>(tables));
+}
+
+void catalog_probe::actors(std::string_view kind, int64_t delta) {
+  if (state_) state_->actors.get(kind)->Increment(static_cast<double>(delta));
+}
+
+// --- metrics ---
+
+struct metrics::impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<process_collector> process = std::make_shared<process_collector>();
+  command_probe commands;
+  rpc_probe rpc;
+  catalog_probe catalog;
+  uint16_t port = 0;
+  std::string host;  // where to connect to reach the exposer
+  // Declared last so it is destroyed first: no scrape can run while the probes go away.
+  std::unique_ptr<prometheus::Exposer> exposer;
+};
+
+metrics::metrics(const std::string& listen, std::string node_name)
+    : impl_(std::make_unique<impl>()) {
+  auto& registry = *impl_->registry;
+  impl_->commands.state_ = std::make_unique<command_probe::state>(registry);
+  impl_->rpc.state_ = std::make_unique<rpc_probe::state>(registry);
+  impl_->catalog.state_ = std::make_unique<catalog_probe::state>(registry);
+  prometheus::BuildGauge()
+      .Name("tributary_build_info")
+      .Help("Always 1; labels name the build version and this node.")
+      .Register(registry)
+      .Add({{"version", TRIBUTARY_VERSION}, {"node", std::move(node_name)}})
+      .Set(1);
+  if (listen.empty()) return;
+  try {
+    impl_->exposer = std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot serve metrics on '" + listen + "': " + e.what());
+  }
+  auto ports = impl_->exposer->GetListeningPorts();
+  if (ports.empty())
+    throw std::runtime_error("cannot serve metrics on '" + listen + "': no listening port");
+  impl_->port = static_cast<uint16_t>(ports.front());
+  impl_->host = connectable_host(listen);
+  impl_->exposer->RegisterCollectable(impl_->registry);
+  impl_->exposer->RegisterCollectable(impl_->process);
+}
+
+metrics::~metrics() {
+  if (impl_->exposer) stop_exposer(impl_->exposer, impl_->host, impl_->port);
+}
+
+uint16_t metrics::port() const { return impl_->port; }
+command_probe& metrics::commands() { return impl_->commands; }
+rpc_probe& metrics::rpc() { return impl_->rpc; }
+catalog_probe& metrics::catalog() { return impl_->catalog; }
+
+std::string metrics::scrape() const {
+  auto families = impl_->registry->Collect();
+  auto process = impl_->process->Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  std::ostringstream out;
+  prometheus::TextSerializer{}.Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace tributary::monitoring

@@ -1,0 +1,119 @@
+#pragma once
+/// Tributary's metrics: probe objects the domain code calls, and the Prometheus `/metrics`
+/// endpoint that serves them. Only monitoring/ sees prometheus-cpp; this header does not.
+///
+/// Every probe is thread-safe: any thread or actor may call it concurrently. A probe obtained
+/// from `metrics` lives as long as that `metrics`. A default-constructed probe is detached:
+/// every call is a no-op (for tests of code that takes a probe).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tributary::monitoring {
+
+/// Management commands, by kind and outcome.
+/// Series: tributary_commands_total{kind, result="ok|error"}.
+class command_probe {
+ public:
+  /// A detached probe: calls do nothing.
+  command_probe();
+  ~command_probe();
+  command_probe(const command_probe&) = delete;
+  command_probe& operator=(const command_probe&) = delete;
+
+  /// Counts one executed command. `kind` is commands::executed::kind ("create_table",
+  /// "invalid", ...): a small fixed set, never user text, since each value is a series.
+  void executed(std::string_view kind, bool ok);
+
+ private:
+  friend class metrics;
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+/// Cap'n Proto RPC calls, by method ("command", "query", "ingest").
+/// Series: tributary_rpc_requests_total{method, result="ok|error"},
+/// tributary_rpc_latency_seconds{method} (histogram, buckets 50us..10s),
+/// tributary_rpc_in_flight (gauge).
+class rpc_probe {
+ public:
+  /// A detached probe: calls do nothing.
+  rpc_probe();
+  ~rpc_probe();
+  rpc_probe(const rpc_probe&) = delete;
+  rpc_probe& operator=(const rpc_probe&) = delete;
+
+  /// Counts one answered call and records its latency (request received → answer sent).
+  /// `ok` is false when the answer is an error. The known methods cost no lock or lookup.
+  void finished(std::string_view method, bool ok, std::chrono::nanoseconds latency);
+  /// Adds `delta` (+1 on arrival, -1 on answer) to the number of calls being served.
+  void in_flight(int delta);
+
+ private:
+  friend class metrics;
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+/// The catalog and the actors spawned from it.
+/// Series: tributary_catalog_version, tributary_catalog_databases, tributary_catalog_tables,
+/// tributary_actors{kind="database|table"} (all gauges).
+class catalog_probe {
+ public:
+  /// A detached probe: calls do nothing.
+  catalog_probe();
+  ~catalog_probe();
+  catalog_probe(const catalog_probe&) = delete;
+  catalog_probe& operator=(const catalog_probe&) = delete;
+
+  /// Sets the catalog version this node has applied.
+  void version(uint64_t v);
+  /// Sets the number of databases and tables in the catalog.
+  void objects(size_t databases, size_t tables);
+  /// Adds `delta` to the number of live actors of `kind` ("database", "table").
+  void actors(std::string_view kind, int64_t delta);
+
+ private:
+  friend class metrics;
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+/// Owns the metric registry, the probes and the HTTP exposer. Also serves process metrics
+/// (process_cpu_seconds_total, process_resident_memory_bytes, ... read from /proc at each
+/// scrape) and tributary_build_info{version, node} = 1. Built once in the composition root
+/// (node/main.cpp) and passed by reference to whoever needs a probe; must outlive them.
+class metrics {
+ public:
+  /// Serves `/metrics` on `listen` ("127.0.0.1:9400"; port 0 picks an ephemeral port; an
+  /// empty string serves nothing, for tests). `node_name` labels tributary_build_info.
+  /// Throws std::runtime_error naming the address if it cannot bind.
+  metrics(const std::string& listen, std::string node_name);
+  /// Stops serving (waits for a scrape in progress), then releases the probes.
+  ~metrics();
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  /// The port `/metrics` is served on (the real one when `listen` asked for port 0);
+  /// 0 when nothing is served.
+  uint16_t port() const;
+
+  /// The probes; references valid for the life of this object.
+  command_probe& commands();
+  rpc_probe& rpc();
+  catalog_probe& catalog();
+
+  /// The exposition text a scrape of `/metrics` would return now (Prometheus text format
+  /// 0.0.4), without the exposer's own exposer_* series. Works when nothing is served.
+  std::string scrape() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tributary::monitoring
