@@ -1,0 +1,36 @@
+#pragma once
+/// The bridge between the RPC layer and the actors (DESIGN.md §1): RPC threads hand a call to
+/// the actor system and get the answer through a callback, never blocking and never touching
+/// actor state. Header free of CAF internals so the RPC glue stays light.
+
+#include <caf/fwd.hpp>
+#include <functional>
+#include <string>
+
+#include "actors/interfaces.hpp"
+
+namespace tributary::actors {
+
+class gateway {
+ public:
+  /// Called exactly once with the answer, from a CAF worker thread. A failure inside the actor
+  /// system (timeout, actor down) arrives as an error with permanent=false.
+  using reply = std::function<void(model::outcome)>;
+
+  /// Spawns the bridge actor; `coordinator` must be alive. Stop with `stop()`.
+  gateway(caf::actor_system& sys, coordinator_actor coordinator);
+  ~gateway();
+
+  /// Thread-safe; returns at once.
+  void command(std::string database, std::string text, reply done) const;
+  /// Thread-safe; returns at once.
+  void query(std::string database, std::string text, reply done) const;
+  /// Stops the bridge; calls after this are answered with a "ShuttingDown" error.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tributary::actors

@@ -1,0 +1,62 @@
+#pragma once
+/// Tributary's C++ client library: a synchronous connection to one node over Cap'n Proto RPC.
+/// Not thread-safe: use one connection per thread (it owns its own KJ event loop).
+
+#include <memory>
+#include <optional>
+#include <variant>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/types.hpp"
+
+namespace tributary::client {
+
+/// Data formats of `ingest`, as in schema/tributary.capnp.
+enum class format : uint8_t { csv, tsv, scsv, sohsv, psv, json, multijson };
+
+/// Parses Kusto's streamFormat names case-insensitively ("csv", "SCsv", "MultiJSON"...).
+std::optional<format> parse_format(std::string_view name);
+
+/// One ingest request; see IngestRequest in schema/tributary.capnp.
+struct ingest_request {
+  std::string database;
+  std::string table;
+  format fmt = format::csv;
+  std::string mapping_name;
+  std::string data;
+  std::string request_id;
+  std::vector<std::pair<std::string, std::string>> properties;
+};
+
+struct ingest_ack {
+  uint64_t consumed_records = 0;
+  bool duplicate = false;
+};
+
+/// The answer to ingest: an ack or an error.
+using ingest_outcome = std::variant<ingest_ack, model::error>;
+
+class connection {
+ public:
+  /// Connects to `address` ("host:port"). Transport failures (refused, reset, timeout) are
+  /// reported by each call as an error with code "ConnectionFailed" (permanent=false).
+  explicit connection(const std::string& address);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Runs a management command in `database` (may be empty).
+  model::outcome command(std::string_view database, std::string_view text);
+  /// Runs a query in `database`.
+  model::outcome query(std::string_view database, std::string_view text);
+  /// Sends one ingest request and waits for its answer.
+  ingest_outcome ingest(const ingest_request& request);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tributary::client

@@ -1,0 +1,142 @@
+// tributaryd: the composition root (STYLE.md). Builds the node in order — storage, metrics,
+// actor system, coordinator, gateway, RPC — and stops it in reverse on SIGTERM/SIGINT.
+
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+#include <filesystem>
+#include <fstream>
+#include <kj/async-unix.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+#include <unistd.h>
+
+#include "actors/actors.hpp"
+#include "actors/gateway.hpp"
+#include "monitoring/metrics.hpp"
+#include "node/rpc_server.hpp"
+#include "storage/store.hpp"
+
+namespace {
+
+struct flags {
+  std::string data_dir = "./data";
+  std::string rpc_listen = "127.0.0.1:7400";
+  std::string metrics_listen = "127.0.0.1:9400";
+  std::string node_name;
+  std::string cluster_listen = "127.0.0.1:7401";
+  std::vector<std::string> seeds;
+  std::string streaming_ingestion = "off";
+  std::string ready_file;
+  std::string log_level = "info";
+  unsigned threads = 0;
+};
+
+std::string host_name() {
+  char buf[256] = {};
+  return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string("tributaryd");
+}
+
+// Written atomically once the node serves RPC and metrics: tests and benchmarks wait for it.
+void write_ready_file(const std::string& path, uint16_t rpc_port, uint16_t metrics_port) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "{\"rpc_port\":" << rpc_port << ",\"metrics_port\":" << metrics_port
+        << ",\"pid\":" << getpid() << "}\n";
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+int run(const flags& f) {
+  using namespace tributary;
+  // Signals must be blocked before any thread starts so that only the RPC loop receives them.
+  kj::UnixEventPort::captureSignal(SIGTERM);
+  kj::UnixEventPort::captureSignal(SIGINT);
+
+  auto opened = storage::store::open(f.data_dir);
+  if (auto* e = std::get_if<model::error>(&opened)) {
+    spdlog::critical("{}: {}", e->code, e->message);
+    return 1;
+  }
+  auto store = std::move(std::get<std::unique_ptr<storage::store>>(opened));
+
+  std::unique_ptr<monitoring::metrics> metrics;
+  try {
+    metrics = std::make_unique<monitoring::metrics>(f.metrics_listen, f.node_name);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot serve metrics on {}: {}; choose another --metrics-listen",
+                     f.metrics_listen, e.what());
+    return 1;
+  }
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", f.threads ? f.threads : std::max(2u, std::thread::hardware_concurrency()));
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  int status = 0;
+  {
+    caf::actor_system sys{cfg};
+    auto spawned = actors::spawn_coordinator(
+        sys, *store, {metrics->commands(), metrics->catalog()},
+        {.streaming_on_first_start = f.streaming_ingestion == "on"});
+    if (auto* e = std::get_if<model::error>(&spawned)) {
+      spdlog::critical("{}: {}", e->code, e->message);
+      return 1;
+    }
+    auto coordinator = std::get<actors::coordinator_actor>(spawned);
+    actors::gateway gateway(sys, coordinator);
+    try {
+      node::serve_rpc(
+          {.listen = f.rpc_listen,
+           .on_listening =
+               [&](uint16_t port) {
+                 spdlog::info("tributaryd '{}' ready: RPC on port {}, metrics on port {}, data in {}",
+                              f.node_name, port, metrics->port(), f.data_dir);
+                 spdlog::info("connect: tributary --node 127.0.0.1:{} command '.show databases'", port);
+                 if (!f.ready_file.empty()) write_ready_file(f.ready_file, port, metrics->port());
+               }},
+          gateway, metrics->rpc());
+    } catch (const kj::Exception& e) {
+      spdlog::critical("RPC server on {} failed: {}; choose another --rpc-listen", f.rpc_listen,
+                       e.getDescription().cStr());
+      status = 1;
+    }
+    gateway.stop();
+    caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+  }  // ~actor_system waits for every actor
+  spdlog::info("stopped; closing storage");
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  flags f;
+  f.node_name = host_name();
+  CLI::App app{"tributaryd: a streaming-ingestion node (Kusto-compatible commands, Cap'n Proto RPC)"};
+  app.add_option("--data-dir", f.data_dir, "Directory for RocksDB and extents")->capture_default_str();
+  app.add_option("--rpc-listen", f.rpc_listen, "host:port of the Cap'n Proto RPC server (port 0 = any free)")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", f.metrics_listen, "host:port of the Prometheus /metrics endpoint")
+      ->capture_default_str();
+  app.add_option("--node-name", f.node_name, "Name of this node (default: host name)");
+  app.add_option("--cluster-listen", f.cluster_listen,
+                 "host:port for other nodes (cluster mode arrives with the cluster issue)")
+      ->capture_default_str();
+  app.add_option("--seeds", f.seeds, "host:port of other nodes, comma-separated")->delimiter(',');
+  app.add_option("--streaming-ingestion", f.streaming_ingestion,
+                 "Cluster streaming-ingestion switch at the first start of an empty data dir")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--ready-file", f.ready_file,
+                 "Write {\"rpc_port\",\"metrics_port\",\"pid\"} here once ready");
+  app.add_option("--threads", f.threads, "Actor scheduler threads (default: cores, at least 2)");
+  app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(f.log_level));
+  if (!f.seeds.empty())
+    spdlog::warn("--seeds given, but this build runs single-node: the seeds are not contacted");
+  return run(f);
+}

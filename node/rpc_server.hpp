@@ -1,0 +1,33 @@
+#pragma once
+/// The Cap'n Proto RPC server: serves the `Tributary` interface on the calling thread's KJ
+/// event loop. It never blocks that loop: every call is handed to the actor system through the
+/// gateway and answered when the actors reply (cross-thread fulfiller).
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace tributary::actors {
+class gateway;
+}
+namespace tributary::monitoring {
+class rpc_probe;
+}
+
+namespace tributary::node {
+
+struct rpc_options {
+  std::string listen = "127.0.0.1:7400";  ///< host:port; port 0 picks a free one
+  std::chrono::milliseconds drain_timeout{10'000};
+  /// Called once the socket is bound, with the bound port.
+  std::function<void(uint16_t)> on_listening;
+};
+
+/// Serves until SIGTERM or SIGINT (which the caller must have captured with
+/// kj::UnixEventPort::captureSignal before starting any thread), then stops accepting, waits for
+/// in-flight calls to finish (at most `drain_timeout`) and closes every connection.
+/// Throws kj::Exception when the address cannot be bound.
+void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
+               monitoring::rpc_probe& probe);
+
+}  // namespace tributary::node

@@ -1,0 +1,193 @@
+#include "storage/store.hpp"
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "storage/catalog_codec.hpp"
+
+namespace tributary::storage {
+namespace {
+
+constexpr const char* catalog_cf = "catalog";
+constexpr const char* rowstore_cf = "rowstore";
+
+model::error storage_error(const std::string& what, const rocksdb::Status& s) {
+  return {"StorageError", fmt::format("{}: {}", what, s.ToString()), false};
+}
+
+bool starts_with(const rocksdb::Slice& s, const std::string& prefix) {
+  return s.size() >= prefix.size() && std::memcmp(s.data(), prefix.data(), prefix.size()) == 0;
+}
+
+}  // namespace
+
+struct store::impl {
+  std::filesystem::path path;
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::ColumnFamilyHandle* catalog = nullptr;
+  rocksdb::ColumnFamilyHandle* rowstore = nullptr;
+  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
+
+  ~impl() {
+    if (!db) return;
+    for (auto* h : {catalog, rowstore, default_cf})
+      if (h) db->DestroyColumnFamilyHandle(h);
+    db->Close();
+  }
+
+  // Visits every key under `prefix` in the catalog column family.
+  template <class F>
+  rocksdb::Status scan(const std::string& prefix, F&& f) const {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions{}, catalog));
+    for (it->Seek(prefix); it->Valid() && starts_with(it->key(), prefix); it->Next())
+      f(it->key(), it->value());
+    return it->status();
+  }
+};
+
+store::store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+store::~store() = default;
+
+std::variant<std::unique_ptr<store>, model::error> store::open(
+    const std::filesystem::path& data_dir) {
+  auto path = data_dir / "rocksdb";
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return model::error{"StorageError",
+                        fmt::format("cannot create data directory '{}': {}; check --data-dir "
+                                    "and its permissions",
+                                    path.string(), ec.message()),
+                        true};
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.compression = rocksdb::kLZ4Compression;
+  options.bottommost_compression = rocksdb::kZSTD;
+  // A single DB serves every table; keep its background work small on small machines.
+  options.IncreaseParallelism(2);
+  options.max_open_files = 512;
+  rocksdb::ColumnFamilyOptions cf_options(options);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {catalog_cf, cf_options},
+      {rowstore_cf, cf_options},
+  };
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(rocksdb::DBOptions(options), path.string(), families, &handles, &raw);
+  if (!s.ok()) {
+    auto e = storage_error(fmt::format("cannot open RocksDB at '{}'", path.string()), s);
+    if (s.IsIOError())
+      e.message += "; is another tributaryd using this --data-dir?";
+    return e;
+  }
+  auto i = std::make_unique<impl>();
+  i->path = path;
+  i->db.reset(raw);
+  i->default_cf = handles[0];
+  i->catalog = handles[1];
+  i->rowstore = handles[2];
+  return std::unique_ptr<store>(new store(std::move(i)));
+}
+
+std::variant<model::catalog, model::error> store::load_catalog() const {
+  model::catalog cat;
+  std::string bytes;
+  auto s = impl_->db->Get(rocksdb::ReadOptions{}, impl_->catalog, codec::meta_key(), &bytes);
+  if (s.IsNotFound()) return cat;
+  if (!s.ok()) return storage_error("cannot read the catalog", s);
+  auto corrupt = [&](const std::string& key, const std::string& why) {
+    return model::error{"StorageError",
+                        fmt::format("catalog record '{}' in '{}' is corrupt: {}", key,
+                                    impl_->path.string(), why),
+                        true};
+  };
+  auto m = codec::decode_meta(bytes);
+  if (auto* why = std::get_if<std::string>(&m)) return corrupt("meta", *why);
+  const auto& meta = std::get<codec::meta>(m);
+  cat.version = meta.version;
+  cat.next_id = meta.next_id;
+  cat.streaming = meta.streaming;
+
+  std::optional<model::error> failure;
+  std::map<model::database_id, std::string> names;
+  s = impl_->scan(codec::database_prefix(), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    auto db = codec::decode_database(v.ToStringView());
+    if (auto* why = std::get_if<std::string>(&db)) {
+      if (!failure) failure = corrupt(k.ToString(true), *why);
+      return;
+    }
+    auto& d = std::get<model::database>(db);
+    names[d.id] = d.name;
+    auto name = d.name;
+    cat.databases.emplace(std::move(name), std::move(d));
+  });
+  if (!s.ok()) return storage_error("cannot read the catalog", s);
+  if (failure) return *failure;
+  s = impl_->scan(codec::all_tables_prefix(), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    auto t = codec::decode_table(v.ToStringView());
+    if (auto* why = std::get_if<std::string>(&t)) {
+      if (!failure) failure = corrupt(k.ToString(true), *why);
+      return;
+    }
+    auto& [db_id, table] = std::get<0>(t);
+    auto it = names.find(db_id);
+    if (it == names.end()) {
+      if (!failure) failure = corrupt(k.ToString(true), "its database is missing");
+      return;
+    }
+    auto name = table.name;
+    cat.databases.at(it->second).tables.emplace(std::move(name), std::move(table));
+  });
+  if (!s.ok()) return storage_error("cannot read the catalog", s);
+  if (failure) return *failure;
+  return cat;
+}
+
+std::optional<model::error> store::commit_catalog(const model::catalog& cat,
+                                                  const std::vector<model::change>& changes) {
+  rocksdb::WriteBatch batch;
+  auto* cf = impl_->catalog;
+  auto find_db = [&](const std::string& name) { return cat.find_database(name); };
+  for (const auto& c : changes) {
+    switch (c.what) {
+      case model::change::kind::put_database:
+        if (const auto* db = find_db(c.database_name))
+          batch.Put(cf, codec::database_key(db->id), codec::encode_database(*db));
+        break;
+      case model::change::kind::delete_database: {
+        batch.Delete(cf, codec::database_key(c.database));
+        auto prefix = codec::table_prefix(c.database);
+        auto s = impl_->scan(prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
+          batch.Delete(cf, k);
+        });
+        if (!s.ok()) return storage_error("cannot read the catalog", s);
+        break;
+      }
+      case model::change::kind::put_table:
+        if (const auto* db = find_db(c.database_name)) {
+          if (auto it = db->tables.find(c.table_name); it != db->tables.end())
+            batch.Put(cf, codec::table_key(db->id, it->second.id),
+                      codec::encode_table(*db, it->second));
+        }
+        break;
+      case model::change::kind::delete_table:
+        batch.Delete(cf, codec::table_key(c.database, c.table));
+        break;
+      case model::change::kind::put_cluster:
+        break;  // the switch lives in the meta record, written below
+    }
+  }
+  batch.Put(cf, codec::meta_key(), codec::encode_meta(cat));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  auto s = impl_->db->Write(wo, &batch);
+  if (!s.ok()) return storage_error("cannot persist the catalog change", s);
+  return std::nullopt;
+}
+
+}  // namespace tributary::storage

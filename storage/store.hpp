@@ -1,0 +1,44 @@
+#pragma once
+/// The node's one RocksDB instance (DESIGN.md §3): column families `catalog` and `rowstore`.
+/// RocksDB types never leave this folder. Thread-safe: RocksDB serialises writers itself, but
+/// by design only the coordinator writes the catalog and only the rowstore writer the rowstore.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <variant>
+#include <vector>
+
+#include "model/catalog.hpp"
+
+namespace tributary::storage {
+
+class store {
+ public:
+  /// Opens the database under `data_dir/rocksdb`, creating it and its column families when
+  /// missing. Fails with code "StorageError" when the directory cannot be used (locked by
+  /// another process, corrupt, unwritable); the message names the path.
+  static std::variant<std::unique_ptr<store>, model::error> open(
+      const std::filesystem::path& data_dir);
+
+  /// Flushes nothing (every commit is synced) and closes RocksDB.
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  /// Reads the persisted catalog; the empty catalog (version 0) for a new data dir.
+  std::variant<model::catalog, model::error> load_catalog() const;
+
+  /// Persists the state of every object named in `changes` as found in `cat` (deleted
+  /// objects are removed, a dropped database takes its tables with it) together with the
+  /// catalog's version, next id and switch, in one synced write batch: all or nothing.
+  std::optional<model::error> commit_catalog(const model::catalog& cat,
+                                             const std::vector<model::change>& changes);
+
+ private:
+  struct impl;
+  explicit store(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tributary::storage
