@@ -1,0 +1,517 @@
+// Result shapes. Column names and types follow Kusto's documentation for each command; where a
+// Kusto column has no meaning for Tributary it is kept with a neutral value, never dropped.
+//
+//   .create database / .drop database / .show databases
+//       DatabaseName:string, PersistentStorage:string (""), Version:string (""), IsCurrent:bool,
+//       DatabaseAccessMode:string ("ReadWrite"), PrettyName:string (""), DatabaseId:guid (from the id).
+//       .create returns the new (or, with ifnotexists, existing) database's row; .drop returns the
+//       remaining databases (Kusto has no .drop database command; this mirrors .drop table).
+//   .create table / .create-merge table
+//       TableName, Schema (CSL: "a:int, ['my col']:string"), DatabaseName, Folder, DocString (strings).
+//   .drop table             the remaining tables: TableName, DatabaseName (as Kusto).
+//   .show tables            TableName, DatabaseName, Folder, DocString.
+//   .show table T           one row per column, in schema order (not by name: the order is the
+//                           schema): AttributeName:string, AttributeType:string (.NET name),
+//                           ExtentSize:long, CompressionRatio:real, IndexSize:long, StringSize:long
+//                           (the sizes are 0: extent statistics are not part of the catalog).
+//   .show table T details   Kusto's 23 columns, TableName .. TableId; StreamingIngestionPolicy is
+//                           the effective policy JSON or null; extent counts and sizes are 0,
+//                           other policies null, AuthorizedPrincipals "[]", TableId a guid string.
+//   mapping commands        Name, Kind ("Csv"/"Json"), Mapping (normalised JSON), LastUpdatedOn
+//                           (datetime), Database, Table. .create/.create-or-alter return the mapping;
+//                           .drop returns the table's remaining mappings; .show the selected ones.
+//   policy commands         PolicyName ("StreamingIngestionPolicy"), EntityName ("[D].[T]", "[D]",
+//                           "" for the cluster), Policy (JSON string, or null when none is set; a
+//                           table shows its own policy, .show table T details the effective one),
+//                           ChildEntities (dynamic: null for a table, the database's tables as
+//                           "[D].[T]", the cluster's databases), EntityType ("Table", "Database",
+//                           "Cluster"). .alter, .alter-merge and .delete return the .show output.
+//
+// Error codes: BadRequest_SyntaxError, BadRequest_InvalidEntityName, BadRequest_DuplicateColumnName,
+// BadRequest_DatabaseNotSpecified, BadRequest_DatabaseNotExist, BadRequest_TableNotExist,
+// BadRequest_EntityNotFound (mappings), BadRequest_EntityAlreadyExists, BadRequest_ColumnTypeMismatch,
+// BadRequest_InvalidMapping, BadRequest_InvalidPolicy, BadRequest_StreamingIngestionNotEnabled,
+// BadRequest_StreamingIngestionPoliciesExist; all permanent.
+
+#include "commands/commands.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+
+#include "commands/lexer.hpp"
+#include "commands/mapping.hpp"
+#include "commands/parser.hpp"
+#include "commands/policy.hpp"
+#include "commands/results.hpp"
+
+namespace tributary::commands {
+
+namespace {
+
+using model::change;
+
+constexpr size_t max_listed = 20;
+
+template <class Map>
+std::string list_names(const Map& items, size_t limit = 10) {
+  std::string out;
+  size_t i = 0;
+  for (const auto& [name, item] : items) {
+    if (i == limit) {
+      out += fmt::format(" and {} more", items.size() - limit);
+      break;
+    }
+    out += (i++ > 0 ? ", " : "") + quote(name);
+  }
+  return out;
+}
+
+std::string_view command_label(verb v) {
+  switch (v) {
+    case verb::create_table: return ".create table";
+    case verb::create_merge_table: return ".create-merge table";
+    case verb::drop_table: return ".drop table";
+    case verb::show_tables: return ".show tables";
+    case verb::show_table: return ".show table";
+    case verb::show_table_details: return ".show table details";
+    case verb::create_mapping: return ".create table ingestion mapping";
+    case verb::create_or_alter_mapping: return ".create-or-alter table ingestion mapping";
+    case verb::show_mappings: return ".show table ingestion mappings";
+    case verb::drop_mapping: return ".drop table ingestion mapping";
+    case verb::alter_policy: return ".alter table policy";
+    case verb::alter_merge_policy: return ".alter-merge table policy";
+    case verb::delete_policy: return ".delete table policy";
+    case verb::show_policy: return ".show table policy";
+    default: return "this command";
+  }
+}
+
+model::error fail(std::string code, std::string message) {
+  return model::error{std::move(code), std::move(message), true};
+}
+
+// Runs one parsed command. Every executor validates completely before it mutates the catalog,
+// so an error leaves the catalog as it was.
+class runner {
+ public:
+  runner(model::catalog& cat, const context& ctx, const parsed_command& cmd, std::vector<change>& changes)
+      : cat_(cat), ctx_(ctx), cmd_(cmd), changes_(changes) {}
+
+  model::outcome run() {
+    switch (cmd_.what) {
+      case verb::create_database: return create_database();
+      case verb::drop_database: return drop_database();
+      case verb::show_databases: return databases_result(cat_, ctx_.database);
+      case verb::create_table: return create_table(false);
+      case verb::create_merge_table: return create_table(true);
+      case verb::drop_table: return drop_table();
+      case verb::show_tables: return show_tables();
+      case verb::show_table: return show_table(false);
+      case verb::show_table_details: return show_table(true);
+      case verb::create_mapping: return create_mapping(false);
+      case verb::create_or_alter_mapping: return create_mapping(true);
+      case verb::show_mappings: return show_mappings();
+      case verb::drop_mapping: return drop_mapping();
+      case verb::alter_policy: return alter_policy(false);
+      case verb::alter_merge_policy: return alter_policy(true);
+      case verb::delete_policy: return delete_policy();
+      case verb::show_policy: return show_policy();
+      case verb::alter_cluster_policy: return alter_cluster_policy();
+      case verb::show_cluster_policy: return cluster_policy_result(cat_);
+    }
+    return fail("BadRequest_SyntaxError", "unsupported command");
+  }
+
+ private:
+  // --- lookups: return nullptr and set error_ when the object is missing ---
+
+  model::database* context_database() {
+    if (ctx_.database.empty()) {
+      error_ = fail("BadRequest_DatabaseNotSpecified",
+                    fmt::format("{} runs in a database, but no database is in context; pass one (for example "
+                                "tributary --database <name> command '...'); .show databases lists them",
+                                command_label(cmd_.what)));
+      return nullptr;
+    }
+    return named_database(ctx_.database);
+  }
+
+  model::database* named_database(std::string_view name) {
+    if (auto* db = cat_.find_database(name)) return db;
+    std::string existing = cat_.databases.empty() ? std::string("there are no databases yet")
+                                                  : "existing databases: " + list_names(cat_.databases);
+    error_ = fail("BadRequest_DatabaseNotExist",
+                  fmt::format("Database {} does not exist; create it with .create database {} ({})", quote(name),
+                              csl_name(name.substr(0, 1024)), existing));
+    return nullptr;
+  }
+
+  model::table* find_table(model::database& db, const std::string& name) {
+    auto it = db.tables.find(name);
+    if (it != db.tables.end()) return &it->second;
+    std::string existing = db.tables.empty() ? std::string("the database has no tables yet")
+                                             : "its tables: " + list_names(db.tables);
+    error_ = fail("BadRequest_TableNotExist",
+                  fmt::format("Table {} does not exist in database {}; create it with .create table {} "
+                              "(<column>:<type>, ...) ({})",
+                              quote(name), quote(db.name), csl_name(name), existing));
+    return nullptr;
+  }
+
+  static change db_change(change::kind what, const model::database& db) {
+    change c;
+    c.what = what;
+    c.database = db.id;
+    c.database_name = db.name;
+    return c;
+  }
+
+  static change table_change(change::kind what, const model::database& db, const model::table& t) {
+    change c = db_change(what, db);
+    c.table = t.id;
+    c.table_name = t.name;
+    return c;
+  }
+
+  // --- databases ---
+
+  model::outcome create_database() {
+    if (const auto* db = cat_.find_database(cmd_.database)) {
+      if (cmd_.if_not_exists) return databases_result(cat_, ctx_.database, db);
+      return fail("BadRequest_EntityAlreadyExists",
+                  fmt::format("Database {} already exists; add 'ifnotexists' (.create database {} ifnotexists) to "
+                              "succeed when it does",
+                              quote(cmd_.database), csl_name(cmd_.database)));
+    }
+    model::database fresh;
+    fresh.id = model::database_id{cat_.next_id++};
+    fresh.name = cmd_.database;
+    auto& db = cat_.databases.emplace(fresh.name, std::move(fresh)).first->second;
+    changes_.push_back(db_change(change::kind::put_database, db));
+    return databases_result(cat_, ctx_.database, &db);
+  }
+
+  model::outcome drop_database() {
+    auto it = cat_.databases.find(cmd_.database);
+    if (it == cat_.databases.end()) {
+      if (cmd_.if_exists) return databases_result(cat_, ctx_.database);
+      named_database(cmd_.database);
+      return error_;
+    }
+    changes_.push_back(db_change(change::kind::delete_database, it->second));
+    cat_.databases.erase(it);
+    return databases_result(cat_, ctx_.database);
+  }
+
+  // --- tables ---
+
+  model::outcome create_table(bool merge) {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    auto it = db->tables.find(cmd_.table);
+    if (it == db->tables.end()) {
+      model::table fresh;
+      fresh.id = model::table_id{cat_.next_id++};
+      fresh.name = cmd_.table;
+      fresh.columns = cmd_.columns;
+      fresh.folder = cmd_.folder.value_or("");
+      fresh.docstring = cmd_.docstring.value_or("");
+      auto& t = db->tables.emplace(fresh.name, std::move(fresh)).first->second;
+      changes_.push_back(table_change(change::kind::put_table, *db, t));
+      return table_schema_result(*db, t);
+    }
+    model::table& t = it->second;
+    // Kusto: .create table on an existing table succeeds without changing it, even when the
+    // schema, folder or docstring differ.
+    if (!merge) return table_schema_result(*db, t);
+    std::map<std::string_view, model::column_type> existing;
+    for (const auto& c : t.columns) existing.emplace(c.name, c.type);
+    std::vector<model::column> added;
+    for (const auto& c : cmd_.columns) {
+      auto found = existing.find(c.name);
+      if (found == existing.end()) {
+        added.push_back(c);
+      } else if (found->second != c.type) {
+        return fail("BadRequest_ColumnTypeMismatch",
+                    fmt::format("Column {} of table {} is of type {}, but .create-merge gives it type {}; "
+                                ".create-merge only adds columns, it cannot change a column's type (use {} or a new "
+                                "column name)",
+                                quote(c.name), quote(t.name), model::to_string(found->second),
+                                model::to_string(c.type), model::to_string(found->second)));
+      }
+    }
+    bool changed = !added.empty() || (cmd_.folder && *cmd_.folder != t.folder) ||
+                   (cmd_.docstring && *cmd_.docstring != t.docstring);
+    if (!changed) return table_schema_result(*db, t);
+    t.columns.insert(t.columns.end(), added.begin(), added.end());
+    if (cmd_.folder) t.folder = *cmd_.folder;
+    if (cmd_.docstring) t.docstring = *cmd_.docstring;
+    changes_.push_back(table_change(change::kind::put_table, *db, t));
+    return table_schema_result(*db, t);
+  }
+
+  model::outcome drop_table() {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    auto it = db->tables.find(cmd_.table);
+    if (it == db->tables.end()) {
+      if (cmd_.if_exists) return remaining_tables_result(*db);
+      find_table(*db, cmd_.table);
+      return error_;
+    }
+    changes_.push_back(table_change(change::kind::delete_table, *db, it->second));
+    db->tables.erase(it);
+    return remaining_tables_result(*db);
+  }
+
+  model::outcome show_tables() {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    return tables_result(*db);
+  }
+
+  model::outcome show_table(bool details) {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    auto* t = find_table(*db, cmd_.table);
+    if (t == nullptr) return error_;
+    return details ? table_details_result(*db, *t) : table_columns_result(*t);
+  }
+
+  // --- mappings ---
+
+  std::vector<model::mapping>::iterator find_mapping(model::table& t) {
+    return std::find_if(t.mappings.begin(), t.mappings.end(), [&](const model::mapping& m) {
+      return m.kind == *cmd_.kind && m.name == *cmd_.mapping_name;
+    });
+  }
+
+  model::error mapping_not_found(const model::database& db, const model::table& t) {
+    return fail("BadRequest_EntityNotFound",
+                fmt::format("{} mapping {} does not exist on table {} in database {}; .show table {} ingestion "
+                            "mappings lists the table's mappings",
+                            model::display_name(*cmd_.kind), quote(*cmd_.mapping_name), quote(t.name),
+                            quote(db.name), csl_name(t.name)));
+  }
+
+  model::outcome create_mapping(bool or_alter) {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    auto* t = find_table(*db, cmd_.table);
+    if (t == nullptr) return error_;
+    auto existing = find_mapping(*t);
+    if (existing != t->mappings.end() && !or_alter) {
+      return fail("BadRequest_EntityAlreadyExists",
+                  fmt::format("{} mapping {} already exists on table {}; use .create-or-alter table {} ingestion {} "
+                              "mapping {} '<json>' to replace it",
+                              model::display_name(*cmd_.kind), quote(*cmd_.mapping_name), quote(t->name),
+                              csl_name(t->name), model::to_string(*cmd_.kind), quote(*cmd_.mapping_name)));
+    }
+    auto parsed = parse_mapping(*cmd_.kind, cmd_.json, *t, *cmd_.mapping_name);
+    if (auto* e = std::get_if<model::error>(&parsed)) return *e;
+    model::mapping m;
+    m.name = *cmd_.mapping_name;
+    m.kind = *cmd_.kind;
+    m.elements = std::move(std::get<std::vector<model::mapping_element>>(parsed));
+    m.last_updated_ticks = ctx_.now_ticks;
+    if (existing != t->mappings.end()) {
+      *existing = std::move(m);
+    } else {
+      auto at = std::lower_bound(t->mappings.begin(), t->mappings.end(), m, [](const auto& a, const auto& b) {
+        return std::tie(a.kind, a.name) < std::tie(b.kind, b.name);
+      });
+      t->mappings.insert(at, std::move(m));
+    }
+    changes_.push_back(table_change(change::kind::put_table, *db, *t));
+    return mappings_result(*db, *t, cmd_.kind, cmd_.mapping_name);
+  }
+
+  model::outcome show_mappings() {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    auto* t = find_table(*db, cmd_.table);
+    if (t == nullptr) return error_;
+    if (cmd_.mapping_name && find_mapping(*t) == t->mappings.end()) return mapping_not_found(*db, *t);
+    return mappings_result(*db, *t, cmd_.kind, cmd_.mapping_name);
+  }
+
+  model::outcome drop_mapping() {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    auto* t = find_table(*db, cmd_.table);
+    if (t == nullptr) return error_;
+    auto existing = find_mapping(*t);
+    if (existing == t->mappings.end()) return mapping_not_found(*db, *t);
+    t->mappings.erase(existing);
+    changes_.push_back(table_change(change::kind::put_table, *db, *t));
+    return mappings_result(*db, *t);
+  }
+
+  // --- policies ---
+
+  struct policy_target {
+    model::database* db = nullptr;
+    model::table* table = nullptr;
+    std::optional<model::streaming_policy>* policy = nullptr;
+    std::string entity;  // for messages
+  };
+
+  std::optional<policy_target> resolve_policy_target() {
+    policy_target target;
+    if (cmd_.scope == policy_scope::database) {
+      target.db = named_database(cmd_.database);
+      if (target.db == nullptr) return std::nullopt;
+      target.policy = &target.db->policy;
+      target.entity = fmt::format("database {}", quote(target.db->name));
+      return target;
+    }
+    target.db = context_database();
+    if (target.db == nullptr) return std::nullopt;
+    target.table = find_table(*target.db, cmd_.table);
+    if (target.table == nullptr) return std::nullopt;
+    target.policy = &target.table->policy;
+    target.entity = fmt::format("table {} in database {}", quote(target.table->name), quote(target.db->name));
+    return target;
+  }
+
+  static model::result_table policy_result(const policy_target& target) {
+    return target.table != nullptr ? table_policy_result(*target.db, *target.table)
+                                   : database_policy_result(*target.db);
+  }
+
+  void record_policy_change(const policy_target& target) {
+    changes_.push_back(target.table != nullptr ? table_change(change::kind::put_table, *target.db, *target.table)
+                                               : db_change(change::kind::put_database, *target.db));
+  }
+
+  std::optional<model::error> require_switch_on() const {
+    if (cat_.streaming == model::switch_state::enabled) return std::nullopt;
+    return fail("BadRequest_StreamingIngestionNotEnabled",
+                "Admin command cannot be executed as streaming ingestion is not enabled. Enable it on the cluster "
+                "first with: .alter cluster policy streamingingestion enable");
+  }
+
+  model::outcome alter_policy(bool merge) {
+    if (auto off = require_switch_on()) return *off;
+    auto target = resolve_policy_target();
+    if (!target) return error_;
+    const std::optional<model::streaming_policy>& current = *target->policy;
+    model::streaming_policy next;
+    if (cmd_.action != policy_action::json) {
+      next = current.value_or(model::streaming_policy{});
+      next.is_enabled = cmd_.action == policy_action::enable;
+    } else {
+      auto parsed = parse_policy(cmd_.json, target->entity);
+      if (auto* e = std::get_if<model::error>(&parsed)) return *e;
+      const auto& patch = std::get<policy_patch>(parsed);
+      if (!patch.is_enabled && (!merge || !current)) {
+        std::string why = merge ? fmt::format("{} has no streaming ingestion policy yet, so the merged policy needs "
+                                              "IsEnabled",
+                                              target->entity)
+                                : std::string("IsEnabled is mandatory and has no default");
+        return fail("BadRequest_InvalidPolicy",
+                    fmt::format("Invalid streaming ingestion policy for {}: {}; add \"IsEnabled\": true or false{}",
+                                target->entity, why,
+                                merge ? "" : " (use .alter-merge to change only HintAllocatedRate)"));
+      }
+      next = apply(merge ? current.value_or(model::streaming_policy{}) : model::streaming_policy{}, patch);
+    }
+    if (current != next) {
+      *target->policy = next;
+      record_policy_change(*target);
+    }
+    return policy_result(*target);
+  }
+
+  model::outcome delete_policy() {
+    if (auto off = require_switch_on()) return *off;
+    auto target = resolve_policy_target();
+    if (!target) return error_;
+    if (target->policy->has_value()) {
+      target->policy->reset();
+      record_policy_change(*target);
+    }
+    return policy_result(*target);
+  }
+
+  model::outcome show_policy() {
+    auto target = resolve_policy_target();
+    if (!target) return error_;
+    return policy_result(*target);
+  }
+
+  model::outcome alter_cluster_policy() {
+    const auto wanted =
+        cmd_.action == policy_action::enable ? model::switch_state::enabled : model::switch_state::disabled;
+    if (cat_.streaming == wanted) return cluster_policy_result(cat_);
+    if (wanted == model::switch_state::disabled) {
+      std::vector<std::string> holders;
+      size_t count = 0;
+      auto note = [&](std::string what) {
+        if (count++ < max_listed) holders.push_back(std::move(what));
+      };
+      for (const auto& [db_name, db] : cat_.databases) {
+        if (db.policy) note(fmt::format("database {}", quote(db_name)));
+        for (const auto& [table_name, t] : db.tables) {
+          if (t.policy) note(fmt::format("table {} in database {}", quote(table_name), quote(db_name)));
+        }
+      }
+      if (count > 0) {
+        std::string list;
+        for (size_t i = 0; i < holders.size(); ++i) list += (i > 0 ? ", " : "") + holders[i];
+        if (count > holders.size()) list += fmt::format(" and {} more", count - holders.size());
+        return fail("BadRequest_StreamingIngestionPoliciesExist",
+                    fmt::format("Cannot disable streaming ingestion on the cluster while {} streaming ingestion "
+                                "polic{} exist{}: {}. Delete each first (.delete database <D> policy "
+                                "streamingingestion; .delete table <T> policy streamingingestion with the table's "
+                                "database in context), then run .alter cluster policy streamingingestion disable "
+                                "again",
+                                count, count == 1 ? "y" : "ies", count == 1 ? "s" : "", list));
+      }
+    }
+    cat_.streaming = wanted;
+    change c;
+    c.what = change::kind::put_cluster;
+    changes_.push_back(c);
+    return cluster_policy_result(cat_);
+  }
+
+  model::catalog& cat_;
+  const context& ctx_;
+  const parsed_command& cmd_;
+  std::vector<change>& changes_;
+  model::error error_;
+};
+
+}  // namespace
+
+executed execute(model::catalog& cat, const context& ctx, std::string_view text) {
+  executed out;
+  out.kind = "invalid";
+  try {
+    auto parsed = parse(text);
+    if (auto* e = std::get_if<model::error>(&parsed)) {
+      out.outcome = std::move(*e);
+      return out;
+    }
+    const auto& cmd = std::get<parsed_command>(parsed);
+    out.kind = std::string(to_string(cmd.what));
+    out.outcome = runner(cat, ctx, cmd, out.changes).run();
+    if (std::holds_alternative<model::error>(out.outcome)) {
+      out.changes.clear();
+    } else if (!out.changes.empty()) {
+      ++cat.version;
+    }
+  } catch (const std::exception& e) {
+    // Only resource exhaustion can get here (the parser and validators do not throw).
+    out.changes.clear();
+    out.outcome = model::error{"InternalServiceError",
+                               fmt::format("the command could not be executed: {}", e.what()), false};
+  }
+  return out;
+}
+
+}  // namespace tributary::commands

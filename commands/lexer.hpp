@@ -1,0 +1,62 @@
+#pragma once
+/// Private to commands/: splits Kusto management-command text into tokens. Linear in the input,
+/// never throws; a lexical error (unterminated string, bad escape, invalid UTF-8, NUL byte) is
+/// returned as a BadRequest_SyntaxError naming its line and column.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/types.hpp"
+
+namespace tributary::commands {
+
+/// 1-based line and column (columns count Unicode code points), plus the byte offset.
+struct position {
+  int line = 1;
+  int column = 1;
+  size_t offset = 0;
+};
+
+enum class token_kind {
+  end,           ///< end of input
+  command_word,  ///< '.' followed by a lower-case word with dashes: ".create-or-alter"
+  identifier,    ///< [A-Za-z_][A-Za-z0-9_]*
+  bracket_name,  ///< ['...'] or ["..."]; `text` is the name inside
+  string,        ///< '...', "...", @'...', @"...", h'...', ```...```; `text` is the decoded value
+  number,        ///< a run starting with a digit, e.g. "123" or "1day"
+  punct,         ///< one of ( ) , : = [ ] { } ; | and similar single characters
+  invalid,       ///< a character that starts no token
+};
+
+struct token {
+  token_kind kind = token_kind::end;
+  std::string text;  ///< decoded value (strings, bracket names) or the raw source text
+  position pos;
+};
+
+/// The tokens of `text`, ending with one `end` token; or the first lexical error.
+struct lexed {
+  std::vector<token> tokens;
+  std::optional<model::error> error;
+};
+
+/// Tokenizes `text`. `//` starts a comment that runs to the end of the line.
+lexed lex(std::string_view text);
+
+/// How a token reads in an error message: 'int', "end of input", the string literal '...';
+/// truncated and with control bytes escaped so messages stay printable and short.
+std::string describe(const token& t);
+
+/// `s` quoted for a message: 'Name', truncated past 80 characters, control bytes escaped.
+std::string quote(std::string_view s);
+
+/// `name` as written in a command: bare when it is an identifier, else ['...'] with escapes.
+std::string csl_name(std::string_view name);
+
+/// A BadRequest_SyntaxError "Syntax error at line L, column C: <what>".
+model::error syntax_error(const position& at, std::string_view what);
+
+}  // namespace tributary::commands

@@ -1,0 +1,77 @@
+#pragma once
+/// Private to commands/: a recursive-descent parser for the management commands Tributary
+/// supports. It checks syntax and name rules only; whether objects exist is for execution.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "commands/lexer.hpp"
+#include "model/catalog.hpp"
+
+namespace tributary::commands {
+
+enum class verb {
+  create_database,
+  drop_database,
+  show_databases,
+  create_table,
+  create_merge_table,
+  drop_table,
+  show_tables,
+  show_table,
+  show_table_details,
+  create_mapping,
+  create_or_alter_mapping,
+  show_mappings,
+  drop_mapping,
+  alter_policy,
+  alter_merge_policy,
+  delete_policy,
+  show_policy,
+  alter_cluster_policy,
+  show_cluster_policy,
+};
+
+/// The stable snake_case label of a verb, as used in `executed::kind` and metrics.
+std::string_view to_string(verb v);
+
+/// What a policy command targets.
+enum class policy_scope { table, database, cluster };
+
+/// `enable`, `disable`, or a policy JSON literal.
+enum class policy_action { enable, disable, json };
+
+/// One parsed command. Only the fields its verb uses are set.
+struct parsed_command {
+  verb what = verb::show_databases;
+  std::string database;  ///< database named in the command (database and policy commands)
+  std::string table;     ///< table named in the command
+  bool if_not_exists = false;
+  bool if_exists = false;
+
+  std::vector<model::column> columns;  ///< .create[-merge] table
+  std::optional<std::string> folder;     ///< with (folder='...')
+  std::optional<std::string> docstring;  ///< with (docstring='...')
+
+  std::optional<model::mapping_kind> kind;  ///< mapping commands; unset = all kinds (show)
+  std::optional<std::string> mapping_name;  ///< unset = all mappings (show)
+  std::string json;                         ///< mapping or policy JSON text
+  position json_pos;                        ///< where the JSON literal starts
+
+  policy_scope scope = policy_scope::table;
+  policy_action action = policy_action::json;
+};
+
+/// Parses `text` into a command, or returns a BadRequest_SyntaxError (with line, column, what
+/// was expected and what was found) or a BadRequest_InvalidEntityName error.
+std::variant<parsed_command, model::error> parse(std::string_view text);
+
+/// Checks Kusto's entity-name rules (1..1024 characters; letters, digits, '_', and in
+/// bracketed names also ' ', '.', '-'; no leading/trailing "__"). Returns the reason, or
+/// nullopt when `name` is valid. `what` names the entity kind ("table", "column", ...).
+std::optional<std::string> check_entity_name(std::string_view name, std::string_view what);
+
+}  // namespace tributary::commands
