@@ -37,7 +37,7 @@ size_t utf8_length(std::string_view text, size_t i) {
 
 class cursor {
  public:
-  explicit cursor(std::string_view text) : text_(text) {}
+  cursor(std::string_view text, position at) : text_(text), pos_(at) {}
 
   bool done() const { return pos_.offset >= text_.size(); }
   unsigned char peek(size_t ahead = 0) const {
@@ -165,13 +165,20 @@ bool starts_string(const cursor& c) {
 
 }  // namespace
 
-lexed lex(std::string_view text) {
-  lexed out;
-  cursor c(text);
-  auto fail = [&](const position& at, std::string_view what) {
-    out.tokens.clear();
-    out.error = syntax_error(at, what);
-    return out;
+token lexer::next() {
+  if (failed_) return *failed_;
+  cursor c(text_, pos_);
+  auto finish = [&](token t) {
+    pos_ = c.pos();
+    if (t.kind == token_kind::error) failed_ = t;
+    return t;
+  };
+  auto fail = [&](const position& at, std::string what) {
+    token t;
+    t.kind = token_kind::error;
+    t.pos = at;
+    t.text = std::move(what);
+    return finish(std::move(t));
   };
   while (true) {
     unsigned char ch = c.peek();
@@ -195,15 +202,15 @@ lexed lex(std::string_view text) {
       c.bump();
       while (is_ident_char(c.peek()) || c.peek() == '-') c.bump();
       t.kind = token_kind::command_word;
-      t.text = std::string(text.substr(begin, c.pos().offset - begin));
+      t.text = std::string(text_.substr(begin, c.pos().offset - begin));
     } else if (is_ident_start(ch)) {
       while (is_ident_char(c.peek())) c.bump();
       t.kind = token_kind::identifier;
-      t.text = std::string(text.substr(begin, c.pos().offset - begin));
+      t.text = std::string(text_.substr(begin, c.pos().offset - begin));
     } else if (is_digit(ch)) {
       while (is_ident_char(c.peek()) || c.peek() == '.') c.bump();
       t.kind = token_kind::number;
-      t.text = std::string(text.substr(begin, c.pos().offset - begin));
+      t.text = std::string(text_.substr(begin, c.pos().offset - begin));
     } else if (ch == '[' && (c.peek(1) == '\'' || c.peek(1) == '"')) {
       c.bump();
       t.kind = token_kind::bracket_name;
@@ -218,11 +225,11 @@ lexed lex(std::string_view text) {
     } else if (ch == 0) {
       return fail(t.pos, "a NUL character is not allowed in a command");
     } else if (ch >= 0x80) {
-      size_t n = utf8_length(text, begin);
+      size_t n = utf8_length(text_, begin);
       if (n == 0) return fail(t.pos, fmt::format("invalid UTF-8 byte 0x{:02X}", ch));
       c.bump(n);
       t.kind = token_kind::invalid;
-      t.text = std::string(text.substr(begin, n));
+      t.text = std::string(text_.substr(begin, n));
     } else if (ch < 0x20 || ch == 0x7F) {
       c.bump();
       t.kind = token_kind::invalid;
@@ -232,13 +239,12 @@ lexed lex(std::string_view text) {
       t.kind = token_kind::punct;
       t.text = std::string(1, static_cast<char>(ch));
     }
-    out.tokens.push_back(std::move(t));
+    return finish(std::move(t));
   }
   token end;
   end.kind = token_kind::end;
   end.pos = c.pos();
-  out.tokens.push_back(std::move(end));
-  return out;
+  return finish(std::move(end));
 }
 
 std::string quote(std::string_view s) {

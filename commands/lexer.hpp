@@ -1,13 +1,12 @@
 #pragma once
-/// Private to commands/: splits Kusto management-command text into tokens. Linear in the input,
-/// never throws; a lexical error (unterminated string, bad escape, invalid UTF-8, NUL byte) is
-/// returned as a BadRequest_SyntaxError naming its line and column.
+/// Private to commands/: splits Kusto management-command text into tokens, one at a time, so a
+/// parser that stops at the first error never lexes (or stores) the rest of a huge input.
+/// Linear in the input, never throws.
 
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "model/types.hpp"
 
@@ -29,6 +28,8 @@ enum class token_kind {
   number,        ///< a run starting with a digit, e.g. "123" or "1day"
   punct,         ///< one of ( ) , : = [ ] { } ; | and similar single characters
   invalid,       ///< a character that starts no token
+  error,         ///< a lexical error (unterminated string, bad escape, invalid UTF-8, NUL);
+                 ///< `text` is the message
 };
 
 struct token {
@@ -37,14 +38,21 @@ struct token {
   position pos;
 };
 
-/// The tokens of `text`, ending with one `end` token; or the first lexical error.
-struct lexed {
-  std::vector<token> tokens;
-  std::optional<model::error> error;
-};
+/// Tokenizes a command text; `//` starts a comment that runs to the end of the line. Holds a
+/// view of the text, which must outlive it.
+class lexer {
+ public:
+  explicit lexer(std::string_view text) : text_(text) {}
 
-/// Tokenizes `text`. `//` starts a comment that runs to the end of the line.
-lexed lex(std::string_view text);
+  /// The next token. After the last one it returns `end` tokens; after an `error` token it
+  /// returns that error again.
+  token next();
+
+ private:
+  std::string_view text_;
+  position pos_;
+  std::optional<token> failed_;
+};
 
 /// How a token reads in an error message: 'int', "end of input", the string literal '...';
 /// truncated and with control bytes escaped so messages stay printable and short.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 namespace tributary::commands {
 
@@ -34,7 +35,7 @@ std::string lower(std::string_view s) {
 
 class parser {
  public:
-  explicit parser(std::vector<token> tokens) : tokens_(std::move(tokens)) {}
+  explicit parser(std::string_view text) : lexer_(text), current_(lexer_.next()) {}
 
   std::variant<parsed_command, model::error> run() {
     if (!parse_command() || !expect_end()) return *error_;
@@ -42,18 +43,9 @@ class parser {
   }
 
  private:
-  const token& peek(size_t ahead = 0) const {
-    size_t i = std::min(index_ + ahead, tokens_.size() - 1);
-    return tokens_[i];
-  }
-  const token& next() {
-    const token& t = peek();
-    if (index_ + 1 < tokens_.size()) ++index_;
-    return t;
-  }
-  bool at_word(std::string_view w, size_t ahead = 0) const {
-    return peek(ahead).kind == token_kind::identifier && peek(ahead).text == w;
-  }
+  const token& peek() const { return current_; }
+  token next() { return std::exchange(current_, lexer_.next()); }
+  bool at_word(std::string_view w) const { return peek().kind == token_kind::identifier && peek().text == w; }
   bool at_punct(char p) const { return peek().kind == token_kind::punct && peek().text.size() == 1 && peek().text[0] == p; }
   bool accept_word(std::string_view w) {
     if (!at_word(w)) return false;
@@ -62,7 +54,8 @@ class parser {
   }
 
   bool fail(const position& at, std::string_view what) {
-    error_ = syntax_error(at, what);
+    // A lexical error where a token was expected explains the problem better than "found ...".
+    error_ = peek().kind == token_kind::error ? syntax_error(peek().pos, peek().text) : syntax_error(at, what);
     return false;
   }
   bool fail_expected(std::string_view expected) {
@@ -125,7 +118,8 @@ class parser {
                                      "found {}; queries are sent with the query API, not as commands",
                                      describe(t)));
     }
-    std::string word = t.text;
+    const std::string word = t.text;
+    const position word_pos = t.pos;
     next();
     if (word == ".create") return parse_create();
     if (word == ".create-merge") return parse_create_merge();
@@ -141,7 +135,7 @@ class parser {
     for (auto k : known) {
       if (lower(word) == k) hint = fmt::format(" (commands are lower-case: '{}')", k);
     }
-    return fail(t.pos, fmt::format("unknown command {}{}; supported commands: {}", quote(word), hint,
+    return fail(word_pos, fmt::format("unknown command {}{}; supported commands: {}", quote(word), hint,
                                    supported_commands));
   }
 
@@ -212,15 +206,14 @@ class parser {
     next();  // '('
     std::set<std::string, std::less<>> seen;
     while (true) {
-      const token name_token = peek();
+      const position name_pos = peek().pos;
       model::column col;
       if (!parse_name(col.name, "column")) return false;
       if (seen.count(col.name) != 0) {
         error_ = model::error{"BadRequest_DuplicateColumnName",
                               fmt::format("Column {} is declared twice in table {} (line {}, column {}); each column "
                                           "name may appear once",
-                                          quote(col.name), quote(cmd_.table), name_token.pos.line,
-                                          name_token.pos.column),
+                                          quote(col.name), quote(cmd_.table), name_pos.line, name_pos.column),
                               true};
         return false;
       }
@@ -239,7 +232,7 @@ class parser {
       seen.insert(col.name);
       cmd_.columns.push_back(std::move(col));
       if (cmd_.columns.size() > max_columns) {
-        return fail(name_token.pos, fmt::format("table {} has more than {} columns", quote(cmd_.table), max_columns));
+        return fail(name_pos, fmt::format("table {} has more than {} columns", quote(cmd_.table), max_columns));
       }
       if (at_punct(',')) {
         next();
@@ -401,8 +394,8 @@ class parser {
                                      command == "'.alter'" ? " or 'cluster'" : "", command));
   }
 
-  std::vector<token> tokens_;
-  size_t index_ = 0;
+  lexer lexer_;
+  token current_;
   parsed_command cmd_;
   std::optional<model::error> error_;
 };
@@ -463,9 +456,7 @@ std::optional<std::string> check_entity_name(std::string_view name, std::string_
 }
 
 std::variant<parsed_command, model::error> parse(std::string_view text) {
-  lexed l = lex(text);
-  if (l.error) return *l.error;
-  return parser(std::move(l.tokens)).run();
+  return parser(text).run();
 }
 
 }  // namespace tributary::commands
