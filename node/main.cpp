@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <kj/async-unix.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <thread>
 #include <unistd.h>
@@ -135,6 +136,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("tributaryd"));
   spdlog::set_level(spdlog::level::from_str(f.log_level));
   if (!f.seeds.empty())
     spdlog::warn("--seeds given, but this build runs single-node: the seeds are not contacted");

@@ -146,7 +146,11 @@ TEST_P(command_file, produces_expected_output) {
   EXPECT_TRUE(node.running()) << "the node died";
 }
 
+// Files named on the command line (ctest runs one per file), else every file of the directory.
+std::vector<std::filesystem::path> g_files;
+
 std::vector<std::filesystem::path> test_files() {
+  if (!g_files.empty()) return g_files;
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(TRIBUTARY_COMMAND_TESTS_DIR))
     if (e.path().extension() == ".test") files.push_back(e.path());
@@ -159,3 +163,12 @@ INSTANTIATE_TEST_SUITE_P(commands, command_file, ::testing::ValuesIn(test_files(
 
 }  // namespace
 }  // namespace tributary::testing
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() > 5 && arg.ends_with(".test")) tributary::testing::g_files.emplace_back(arg);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

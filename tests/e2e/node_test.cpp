@@ -144,8 +144,9 @@ TEST(node, refuses_a_data_dir_in_use_and_says_why) {
 TEST(cli, prints_tables_json_and_errors_with_codes) {
   temp_dir dir;
   node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
-  auto cli = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {binary_path("tributary").string(), "--node", node.rpc_address()});
+  auto cli = [&](std::vector<std::string> args, std::string address = "") {
+    args.insert(args.begin(), {binary_path("tributary").string(), "--node",
+                               address.empty() ? node.rpc_address() : address});
     return run_process(args);
   };
   auto r = cli({"command", ".create database Logs"});
@@ -166,7 +167,7 @@ TEST(cli, prints_tables_json_and_errors_with_codes) {
   EXPECT_TRUE(r.out.empty());
   EXPECT_NE(r.err.find("error: BadRequest_"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Nope"), std::string::npos) << r.err;
-  r = cli({"--node", "127.0.0.1:1", "command", ".show databases"});
+  r = cli({"command", ".show databases"}, "127.0.0.1:1");
   EXPECT_EQ(r.exit_code, 2) << "unreachable node is a transient error";
   EXPECT_NE(r.err.find("ConnectionFailed"), std::string::npos) << r.err;
 }
