@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <exception>
 #include <map>
+#include <tuple>
 
 #include "commands/lexer.hpp"
 #include "commands/mapping.hpp"

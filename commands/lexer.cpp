@@ -275,6 +275,13 @@ std::string describe(const token& t) {
   }
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+  return out;
+}
+
 std::string csl_name(std::string_view name) {
   bool bare = !name.empty() && is_ident_start(static_cast<unsigned char>(name[0])) &&
               std::all_of(name.begin(), name.end(), [](char ch) { return is_ident_char(static_cast<unsigned char>(ch)); });

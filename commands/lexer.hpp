@@ -61,6 +61,9 @@ std::string describe(const token& t);
 /// `s` quoted for a message: 'Name', truncated past 80 characters, control bytes escaped.
 std::string quote(std::string_view s);
 
+/// `s` with ASCII letters lower-cased (Kusto's case-insensitive property names).
+std::string ascii_lower(std::string_view s);
+
 /// `name` as written in a command: bare when it is an identifier, else ['...'] with escapes.
 std::string csl_name(std::string_view name);
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -18,13 +17,6 @@ namespace tributary::commands {
 namespace {
 
 using json = nlohmann::json;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-  return out;
-}
 
 // Transform names Kusto documents for mappings (kusto/management/mappings).
 constexpr std::array<std::string_view, 9> transforms{
@@ -53,7 +45,7 @@ class element_reader {
                          index_, element.type_name());
     }
     for (const auto& [key, value] : element.items()) {
-      std::string k = lower(key);
+      std::string k = ascii_lower(key);
       if (k == "column" || k == "name") {
         if (auto e = take_string(key, "column", value, column_)) return e;
       } else if (k == "datatype") {
@@ -128,7 +120,7 @@ class element_reader {
   }
 
   std::optional<std::string> read_property(std::string_view key, const json& value, bool in_properties) {
-    std::string k = lower(key);
+    std::string k = ascii_lower(key);
     if (k == "ordinal") return read_ordinal(key, value);
     if (k == "path") return take_string(key, "Path", value, path_);
     if (k == "constvalue") return take_string(key, "ConstValue", value, const_value_);
@@ -173,9 +165,9 @@ class element_reader {
     if (value.is_number_integer() && value.get<int64_t>() == 0) return std::nullopt;
     if (!value.is_string()) return wrong_type(key, "a transform name such as \"SourceLocation\"", value);
     const auto& name = value.get_ref<const std::string&>();
-    if (lower(name) == "none" || name.empty()) return std::nullopt;
+    if (ascii_lower(name) == "none" || name.empty()) return std::nullopt;
     for (auto t : transforms) {
-      if (lower(t) == lower(name)) {
+      if (ascii_lower(t) == ascii_lower(name)) {
         transform_ = std::string(t);
         return std::nullopt;
       }
@@ -274,16 +266,15 @@ std::string column_list(const model::table& t) {
   return out;
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the rest is useful.
-std::string clean_json_error(std::string_view what) {
+}  // namespace
+
+std::string json_error_text(std::string_view what) {
   auto close = what.find("] ");
   if (!what.empty() && what.front() == '[' && close != std::string_view::npos) what.remove_prefix(close + 2);
   constexpr size_t max_length = 300;
   if (what.size() > max_length) return quote(what.substr(0, max_length));
   return std::string(what);
 }
-
-}  // namespace
 
 std::optional<std::string> check_json_depth(std::string_view text, size_t max_depth) {
   size_t depth = 0;
@@ -380,7 +371,7 @@ std::variant<std::vector<model::mapping_element>, model::error> parse_mapping(
   try {
     doc = json::parse(text);
   } catch (const json::exception& e) {
-    return fail(fmt::format("the mapping is not valid JSON: {}", clean_json_error(e.what())));
+    return fail(fmt::format("the mapping is not valid JSON: {}", json_error_text(e.what())));
   }
   if (!doc.is_array()) {
     return fail(fmt::format("the mapping must be a JSON array of elements such as [{{\"Column\":\"a\","

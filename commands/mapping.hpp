@@ -21,6 +21,10 @@ inline constexpr size_t max_json_depth = 32;
 /// Linear in `json`; strings are skipped correctly.
 std::optional<std::string> check_json_depth(std::string_view json, size_t max_depth = max_json_depth);
 
+/// The useful part of a JSON parser's exception message (without its "[json.exception...] "
+/// prefix), truncated to a few hundred characters.
+std::string json_error_text(std::string_view what);
+
 /// A problem in a JSON path: the 1-based character position and what is wrong there.
 struct path_problem {
   size_t position = 0;

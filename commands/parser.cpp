@@ -26,13 +26,6 @@ constexpr std::string_view supported_types =
     "bool (boolean), int, long, real (double), decimal, string, datetime (date), timespan (time), guid (uuid, "
     "uniqueid), dynamic";
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-  return out;
-}
-
 class parser {
  public:
   explicit parser(std::string_view text) : lexer_(text), current_(lexer_.next()) {}
@@ -133,7 +126,7 @@ class parser {
     static constexpr std::string_view known[] = {".create", ".create-merge", ".create-or-alter", ".drop",
                                                  ".show",   ".alter",        ".alter-merge",      ".delete"};
     for (auto k : known) {
-      if (lower(word) == k) hint = fmt::format(" (commands are lower-case: '{}')", k);
+      if (ascii_lower(word) == k) hint = fmt::format(" (commands are lower-case: '{}')", k);
     }
     return fail(word_pos, fmt::format("unknown command {}{}; supported commands: {}", quote(word), hint,
                                    supported_commands));
@@ -203,7 +196,7 @@ class parser {
   }
 
   bool parse_columns() {
-    next();  // '('
+    next();
     std::set<std::string, std::less<>> seen;
     while (true) {
       const position name_pos = peek().pos;
@@ -248,7 +241,7 @@ class parser {
     while (true) {
       const token& prop = peek();
       if (prop.kind != token_kind::identifier) return fail_expected("a table property ('docstring' or 'folder')");
-      std::string key = lower(prop.text);
+      std::string key = ascii_lower(prop.text);
       std::optional<std::string>* target = nullptr;
       if (key == "docstring") target = &cmd_.docstring;
       if (key == "folder") target = &cmd_.folder;

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -13,19 +12,6 @@
 
 namespace tributary::commands {
 
-namespace {
-
-using json = nlohmann::json;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
-  return out;
-}
-
-}  // namespace
-
 std::variant<policy_patch, model::error> parse_policy(std::string_view text, std::string_view entity) {
   auto fail = [&](std::string_view what) {
     return model::error{"BadRequest_InvalidPolicy",
@@ -35,22 +21,18 @@ std::variant<policy_patch, model::error> parse_policy(std::string_view text, std
                         true};
   };
   if (auto deep = check_json_depth(text)) return fail(*deep);
-  json doc;
+  nlohmann::json doc;
   try {
-    doc = json::parse(text);
-  } catch (const json::exception& e) {
-    std::string_view what = e.what();
-    auto close = what.find("] ");
-    if (!what.empty() && what.front() == '[' && close != std::string_view::npos) what.remove_prefix(close + 2);
-    if (what.size() > 300) what = what.substr(0, 300);
-    return fail(fmt::format("the policy is not valid JSON: {}", what));
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return fail(fmt::format("the policy is not valid JSON: {}", json_error_text(e.what())));
   }
   if (!doc.is_object()) return fail(fmt::format("the policy must be a JSON object, found {}", doc.type_name()));
   policy_patch patch;
   bool seen_enabled = false;
   std::vector<std::string> unknown;
   for (const auto& [key, value] : doc.items()) {
-    std::string k = lower(key);
+    std::string k = ascii_lower(key);
     if (k == "isenabled") {
       if (seen_enabled) return fail("IsEnabled is given more than once");
       seen_enabled = true;

@@ -94,6 +94,19 @@ TEST(lexer_errors, unterminated_string_names_where_it_started) {
   EXPECT_HAS(e.message, "line 1, column 43: unterminated string literal starting at line 1, column 43");
 }
 
+TEST(lexer_errors, the_first_problem_in_reading_order_is_reported) {
+  // A syntax error before a lexical one wins: the parser stops before lexing further.
+  auto e = syntax(".show tabels 'unterminated");
+  EXPECT_HAS(e.message, "line 1, column 7: expected 'databases', 'tables'");
+  // A lexical error where a token is expected is reported as such.
+  e = syntax(".show tables 'unterminated");
+  EXPECT_HAS(e.message, "line 1, column 14: unterminated string literal");
+  e = syntax(".show table ['x\n");
+  EXPECT_HAS(e.message, "unterminated string literal");
+  e = syntax(".show table ['x' ]");
+  EXPECT_HAS(e.message, "line 1, column 17: expected ']' to close the bracketed name, found ' '");
+}
+
 TEST(lexer_errors, unknown_escape_suggests_verbatim_strings) {
   auto e = syntax(R"(.create table T (a:int) with (docstring='a\qb') )");
   EXPECT_HAS(e.message, "unknown escape sequence '\\q'");

@@ -58,6 +58,7 @@ TEST(policy_json, refuses_wrong_types_negative_rates_and_unknown_properties) {
   EXPECT_HAS(policy_error(R"({"IsEnabled": true, "HintAllocatedRate": -1})").message,
              "'HintAllocatedRate' must be a non-negative number (GB per hour) or null, found -1");
   EXPECT_HAS(policy_error(R"({"IsEnabled": true, "HintAllocatedRate": "2"})").message, "found string");
+  EXPECT_HAS(policy_error(R"({"IsEnabled": true, "HintAllocatedRate": 1e400})").message, "number overflow");
   auto e = policy_error(R"({"IsEnabled": true, "NumberOfRowStores": 4, "Extra": 1})");
   EXPECT_HAS(e.message, "unknown properties 'Extra', 'NumberOfRowStores'");
   EXPECT_HAS(policy_error(R"({"IsEnabled": true, "isenabled": false})").message, "IsEnabled is given more than once");
