@@ -1,0 +1,50 @@
+#pragma once
+/// Streaming ingest payloads: decompression and parsing of CSV-like and JSON formats into typed
+/// column batches against a table's schema and (optionally) a pre-created mapping. Pure
+/// functions: no I/O, no threads; safe to call from any actor.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "model/batch.hpp"
+#include "model/catalog.hpp"
+
+namespace tributary::ingest {
+
+/// Kusto's streamFormat values; same order as wire::Format.
+enum class format : uint8_t { csv, tsv, scsv, sohsv, psv, json, multijson };
+
+/// "csv", "tsv", "scsv", "sohsv", "psv", "json", "multijson".
+std::string_view to_string(format f);
+/// The mapping kind a format takes (csv for CSV-like formats, json for json/multijson).
+model::mapping_kind mapping_kind_for(format f);
+
+/// Kusto's limit for one streaming request, compressed and uncompressed.
+constexpr size_t max_request_bytes = 4 * 1024 * 1024;
+
+/// Returns `data` decompressed when it starts with gzip's magic bytes (1f 8b), else unchanged.
+/// Stops as soon as the output would exceed `limit` (a decompression bomb costs at most `limit`
+/// bytes of memory) and fails with code "BadRequest_RequestTooLarge"; corrupt gzip fails with
+/// "BadRequest_InvalidCompressedData".
+std::variant<std::string, model::error> decompress(std::string_view data,
+                                                   size_t limit = max_request_bytes);
+
+/// Refuses ingestion properties that streaming ingestion does not support, by name (e.g.
+/// ignoreFirstRecord, tags, ingestionMapping as inline mapping); nullopt when all are accepted.
+std::optional<model::error> check_properties(
+    const std::vector<std::pair<std::string, std::string>>& properties);
+
+/// Parses `data` (uncompressed, UTF-8) into a batch with one column per column of `table`.
+/// Without a mapping, CSV-like formats map fields by position and JSON maps properties by column
+/// name; with one, CSV maps by Ordinal and JSON by Path, ConstValue fills constants. The whole
+/// request fails on the first bad record, and the error names the record number (1-based), the
+/// column and the reason. `mapping`, when given, must be of mapping_kind_for(f).
+std::variant<model::column_batch, model::error> parse(format f, std::string_view data,
+                                                      const model::table& table,
+                                                      const model::mapping* mapping);
+
+}  // namespace tributary::ingest
