@@ -2,44 +2,54 @@
 /// How the node's actors are spawned. Protocols: actors/interfaces.hpp.
 
 #include <caf/fwd.hpp>
+#include <chrono>
+#include <memory>
 
 #include "actors/interfaces.hpp"
 
 namespace tributary::storage {
 class store;
-}
+class rowstore_writer;
+struct table_recovery;
+}  // namespace tributary::storage
 namespace tributary::monitoring {
 class command_probe;
 class catalog_probe;
+class ingest_probe;
 }  // namespace tributary::monitoring
 
 namespace tributary::actors {
 
-/// Probes the actors report to; owned by the caller, must outlive the actor system.
-struct probes {
-  monitoring::command_probe& commands;
-  monitoring::catalog_probe& catalog;
-};
+class directory;
 
-struct coordinator_config {
+/// What every actor of the node shares. Owned by main(); outlives the actor system.
+struct node_env {
+  storage::store& store;
+  storage::rowstore_writer& writer;
+  directory& tables;
+  monitoring::command_probe& command_probe;
+  monitoring::catalog_probe& catalog_probe;
+  monitoring::ingest_probe& ingest_probe;
+  /// A retried request id within this window is answered from the first result.
+  std::chrono::seconds dedup_window{600};
   /// Turn the cluster switch on when the data dir is new (catalog version 0).
   bool streaming_on_first_start = false;
 };
 
-/// Spawns the COORDINATOR (detached): loads the catalog from `store`, spawns a database actor
-/// per database and a table actor per table, then serves commands. `store` and `probes` must
-/// outlive the actor system. Fails with the storage error when the catalog cannot be loaded.
+/// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the
+/// store, spawns a database actor per database and a table actor per table, then serves
+/// commands. Fails with the storage error when the catalog or rowstore cannot be read.
 std::variant<coordinator_actor, model::error> spawn_coordinator(caf::actor_system& sys,
-                                                                 storage::store& store,
-                                                                 probes probes,
-                                                                 coordinator_config config);
+                                                                 const node_env& env);
 
 /// Spawns a DATABASE actor linked to `parent`; it spawns and owns its table actors.
-database_actor spawn_database(caf::local_actor* parent, monitoring::catalog_probe& probe,
+database_actor spawn_database(caf::local_actor* parent, const node_env& env, std::string name,
                               database_update initial);
 
-/// Spawns a TABLE actor linked to `parent`.
-table_actor spawn_table(caf::local_actor* parent, monitoring::catalog_probe& probe,
-                        table_update initial);
+/// Spawns a TABLE actor linked to `parent`, recovering its shard from `recovered` (may be null
+/// for a new table).
+table_actor spawn_table(caf::local_actor* parent, const node_env& env, std::string database_name,
+                        table_update initial,
+                        std::shared_ptr<const storage::table_recovery> recovered);
 
 }  // namespace tributary::actors

@@ -6,6 +6,7 @@
 #include "actors/actors.hpp"
 #include "commands/commands.hpp"
 #include "monitoring/metrics.hpp"
+#include "storage/rowstore.hpp"
 #include "storage/store.hpp"
 
 namespace tributary::actors {
@@ -17,10 +18,11 @@ int64_t now_ticks() {
       .count();
 }
 
+using recovery_map = std::unordered_map<uint64_t, storage::table_recovery>;
+
 struct coordinator_st {
   model::catalog cat;
-  storage::store* store = nullptr;
-  std::optional<actors::probes> probes;
+  const node_env* env = nullptr;
   std::unordered_map<uint64_t, database_actor> databases;  // by database_id
   static inline const char* name = "coordinator";
 
@@ -33,27 +35,26 @@ struct coordinator_st {
   void report() {
     size_t tables = 0;
     for (const auto& [name, db] : cat.databases) tables += db.tables.size();
-    probes->catalog.version(cat.version);
-    probes->catalog.objects(cat.databases.size(), tables);
+    env->catalog_probe.version(cat.version);
+    env->catalog_probe.objects(cat.databases.size(), tables);
   }
 };
 
 using coordinator_ptr = coordinator_actor::stateful_pointer<coordinator_st>;
 
-void spawn_database_with_tables(coordinator_ptr self, const model::database& db) {
+void spawn_database_with_tables(coordinator_ptr self, const model::database& db,
+                                recovery_map* recovered) {
   auto& st = self->state;
-  auto actor = spawn_database(self, st.probes->catalog, st.update_for(db));
-  for (const auto& [name, t] : db.tables) self->send(actor, update_atom::value, table_update{t, {}});
+  auto actor = spawn_database(self, *st.env, db.name, st.update_for(db));
+  for (const auto& [name, t] : db.tables) {
+    std::shared_ptr<const storage::table_recovery> r;
+    if (recovered) {
+      if (auto it = recovered->find(static_cast<uint64_t>(t.id)); it != recovered->end())
+        r = std::make_shared<const storage::table_recovery>(std::move(it->second));
+    }
+    self->send(actor, update_atom::value, table_update{t, {}, std::move(r)});
+  }
   st.databases[static_cast<uint64_t>(db.id)] = actor;
-}
-
-void stop_database(coordinator_ptr self, model::database_id id) {
-  auto& dbs = self->state.databases;
-  auto it = dbs.find(static_cast<uint64_t>(id));
-  if (it == dbs.end()) return;
-  self->unlink_from(it->second);
-  self->send_exit(it->second, caf::exit_reason::user_shutdown);
-  dbs.erase(it);
 }
 
 // Brings the actor tree in line with the catalog after a committed command.
@@ -71,18 +72,22 @@ void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
         if (const auto* a = database_actor_of(db->id))
           self->send(*a, update_atom::value, st.update_for(*db));
         else
-          spawn_database_with_tables(self, *db);
+          spawn_database_with_tables(self, *db, nullptr);
         break;
       }
       case model::change::kind::delete_database:
-        stop_database(self, c.database);
+        if (auto it = st.databases.find(static_cast<uint64_t>(c.database)); it != st.databases.end()) {
+          self->unlink_from(it->second);
+          self->send(it->second, drop_atom::value);
+          st.databases.erase(it);
+        }
         break;
       case model::change::kind::put_table: {
         const auto* db = st.cat.find_database(c.database_name);
         if (!db) break;
         auto t = db->tables.find(c.table_name);
         const auto* a = database_actor_of(db->id);
-        if (t != db->tables.end() && a) self->send(*a, update_atom::value, table_update{t->second, {}});
+        if (t != db->tables.end() && a) self->send(*a, update_atom::value, table_update{t->second, {}, {}});
         break;
       }
       case model::change::kind::delete_table:
@@ -96,44 +101,56 @@ void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
   }
 }
 
+model::outcome run_command(coordinator_ptr self, const std::string& database, const std::string& text) {
+  auto& st = self->state;
+  auto ex = commands::execute(st.cat, {database, now_ticks()}, text);
+  if (!ex.changes.empty()) {
+    if (auto err = st.env->store.commit_catalog(st.cat, ex.changes)) {
+      spdlog::error("catalog commit failed, reloading the durable catalog: {}", err->message);
+      // The in-memory catalog is ahead of the disk; fall back to what is durable.
+      auto durable = st.env->store.load_catalog();
+      if (auto* c = std::get_if<model::catalog>(&durable)) {
+        st.cat = std::move(*c);
+      } else {
+        spdlog::critical("cannot reload the catalog: {}", std::get<model::error>(durable).message);
+        self->quit(caf::sec::runtime_error);
+      }
+      st.env->command_probe.executed(ex.kind, false);
+      return *err;
+    }
+    follow(self, ex.changes);
+    st.report();
+    spdlog::info("catalog v{}: {}", st.cat.version, ex.kind);
+  }
+  st.env->command_probe.executed(ex.kind, std::holds_alternative<model::result_table>(ex.outcome));
+  return std::move(ex.outcome);
+}
+
 coordinator_actor::behavior_type coordinator_impl(coordinator_ptr self, model::catalog cat,
-                                                  storage::store* store, probes p) {
+                                                  const node_env* env,
+                                                  std::shared_ptr<recovery_map> recovered) {
   auto& st = self->state;
   st.cat = std::move(cat);
-  st.store = store;
-  st.probes.emplace(p);
-  for (const auto& [name, db] : st.cat.databases) spawn_database_with_tables(self, db);
+  st.env = env;
+  for (const auto& [name, db] : st.cat.databases) spawn_database_with_tables(self, db, recovered.get());
   st.report();
   return {
-      [self](command_atom, const std::string& database, const std::string& text) -> model::outcome {
-        auto& st = self->state;
-        auto ex = commands::execute(st.cat, {database, now_ticks()}, text);
-        if (!ex.changes.empty()) {
-          if (auto err = st.store->commit_catalog(st.cat, ex.changes)) {
-            spdlog::error("catalog commit failed, reloading the durable catalog: {}", err->message);
-            // The in-memory catalog is ahead of the disk; fall back to what is durable.
-            auto durable = st.store->load_catalog();
-            if (auto* c = std::get_if<model::catalog>(&durable)) {
-              st.cat = std::move(*c);
-            } else {
-              spdlog::critical("cannot reload the catalog: {}", std::get<model::error>(durable).message);
-              self->quit(caf::sec::runtime_error);
-            }
-            st.probes->commands.executed(ex.kind, false);
-            return *err;
-          }
-          follow(self, ex.changes);
-          st.report();
-          spdlog::info("catalog v{}: {}", st.cat.version, ex.kind);
-        }
-        st.probes->commands.executed(ex.kind, std::holds_alternative<model::result_table>(ex.outcome));
-        return std::move(ex.outcome);
+      [self](command_atom, const std::string& database, const std::string& text) {
+        return run_command(self, database, text);
       },
-      [](query_atom, const std::string&, const std::string&) -> model::outcome {
-        return model::error{"BadRequest_SyntaxError",
-                            "this node answers management commands only; queries over ingested "
-                            "data arrive with streaming ingest",
-                            true};
+      [self](resolve_atom, const std::string& database, const std::string& table) -> caf::result<resolved_table> {
+        auto& st = self->state;
+        const auto* db = st.cat.find_database(database);
+        if (!db)
+          return resolved_table{model::error{
+              "BadRequest_DatabaseNotExist",
+              database.empty() ? "no database in context; pass the database of the table (for example "
+                                 "tributary --database <name> ...)"
+                               : "Database '" + database + "' does not exist; create it with .create database " + database,
+              true}};
+        // Same sender, same receiver: this arrives after every update sent before it, so a table
+        // committed before this request already has its actor.
+        return self->delegate(st.databases.at(static_cast<uint64_t>(db->id)), resolve_atom::value, table);
       },
   };
 }
@@ -141,21 +158,40 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_ptr self, model::c
 }  // namespace
 
 std::variant<coordinator_actor, model::error> spawn_coordinator(caf::actor_system& sys,
-                                                                 storage::store& store,
-                                                                 probes probes,
-                                                                 coordinator_config config) {
-  auto loaded = store.load_catalog();
+                                                                 const node_env& env) {
+  auto loaded = env.store.load_catalog();
   if (auto* e = std::get_if<model::error>(&loaded)) return *e;
   auto cat = std::move(std::get<model::catalog>(loaded));
-  if (cat.version == 0 && config.streaming_on_first_start) {
+  if (cat.version == 0 && env.streaming_on_first_start) {
     cat.streaming = model::switch_state::enabled;
     cat.version = 1;
     model::change c;
     c.what = model::change::kind::put_cluster;
-    if (auto e = store.commit_catalog(cat, {c})) return *e;
+    if (auto e = env.store.commit_catalog(cat, {c})) return *e;
     spdlog::info("new data dir: cluster streaming ingestion switch turned on");
   }
-  return sys.spawn<caf::detached>(coordinator_impl, std::move(cat), &store, probes);
+  auto start = std::chrono::steady_clock::now();
+  auto recovered = storage::recover(env.store, now_ticks() - env.dedup_window.count() * 10'000'000);
+  if (auto* e = std::get_if<model::error>(&recovered)) return *e;
+  auto tables = std::make_shared<recovery_map>(std::move(std::get<recovery_map>(recovered)));
+  // Rows of tables the catalog no longer has (a crash between a drop's commit and its data
+  // deletion) are deleted now.
+  std::unordered_map<uint64_t, bool> known;
+  for (const auto& [n, db] : cat.databases)
+    for (const auto& [tn, t] : db.tables) known[static_cast<uint64_t>(t.id)] = true;
+  size_t rows = 0;
+  for (const auto& [id, r] : *tables) {
+    for (const auto& b : r.batches) rows += b.rows;
+    if (known.count(id)) continue;
+    storage::rowstore_write w;
+    w.table = model::table_id{id};
+    w.drop_table = true;
+    env.writer.submit(std::move(w));
+    spdlog::info("deleting rowstore data of dropped table id {}", id);
+  }
+  spdlog::info("recovered {} rows of {} tables from the rowstore in {} ms", rows, tables->size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+  return sys.spawn<caf::detached>(coordinator_impl, std::move(cat), &env, std::move(tables));
 }
 
 }  // namespace tributary::actors

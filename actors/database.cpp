@@ -1,65 +1,106 @@
 #include <caf/all.hpp>
+#include <fmt/format.h>
 #include <unordered_map>
 
 #include "actors/actors.hpp"
+#include "actors/directory.hpp"
 #include "monitoring/metrics.hpp"
 
 namespace tributary::actors {
 namespace {
 
 struct database_st {
+  const node_env* env = nullptr;
+  std::string database_name;
   database_update current;
   std::unordered_map<uint64_t, table_actor> tables;  // by table_id
-  std::unordered_map<std::string, uint64_t> ids;     // table name -> table_id
+  std::unordered_map<uint64_t, std::string> names;   // table_id -> table name
   static inline const char* name = "database";
+
+  const table_actor* find(const std::string& table) const {
+    for (const auto& [id, n] : names)
+      if (n == table) return &tables.at(id);
+    return nullptr;
+  }
 };
 
-database_actor::behavior_type database_impl(database_actor::stateful_pointer<database_st> self,
-                                            monitoring::catalog_probe* probe,
-                                            database_update init) {
-  probe->actors("database", +1);
-  self->attach_functor([probe] { probe->actors("database", -1); });
-  self->state.current = std::move(init);
+using database_ptr = database_actor::stateful_pointer<database_st>;
+
+database_actor::behavior_type database_impl(database_ptr self, const node_env* env,
+                                            std::string name, database_update init) {
+  auto& st = self->state;
+  st.env = env;
+  st.database_name = std::move(name);
+  st.current = std::move(init);
+  env->catalog_probe.actors("database", +1);
+  self->attach_functor([env] { env->catalog_probe.actors("database", -1); });
   return {
       [self](update_atom, database_update& d) {
         self->state.current = std::move(d);
         for (auto& [id, t] : self->state.tables) self->send(t, update_atom::value, self->state.current);
       },
-      [self, probe](update_atom, table_update& u) {
-        u.database = self->state.current;
+      [self](update_atom, table_update& u) {
+        auto& st = self->state;
+        u.database = st.current;
         auto id = static_cast<uint64_t>(u.table.id);
-        auto it = self->state.tables.find(id);
-        if (it != self->state.tables.end()) {
+        auto it = st.tables.find(id);
+        if (it != st.tables.end()) {
           self->send(it->second, update_atom::value, std::move(u));
           return;
         }
-        self->state.ids[u.table.name] = id;
-        self->state.tables.emplace(id, spawn_table(self, *probe, std::move(u)));
+        auto table_name = u.table.name;
+        auto recovered = u.recovered;
+        auto actor = spawn_table(self, *st.env, st.database_name, std::move(u), std::move(recovered));
+        st.env->tables.put(st.database_name, table_name, actor);
+        st.names[id] = std::move(table_name);
+        st.tables.emplace(id, std::move(actor));
       },
       [self](drop_atom, model::table_id tid) {
+        auto& st = self->state;
         auto id = static_cast<uint64_t>(tid);
-        auto it = self->state.tables.find(id);
-        if (it == self->state.tables.end()) return;
-        // Unlink first: a linked child's exit would otherwise take this actor down with it.
+        auto it = st.tables.find(id);
+        if (it == st.tables.end()) return;
+        st.env->tables.erase(st.database_name, st.names[id]);
+        // The table finishes its pending commits, deletes its data and stops by itself; unlink so
+        // that its exit does not concern us.
         self->unlink_from(it->second);
-        self->send_exit(it->second, caf::exit_reason::user_shutdown);
-        self->state.tables.erase(it);
-        std::erase_if(self->state.ids, [id](const auto& kv) { return kv.second == id; });
+        self->send(it->second, drop_atom::value);
+        st.tables.erase(it);
+        st.names.erase(id);
       },
-      [self](describe_atom, const std::string& name) -> caf::result<table_state> {
-        auto it = self->state.ids.find(name);
-        if (it == self->state.ids.end())
-          return caf::make_error(caf::sec::runtime_error, "no actor for table " + name);
-        return self->delegate(self->state.tables.at(it->second), describe_atom::value);
+      [self](drop_atom) {
+        // The database was dropped: its tables leave the directory, delete their data and stop.
+        auto& st = self->state;
+        for (auto& [id, t] : st.tables) {
+          st.env->tables.erase(st.database_name, st.names[id]);
+          self->unlink_from(t);
+          self->send(t, drop_atom::value);
+        }
+        st.tables.clear();
+        st.names.clear();
+        self->quit();
+      },
+      [self](describe_atom, const std::string& table) -> caf::result<table_state> {
+        const auto* a = self->state.find(table);
+        if (!a) return caf::make_error(caf::sec::runtime_error, "no actor for table " + table);
+        return self->delegate(*a, describe_atom::value);
+      },
+      [self](resolve_atom, const std::string& table) -> resolved_table {
+        if (const auto* a = self->state.find(table)) return *a;
+        return model::error{"BadRequest_TableNotExist",
+                            fmt::format("Table '{}' does not exist in database '{}'; create it with "
+                                        ".create table {} (<column>:<type>, ...)",
+                                        table, self->state.database_name, table),
+                            true};
       },
   };
 }
 
 }  // namespace
 
-database_actor spawn_database(caf::local_actor* parent, monitoring::catalog_probe& probe,
+database_actor spawn_database(caf::local_actor* parent, const node_env& env, std::string name,
                               database_update initial) {
-  return parent->spawn<caf::linked>(database_impl, &probe, std::move(initial));
+  return parent->spawn<caf::linked>(database_impl, &env, std::move(name), std::move(initial));
 }
 
 }  // namespace tributary::actors

@@ -5,57 +5,112 @@
 #include <chrono>
 #include <fmt/format.h>
 
+#include "actors/directory.hpp"
+#include "query/query.hpp"
+
 namespace tributary::actors {
 namespace {
 
 struct reply_to {
   gateway::reply fn;
 };
+struct ingest_reply_to {
+  gateway::ingest_reply fn;
+};
 
 }  // namespace
 }  // namespace tributary::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::reply_to)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_reply_to)
 
 namespace tributary::actors {
 namespace {
 
 using bridge_actor =
     caf::typed_actor<caf::reacts_to<command_atom, std::string, std::string, reply_to>,
-                     caf::reacts_to<query_atom, std::string, std::string, reply_to>>;
+                     caf::reacts_to<query_atom, std::string, std::string, reply_to>,
+                     caf::reacts_to<ingest_atom, ingest_call, ingest_reply_to>>;
 
-// Catalog commands fsync; queries scan. Both finish far sooner unless the node is wedged.
+// Catalog commands fsync; ingests wait for one group commit; queries scan one table. All finish
+// far sooner unless the node is wedged. A timed-out ingest may still commit: clients retry with
+// the same request id, which makes the retry safe.
 constexpr auto call_timeout = std::chrono::seconds(60);
 
-auto on_failure(caf::actor_system& sys, reply_to r, const char* what) {
-  return [&sys, r = std::move(r), what](caf::error& e) {
-    r.fn(model::error{"InternalServerError",
-                      fmt::format("the {} did not complete inside the node: {}; retry", what,
-                                  sys.render(e)),
-                      false});
-  };
+int64_t now_ticks() {
+  using ticks = std::chrono::duration<int64_t, std::ratio<1, 10'000'000>>;
+  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-bridge_actor::behavior_type bridge_impl(bridge_actor::pointer self, coordinator_actor coordinator) {
-  auto forward = [self, coordinator](auto atom, std::string& db, std::string& text, reply_to& r,
-                                     const char* what) {
-    self->request(coordinator, call_timeout, atom, std::move(db), std::move(text))
-        .then([r](model::outcome& o) { r.fn(std::move(o)); },
-              on_failure(self->system(), r, what));
-  };
+model::error internal(caf::actor_system& sys, const caf::error& e, const char* what) {
+  return {"InternalServerError",
+          fmt::format("the {} did not complete inside the node: {}; retry", what, sys.render(e)), false};
+}
+
+struct bridge_env {
+  coordinator_actor coordinator;
+  const directory* tables = nullptr;
+};
+
+using bridge_ptr = bridge_actor::pointer;
+
+// Finds the table's actor (directory first, else the coordinator) and calls `then` with it, or
+// `fail` with the reason there is none.
+template <class Then, class Fail>
+void with_table(bridge_ptr self, const bridge_env& env, const std::string& database, const std::string& table,
+                Then then, Fail fail) {
+  if (auto a = env.tables->find(database, table)) return then(*a);
+  self->request(env.coordinator, call_timeout, resolve_atom::value, database, table)
+      .then(
+          [then, fail](resolved_table& r) mutable {
+            if (auto* a = std::get_if<table_actor>(&r)) then(*a);
+            else fail(std::get<model::error>(r));
+          },
+          [self, fail](caf::error& e) { fail(internal(self->system(), e, "table lookup")); });
+}
+
+bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coordinator, const directory* tables) {
+  bridge_env env{std::move(coordinator), tables};
   return {
-      [forward](command_atom a, std::string& db, std::string& text, reply_to& r) {
-        forward(a, db, text, r, "command");
+      [self, env](command_atom, std::string& db, std::string& text, reply_to& r) {
+        self->request(env.coordinator, call_timeout, command_atom::value, std::move(db), std::move(text))
+            .then([r](model::outcome& o) { r.fn(std::move(o)); },
+                  [self, r](caf::error& e) { r.fn(internal(self->system(), e, "command")); });
       },
-      [forward](query_atom a, std::string& db, std::string& text, reply_to& r) {
-        forward(a, db, text, r, "query");
+      [self, env](query_atom, std::string& db, std::string& text, reply_to& r) {
+        auto parsed = query::parse(text);
+        if (auto* e = std::get_if<model::error>(&parsed)) return r.fn(std::move(*e));
+        auto& p = std::get<query::plan>(parsed);
+        table_query q;
+        q.what = p.what == query::plan::op::count ? table_query::op::count : table_query::op::take;
+        q.take = p.take;
+        if (p.ingested_within_ticks) q.ingested_after_ticks = now_ticks() - *p.ingested_within_ticks;
+        with_table(
+            self, env, db, p.table,
+            [self, q, r](const table_actor& t) {
+              self->request(t, call_timeout, query_atom::value, q)
+                  .then([r](model::outcome& o) { r.fn(std::move(o)); },
+                        [self, r](caf::error& e) { r.fn(internal(self->system(), e, "query")); });
+            },
+            [r](model::error e) { r.fn(std::move(e)); });
+      },
+      [self, env](ingest_atom, ingest_call& call, ingest_reply_to& r) {
+        auto db = call.database;
+        auto table = call.table;
+        with_table(
+            self, env, db, table,
+            [self, call = std::move(call), r](const table_actor& t) mutable {
+              self->request(t, call_timeout, ingest_atom::value, std::move(call))
+                  .then([r](ingest_outcome& o) { r.fn(std::move(o)); },
+                        [self, r](caf::error& e) { r.fn(internal(self->system(), e, "ingest")); });
+            },
+            [r](model::error e) { r.fn(std::move(e)); });
       },
   };
 }
 
 model::error shutting_down() {
-  return {"ShuttingDown", "the node is shutting down; retry on another node or after restart",
-          false};
+  return {"ShuttingDown", "the node is shutting down; retry on another node or after restart", false};
 }
 
 }  // namespace
@@ -65,8 +120,9 @@ struct gateway::impl {
   std::atomic<bool> stopped{false};
 };
 
-gateway::gateway(caf::actor_system& sys, coordinator_actor coordinator) : impl_(new impl) {
-  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator));
+gateway::gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables)
+    : impl_(new impl) {
+  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables);
 }
 
 gateway::~gateway() { stop(); }
@@ -81,6 +137,11 @@ void gateway::query(std::string database, std::string text, reply done) const {
   if (impl_->stopped) return done(shutting_down());
   caf::anon_send(impl_->bridge, query_atom::value, std::move(database), std::move(text),
                  reply_to{std::move(done)});
+}
+
+void gateway::ingest(ingest_call call, ingest_reply done) const {
+  if (impl_->stopped) return done(shutting_down());
+  caf::anon_send(impl_->bridge, ingest_atom::value, std::move(call), ingest_reply_to{std::move(done)});
 }
 
 void gateway::stop() {

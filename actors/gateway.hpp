@@ -11,20 +11,25 @@
 
 namespace tributary::actors {
 
+class directory;
+
 class gateway {
  public:
   /// Called exactly once with the answer, from a CAF worker thread. A failure inside the actor
   /// system (timeout, actor down) arrives as an error with permanent=false.
   using reply = std::function<void(model::outcome)>;
+  using ingest_reply = std::function<void(ingest_outcome)>;
 
-  /// Spawns the bridge actor; `coordinator` must be alive. Stop with `stop()`.
-  gateway(caf::actor_system& sys, coordinator_actor coordinator);
+  /// Spawns the bridge actor; `coordinator` must be alive and `tables` must outlive the gateway.
+  gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables);
   ~gateway();
 
-  /// Thread-safe; returns at once.
+  /// Runs a management command. Thread-safe; returns at once.
   void command(std::string database, std::string text, reply done) const;
-  /// Thread-safe; returns at once.
+  /// Runs a query. Thread-safe; returns at once.
   void query(std::string database, std::string text, reply done) const;
+  /// Ingests one request into its table. Thread-safe; returns at once.
+  void ingest(ingest_call call, ingest_reply done) const;
   /// Stops the bridge; calls after this are answered with a "ShuttingDown" error.
   void stop();
 

@@ -8,15 +8,25 @@
 /// actors; a table actor owns its table's effective streaming policy (and, from the ingest
 /// issue on, this node's rowstore shard of the table).
 
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "ingest/ingest.hpp"
 #include "model/catalog.hpp"
+
+namespace tributary::storage {
+struct table_recovery;
+}
 
 namespace tributary::actors {
 
@@ -25,6 +35,36 @@ using query_atom = caf::atom_constant<caf::atom("query")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using describe_atom = caf::atom_constant<caf::atom("describe")>;
+using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+
+/// One streaming ingest request as the RPC layer received it (data possibly gzip).
+struct ingest_call {
+  std::string database;
+  std::string table;
+  ingest::format format = ingest::format::csv;
+  std::string mapping_name;
+  std::string data;
+  std::string request_id;
+  std::vector<std::pair<std::string, std::string>> properties;
+};
+
+/// The acknowledgement of a durable, visible ingest.
+struct ingest_ack {
+  uint64_t consumed_records = 0;
+  bool duplicate = false;  ///< answered from an earlier request with the same id
+};
+using ingest_outcome = std::variant<ingest_ack, model::error>;
+
+/// A query the table actor answers from its shard (the small query subset of the ingest issue).
+struct table_query {
+  enum class op : uint8_t { count, take };
+  op what = op::count;
+  uint64_t take = 0;  ///< rows, for op::take
+  /// Only rows with ingestion_time() > this (100-ns ticks); INT64_MIN for all.
+  int64_t ingested_after_ticks = INT64_MIN;
+};
 
 /// What a database actor tells its tables when the database's policy or the switch changes.
 struct database_update {
@@ -36,6 +76,8 @@ struct database_update {
 struct table_update {
   model::table table;
   database_update database;
+  /// What start-up recovery found of the table's shard; only on the first update.
+  std::shared_ptr<const storage::table_recovery> recovered;
 };
 
 /// What a table actor currently holds (diagnostics and tests).
@@ -52,7 +94,19 @@ using table_actor = caf::typed_actor<
     /// Its database's policy or the switch changed.
     caf::reacts_to<update_atom, database_update>,
     /// Returns the table's current state.
-    caf::replies_to<describe_atom>::with<table_state>>;
+    caf::replies_to<describe_atom>::with<table_state>,
+    /// Ingests one request: checks, parses, commits through the rowstore writer, then answers
+    /// (durable and visible) — or answers an error and ingests nothing.
+    caf::replies_to<ingest_atom, ingest_call>::with<ingest_outcome>,
+    /// The rowstore writer committed (or failed) the batch with this sequence.
+    caf::reacts_to<committed_atom, uint64_t, std::optional<model::error>>,
+    /// Answers a query over this node's shard of the table.
+    caf::replies_to<query_atom, table_query>::with<model::outcome>,
+    /// The table was dropped: finish pending commits, delete its data, stop.
+    caf::reacts_to<drop_atom>>;
+
+/// A table's actor, or why there is none.
+using resolved_table = std::variant<table_actor, model::error>;
 
 /// DATABASE: one per database; spawns, updates and stops its table actors.
 using database_actor = caf::typed_actor<
@@ -60,18 +114,23 @@ using database_actor = caf::typed_actor<
     caf::reacts_to<update_atom, database_update>,
     /// A table was created or changed: spawn or update its actor.
     caf::reacts_to<update_atom, table_update>,
-    /// A table was dropped: stop its actor.
+    /// A table was dropped: its actor deletes the table's data and stops.
     caf::reacts_to<drop_atom, model::table_id>,
+    /// The database was dropped: every table deletes its data and stops, then this actor.
+    caf::reacts_to<drop_atom>,
     /// Returns the state of table `name`; caf error if it has no actor.
-    caf::replies_to<describe_atom, std::string>::with<table_state>>;
+    caf::replies_to<describe_atom, std::string>::with<table_state>,
+    /// Returns the actor of table `name`, or an error naming the table.
+    caf::replies_to<resolve_atom, std::string>::with<resolved_table>>;
 
 /// COORDINATOR: one per node; owns the catalog (persisted through storage::store) and the
 /// cluster switch. Runs detached: it fsyncs catalog changes.
 using coordinator_actor = caf::typed_actor<
     /// Runs a management command in a database context; always answers with an outcome.
     caf::replies_to<command_atom, std::string, std::string>::with<model::outcome>,
-    /// Runs a query in a database context.
-    caf::replies_to<query_atom, std::string, std::string>::with<model::outcome>>;
+    /// Finds the actor of table `table` in database `database` (the gateway's slow path when
+    /// its directory does not know the table yet).
+    caf::replies_to<resolve_atom, std::string, std::string>::with<resolved_table>>;
 
 }  // namespace tributary::actors
 
@@ -82,3 +141,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::table_id)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::database_update)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_update)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::resolved_table)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<tributary::model::error>)

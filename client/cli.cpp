@@ -1,15 +1,26 @@
-// tributary: the command-line client. `tributary command '<text>'`, `tributary query '<text>'`.
+// tributary: the command-line client.
+//   tributary command '<text>'     a management command
+//   tributary query '<text>'       a query
+//   tributary ingest --table T --format csv FILE|-    streaming ingest of a file or stdin
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <unordered_map>
 #include <iostream>
+#include <random>
+#include <unistd.h>
 
 #include "client/client.hpp"
 #include "client/render.hpp"
+#include "client/splitter.hpp"
 
 namespace {
 
-int print(const tributary::model::outcome& o, const std::string& format) {
-  using namespace tributary;
+using namespace tributary;
+
+int print(const model::outcome& o, const std::string& format) {
   if (const auto* e = std::get_if<model::error>(&o)) {
     std::cerr << "error: " << e->code << " (" << (e->permanent ? "permanent" : "transient")
               << "): " << e->message << "\n";
@@ -22,6 +33,117 @@ int print(const tributary::model::outcome& o, const std::string& format) {
   return 0;
 }
 
+struct ingest_options {
+  std::string table;
+  std::string format = "csv";
+  std::string mapping;
+  std::string file = "-";
+  size_t in_flight = 4;
+  size_t max_request_bytes = 4u << 20;
+  int max_attempts = 8;
+};
+
+std::string run_id() {
+  std::random_device rd;
+  std::mt19937_64 rng(rd());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
+  return buf;
+}
+
+int ingest(client::connection& conn, const std::string& database, const ingest_options& o) {
+  auto fmt = client::parse_format(o.format);
+  if (!fmt) {
+    std::cerr << "error: unknown format '" << o.format
+              << "'; use csv, tsv, scsv, sohsv, psv, json or multijson\n";
+    return 1;
+  }
+  std::FILE* in = o.file == "-" ? stdin : std::fopen(o.file.c_str(), "rb");
+  if (!in) {
+    std::cerr << "error: cannot open '" << o.file << "': " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  client::record_splitter splitter(in, *fmt, o.max_request_bytes);
+  const auto id = run_id();
+  const bool tty = isatty(2);
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t requests = 0, acked = 0, rows = 0, bytes = 0, retries = 0, duplicates = 0;
+  std::optional<std::string> failure;
+  std::unordered_map<std::string, int> attempts;
+  auto progress = [&](bool final) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "%s%s sent, %llu rows, %.0f rows/s, %llu/%llu requests acknowledged%s",
+                 final ? "" : "\r", human_bytes(static_cast<double>(bytes)).c_str(),
+                 static_cast<unsigned long long>(rows), secs > 0 ? static_cast<double>(rows) / secs : 0.0,
+                 static_cast<unsigned long long>(acked), static_cast<unsigned long long>(requests),
+                 final ? "\n" : "   ");
+  };
+  conn.ingest_pipelined(
+      o.in_flight,
+      [&]() -> std::optional<client::ingest_request> {
+        if (failure) return std::nullopt;
+        auto chunk = splitter.next();
+        if (!chunk) return std::nullopt;
+        if (chunk->index() == 1) {
+          failure = std::get<1>(*chunk) + " (after " + std::to_string(splitter.bytes_read()) + " input bytes)";
+          return std::nullopt;
+        }
+        client::ingest_request r;
+        r.database = database;
+        r.table = o.table;
+        r.fmt = *fmt;
+        r.mapping_name = o.mapping;
+        r.data = std::move(std::get<0>(*chunk));
+        r.request_id = "cli-" + id + "-" + std::to_string(requests++);
+        return r;
+      },
+      [&](const client::ingest_request& r, const client::ingest_outcome& out)
+          -> std::optional<std::chrono::milliseconds> {
+        if (const auto* e = std::get_if<model::error>(&out)) {
+          int& n = attempts[r.request_id];
+          if (!e->permanent && ++n < o.max_attempts) {
+            ++retries;
+            return std::chrono::milliseconds(std::min(5000, 100 << std::min(n, 6)));
+          }
+          if (!failure)
+            failure = e->code + " (" + (e->permanent ? "permanent" : "transient") + "): " + e->message +
+                      " [request " + r.request_id + "]";
+          return std::nullopt;
+        }
+        const auto& ack = std::get<client::ingest_ack>(out);
+        attempts.erase(r.request_id);
+        ++acked;
+        rows += ack.consumed_records;
+        bytes += r.data.size();
+        duplicates += ack.duplicate ? 1 : 0;
+        if (tty) progress(false);
+        return std::nullopt;
+      });
+  if (in != stdin) std::fclose(in);
+  if (tty) std::fputc('\n', stderr);
+  progress(true);
+  if (retries || duplicates)
+    std::fprintf(stderr, "%llu retries, %llu answered as duplicates of an earlier attempt\n",
+                 static_cast<unsigned long long>(retries), static_cast<unsigned long long>(duplicates));
+  if (failure) {
+    std::cerr << "error: " << *failure << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -31,7 +153,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tributary: client for tributaryd"};
   app.add_option("--node", node, "host:port of a tributaryd RPC endpoint")->capture_default_str();
   app.add_option("--database,-d", database, "Database in context");
-  app.add_option("--format,-f", format, "Output: table, csv or json")
+  app.add_option("--format,-f", format, "Output of command/query: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
   app.require_subcommand(1);
@@ -40,9 +162,20 @@ int main(int argc, char** argv) {
   command->add_option("text", text, "The command")->required();
   auto* query = app.add_subcommand("query", "Run a query, e.g. 'T | count'");
   query->add_option("text", text, "The query")->required();
+  ingest_options io;
+  auto* ingest_cmd = app.add_subcommand("ingest", "Stream a file (or - for stdin; gzip is detected) into a table");
+  ingest_cmd->add_option("--table,-t", io.table, "Target table")->required();
+  ingest_cmd->add_option("--format", io.format, "csv, tsv, scsv, sohsv, psv, json or multijson")
+      ->capture_default_str();
+  ingest_cmd->add_option("--mapping,-m", io.mapping, "Name of a pre-created ingestion mapping");
+  ingest_cmd->add_option("--in-flight", io.in_flight, "Requests kept in flight")->capture_default_str();
+  ingest_cmd->add_option("--max-request-bytes", io.max_request_bytes, "Upper bound of one request")
+      ->capture_default_str();
+  ingest_cmd->add_option("file", io.file, "Input file, or - for stdin")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  tributary::client::connection conn(node);
+  client::connection conn(node);
   if (command->parsed()) return print(conn.command(database, text), format);
-  return print(conn.query(database, text), format);
+  if (query->parsed()) return print(conn.query(database, text), format);
+  return ingest(conn, database, io);
 }

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <capnp/ez-rpc.h>
+#include <kj/async-io.h>
+#include <kj/timer.h>
+#include <kj/vector.h>
 #include <cctype>
 
 #include "schema/convert.hpp"
@@ -65,25 +68,63 @@ model::outcome connection::query(std::string_view database, std::string_view tex
   }
 }
 
+namespace {
+
+void fill(wire::Tributary::IngestParams::Builder params, const ingest_request& r) {
+  auto w = params.initRequest();
+  w.setDatabase(r.database);
+  w.setTable(r.table);
+  w.setFormat(static_cast<wire::Format>(r.fmt));
+  w.setMappingName(r.mapping_name);
+  w.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(r.data.data()), r.data.size()));
+  w.setRequestId(r.request_id);
+  auto props = w.initProperties(static_cast<unsigned>(r.properties.size()));
+  for (unsigned i = 0; i < r.properties.size(); ++i) {
+    props[i].setName(r.properties[i].first);
+    props[i].setValue(r.properties[i].second);
+  }
+}
+
+ingest_outcome read(wire::IngestResult::Reader result) {
+  if (result.isError()) return wire::from_wire(result.getError());
+  auto ack = result.getAck();
+  return ingest_ack{ack.getConsumedRecords(), ack.getDuplicate()};
+}
+
+}  // namespace
+
+void connection::ingest_pipelined(size_t window, const std::function<std::optional<ingest_request>()>& next,
+                                  const on_answer& answered) {
+  auto& timer = impl_->rpc.getIoProvider().getTimer();
+  // One chain per slot: send, answer, maybe retry after a delay, then take the next request.
+  std::function<kj::Promise<void>(std::shared_ptr<ingest_request>)> send;
+  std::function<kj::Promise<void>()> slot = [&]() -> kj::Promise<void> {
+    auto r = next();
+    if (!r) return kj::READY_NOW;
+    return send(std::make_shared<ingest_request>(std::move(*r)));
+  };
+  send = [&](std::shared_ptr<ingest_request> r) -> kj::Promise<void> {
+    auto req = impl_->service.ingestRequest();
+    fill(req, *r);
+    return req.send()
+        .then([](capnp::Response<wire::Tributary::IngestResults>&& resp) { return read(resp.getResult()); },
+              [this](kj::Exception&& e) -> ingest_outcome { return connection_failed(impl_->address, e); })
+        .then([&, r](ingest_outcome o) -> kj::Promise<void> {
+          if (auto delay = answered(*r, o))
+            return timer.afterDelay(delay->count() * kj::MILLISECONDS).then([&send, r] { return send(r); });
+          return slot();
+        });
+  };
+  kj::Vector<kj::Promise<void>> slots;
+  for (size_t i = 0; i < std::max<size_t>(window, 1); ++i) slots.add(slot());
+  kj::joinPromises(slots.releaseAsArray()).wait(impl_->rpc.getWaitScope());
+}
+
 ingest_outcome connection::ingest(const ingest_request& r) {
   try {
     auto req = impl_->service.ingestRequest();
-    auto w = req.initRequest();
-    w.setDatabase(r.database);
-    w.setTable(r.table);
-    w.setFormat(static_cast<wire::Format>(r.fmt));
-    w.setMappingName(r.mapping_name);
-    w.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(r.data.data()), r.data.size()));
-    w.setRequestId(r.request_id);
-    auto props = w.initProperties(static_cast<unsigned>(r.properties.size()));
-    for (unsigned i = 0; i < r.properties.size(); ++i) {
-      props[i].setName(r.properties[i].first);
-      props[i].setValue(r.properties[i].second);
-    }
-    auto result = req.send().wait(impl_->rpc.getWaitScope()).getResult();
-    if (result.isError()) return wire::from_wire(result.getError());
-    auto ack = result.getAck();
-    return ingest_ack{ack.getConsumedRecords(), ack.getDuplicate()};
+    fill(req, r);
+    return read(req.send().wait(impl_->rpc.getWaitScope()).getResult());
   } catch (const kj::Exception& e) {
     return connection_failed(impl_->address, e);
   }

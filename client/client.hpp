@@ -2,6 +2,8 @@
 /// Tributary's C++ client library: a synchronous connection to one node over Cap'n Proto RPC.
 /// Not thread-safe: use one connection per thread (it owns its own KJ event loop).
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -53,6 +55,16 @@ class connection {
   model::outcome query(std::string_view database, std::string_view text);
   /// Sends one ingest request and waits for its answer.
   ingest_outcome ingest(const ingest_request& request);
+
+  /// Decides what to do with an answer: nullopt = done with this request; a delay = send the
+  /// same request again (same request id) after that delay.
+  using on_answer = std::function<std::optional<std::chrono::milliseconds>(const ingest_request&,
+                                                                         const ingest_outcome&)>;
+  /// Pipelined ingest: takes requests from `next` until it returns nullopt, keeping up to
+  /// `window` in flight on this connection, and calls `answered` for every answer (on the
+  /// calling thread). Returns when every request is finished.
+  void ingest_pipelined(size_t window, const std::function<std::optional<ingest_request>()>& next,
+                        const on_answer& answered);
 
  private:
   struct impl;

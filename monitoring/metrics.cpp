@@ -252,6 +252,122 @@ void catalog_probe::actors(std::string_view kind, int64_t delta) {
   if (state_) state_->actors.get(kind)->Increment(static_cast<double>(delta));
 }
 
+// --- ingest_probe ---
+
+struct database_ingest_series {
+  Counter* bytes;
+  Counter* rows;
+  Gauge* rowstore_bytes;
+  Gauge* rowstore_rows;
+};
+
+struct ingest_probe::state {
+  explicit state(prometheus::Registry& registry)
+      : requests(prometheus::BuildCounter()
+                     .Name("tributary_ingest_requests_total")
+                     .Help("Streaming ingest requests answered, by database and result (ok, duplicate or the error code).")
+                     .Register(registry)),
+        by_result([this](const std::string& key) {
+          auto sep = key.find('\n');
+          return &requests.Add({{"database", key.substr(0, sep)}, {"result", key.substr(sep + 1)}});
+        }),
+        by_database([&registry](const std::string& database) {
+          auto family = [&registry](const char* name, const char* help) -> auto& {
+            return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+          };
+          auto gauge = [&registry](const char* name, const char* help) -> auto& {
+            return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+          };
+          return database_ingest_series{
+              &family("tributary_ingest_bytes_total", "Request bytes (as received) of acknowledged ingests.")
+                   .Add({{"database", database}}),
+              &family("tributary_ingest_rows_total", "Rows acknowledged by streaming ingest.").Add({{"database", database}}),
+              &gauge("tributary_rowstore_bytes", "Bytes of this node's rowstore, by database.").Add({{"database", database}}),
+              &gauge("tributary_rowstore_rows", "Rows in this node's rowstore, by database.").Add({{"database", database}})};
+        }),
+        latency(prometheus::BuildHistogram()
+                    .Name("tributary_ingest_latency_seconds")
+                    .Help("Ingest latency from the table actor receiving the request to its acknowledgement.")
+                    .Register(registry)
+                    .Add({}, latency_buckets())),
+        in_flight(prometheus::BuildGauge()
+                      .Name("tributary_ingest_in_flight")
+                      .Help("Streaming ingest requests received and not yet answered.")
+                      .Register(registry)
+                      .Add({})),
+        throttled(prometheus::BuildCounter()
+                      .Name("tributary_ingest_throttled_total")
+                      .Help("Ingest requests refused at once with Throttling because the node was full.")
+                      .Register(registry)
+                      .Add({})),
+        commit_writes(prometheus::BuildHistogram()
+                          .Name("tributary_group_commit_writes")
+                          .Help("Ingest requests made durable by one synced RocksDB write (group commit).")
+                          .Register(registry)
+                          .Add({}, Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})),
+        commit_seconds(prometheus::BuildHistogram()
+                           .Name("tributary_group_commit_seconds")
+                           .Help("Duration of one synced group-commit write.")
+                           .Register(registry)
+                           .Add({}, latency_buckets())),
+        commit_bytes(prometheus::BuildCounter()
+                         .Name("tributary_group_commit_bytes_total")
+                         .Help("Bytes written to the rowstore by group commits.")
+                         .Register(registry)
+                         .Add({})) {}
+
+  Family<Counter>& requests;
+  label_cache<Counter*> by_result;  // key: database '\n' result
+  label_cache<database_ingest_series> by_database;
+  Histogram& latency;
+  Gauge& in_flight;
+  Counter& throttled;
+  Histogram& commit_writes;
+  Histogram& commit_seconds;
+  Counter& commit_bytes;
+};
+
+ingest_probe::ingest_probe() = default;
+ingest_probe::~ingest_probe() = default;
+
+void ingest_probe::finished(std::string_view database, std::string_view result, uint64_t input_bytes,
+                            uint64_t rows, std::chrono::nanoseconds latency) {
+  if (!state_) return;
+  std::string key;
+  key.reserve(database.size() + result.size() + 1);
+  key.append(database).push_back('\n');
+  key.append(result);
+  state_->by_result.get(key)->Increment();
+  if (result == "ok") {
+    const auto& s = state_->by_database.get(database);
+    s.bytes->Increment(static_cast<double>(input_bytes));
+    s.rows->Increment(static_cast<double>(rows));
+    state_->latency.Observe(std::chrono::duration<double>(latency).count());
+  }
+}
+
+void ingest_probe::throttled() {
+  if (state_) state_->throttled.Increment();
+}
+
+void ingest_probe::in_flight(int delta) {
+  if (state_) state_->in_flight.Increment(delta);
+}
+
+void ingest_probe::rowstore(std::string_view database, int64_t bytes_delta, int64_t rows_delta) {
+  if (!state_) return;
+  const auto& s = state_->by_database.get(database);
+  s.rowstore_bytes->Increment(static_cast<double>(bytes_delta));
+  s.rowstore_rows->Increment(static_cast<double>(rows_delta));
+}
+
+void ingest_probe::group_commit(size_t writes, size_t bytes, std::chrono::nanoseconds duration) {
+  if (!state_) return;
+  state_->commit_writes.Observe(static_cast<double>(writes));
+  state_->commit_seconds.Observe(std::chrono::duration<double>(duration).count());
+  state_->commit_bytes.Increment(static_cast<double>(bytes));
+}
+
 // --- metrics ---
 
 struct metrics::impl {
@@ -260,6 +376,7 @@ struct metrics::impl {
   command_probe commands;
   rpc_probe rpc;
   catalog_probe catalog;
+  ingest_probe ingest;
   uint16_t port = 0;
   std::string host;  // where to connect to reach the exposer
   // Declared last so it is destroyed first: no scrape can run while the probes go away.
@@ -272,6 +389,7 @@ metrics::metrics(const std::string& listen, std::string node_name)
   impl_->commands.state_ = std::make_unique<command_probe::state>(registry);
   impl_->rpc.state_ = std::make_unique<rpc_probe::state>(registry);
   impl_->catalog.state_ = std::make_unique<catalog_probe::state>(registry);
+  impl_->ingest.state_ = std::make_unique<ingest_probe::state>(registry);
   prometheus::BuildGauge()
       .Name("tributary_build_info")
       .Help("Always 1; labels name the build version and this node.")
@@ -301,6 +419,7 @@ uint16_t metrics::port() const { return impl_->port; }
 command_probe& metrics::commands() { return impl_->commands; }
 rpc_probe& metrics::rpc() { return impl_->rpc; }
 catalog_probe& metrics::catalog() { return impl_->catalog; }
+ingest_probe& metrics::ingest() { return impl_->ingest; }
 
 std::string metrics::scrape() const {
   auto families = impl_->registry->Collect();

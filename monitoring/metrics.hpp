@@ -87,6 +87,36 @@ class catalog_probe {
 /// (process_cpu_seconds_total, process_resident_memory_bytes, ... read from /proc at each
 /// scrape) and tributary_build_info{version, node} = 1. Built once in the composition root
 /// (node/main.cpp) and passed by reference to whoever needs a probe; must outlive them.
+/// Streaming ingest: requests, bytes, rows, latency, in-flight, throttling, rowstore size and
+/// group commits. Per-database series (bounded by the label cache); no per-table series.
+class ingest_probe {
+ public:
+  ingest_probe();
+  ~ingest_probe();
+  ingest_probe(const ingest_probe&) = delete;
+  ingest_probe& operator=(const ingest_probe&) = delete;
+
+  /// One request answered: `result` is "ok", "duplicate" or the error code.
+  ///   tributary_ingest_requests_total{database,result}, tributary_ingest_bytes_total{database},
+  ///   tributary_ingest_rows_total{database}, tributary_ingest_latency_seconds (histogram)
+  void finished(std::string_view database, std::string_view result, uint64_t input_bytes,
+                uint64_t rows, std::chrono::nanoseconds latency);
+  /// tributary_ingest_throttled_total: requests refused at once because the node was full.
+  void throttled();
+  /// tributary_ingest_in_flight: requests received and not yet answered.
+  void in_flight(int delta);
+  /// tributary_rowstore_bytes{database}, tributary_rowstore_rows{database}.
+  void rowstore(std::string_view database, int64_t bytes_delta, int64_t rows_delta);
+  /// One group commit: tributary_group_commit_writes (histogram of requests per commit),
+  /// tributary_group_commit_seconds (histogram), tributary_group_commit_bytes_total.
+  void group_commit(size_t writes, size_t bytes, std::chrono::nanoseconds duration);
+
+ private:
+  friend class metrics;
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
 class metrics {
  public:
   /// Serves `/metrics` on `listen` ("127.0.0.1:9400"; port 0 picks an ephemeral port; an
@@ -106,6 +136,7 @@ class metrics {
   command_probe& commands();
   rpc_probe& rpc();
   catalog_probe& catalog();
+  ingest_probe& ingest();
 
   /// The exposition text a scrape of `/metrics` would return now (Prometheus text format
   /// 0.0.4), without the exposer's own exposer_* series. Works when nothing is served.

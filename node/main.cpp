@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "actors/actors.hpp"
+#include "actors/directory.hpp"
 #include "actors/gateway.hpp"
 #include "monitoring/metrics.hpp"
 #include "node/rpc_server.hpp"
+#include "storage/rowstore.hpp"
 #include "storage/store.hpp"
 
 namespace {
@@ -30,6 +32,10 @@ struct flags {
   std::string ready_file;
   std::string log_level = "info";
   unsigned threads = 0;
+  size_t max_ingests_in_flight = 0;
+  size_t max_ingest_bytes_in_flight = 256u << 20;
+  size_t max_queued_write_bytes = 256u << 20;
+  unsigned dedup_window_seconds = 600;
 };
 
 std::string host_name() {
@@ -70,6 +76,22 @@ int run(const flags& f) {
     return 1;
   }
 
+  storage::rowstore_writer writer(
+      *store, {.max_queued_bytes = f.max_queued_write_bytes},
+      [&probe = metrics->ingest()](size_t writes, size_t bytes, std::chrono::nanoseconds d) {
+        probe.group_commit(writes, bytes, d);
+      });
+  actors::directory tables;
+  const actors::node_env env{.store = *store,
+                             .writer = writer,
+                             .tables = tables,
+                             .command_probe = metrics->commands(),
+                             .catalog_probe = metrics->catalog(),
+                             .ingest_probe = metrics->ingest(),
+                             .dedup_window = std::chrono::seconds(f.dedup_window_seconds),
+                             .streaming_on_first_start = f.streaming_ingestion == "on"};
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", f.threads ? f.threads : std::max(2u, std::thread::hardware_concurrency()));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
@@ -77,18 +99,18 @@ int run(const flags& f) {
   int status = 0;
   {
     caf::actor_system sys{cfg};
-    auto spawned = actors::spawn_coordinator(
-        sys, *store, {metrics->commands(), metrics->catalog()},
-        {.streaming_on_first_start = f.streaming_ingestion == "on"});
+    auto spawned = actors::spawn_coordinator(sys, env);
     if (auto* e = std::get_if<model::error>(&spawned)) {
       spdlog::critical("{}: {}", e->code, e->message);
       return 1;
     }
     auto coordinator = std::get<actors::coordinator_actor>(spawned);
-    actors::gateway gateway(sys, coordinator);
+    actors::gateway gateway(sys, coordinator, tables);
     try {
       node::serve_rpc(
           {.listen = f.rpc_listen,
+           .max_ingests_in_flight = f.max_ingests_in_flight ? f.max_ingests_in_flight : 6 * cores,
+           .max_ingest_bytes_in_flight = f.max_ingest_bytes_in_flight,
            .on_listening =
                [&](uint16_t port) {
                  spdlog::info("tributaryd '{}' ready: RPC on port {}, metrics on port {}, data in {}",
@@ -96,7 +118,7 @@ int run(const flags& f) {
                  spdlog::info("connect: tributary --node 127.0.0.1:{} command '.show databases'", port);
                  if (!f.ready_file.empty()) write_ready_file(f.ready_file, port, metrics->port());
                }},
-          gateway, metrics->rpc());
+          gateway, metrics->rpc(), metrics->ingest());
     } catch (const kj::Exception& e) {
       spdlog::critical("RPC server on {} failed: {}; choose another --rpc-listen", f.rpc_listen,
                        e.getDescription().cStr());
@@ -105,6 +127,7 @@ int run(const flags& f) {
     gateway.stop();
     caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
   }  // ~actor_system waits for every actor
+  writer.stop();  // commits what the actors queued last
   spdlog::info("stopped; closing storage");
   return status;
 }
@@ -131,6 +154,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ready-file", f.ready_file,
                  "Write {\"rpc_port\",\"metrics_port\",\"pid\"} here once ready");
+  app.add_option("--max-ingests-in-flight", f.max_ingests_in_flight,
+                 "Ingest requests processed at once before Throttling (default: 6 per core, as Kusto)");
+  app.add_option("--max-ingest-bytes-in-flight", f.max_ingest_bytes_in_flight,
+                 "Request bytes held by ingests in flight before Throttling")
+      ->capture_default_str();
+  app.add_option("--max-queued-write-bytes", f.max_queued_write_bytes,
+                 "Bytes waiting for the rowstore group commit before Throttling")
+      ->capture_default_str();
+  app.add_option("--dedup-window-seconds", f.dedup_window_seconds,
+                 "A retried requestId within this window ingests nothing twice")
+      ->capture_default_str();
   app.add_option("--threads", f.threads, "Actor scheduler threads (default: cores, at least 2)");
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))

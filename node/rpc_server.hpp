@@ -12,6 +12,7 @@ class gateway;
 }
 namespace tributary::monitoring {
 class rpc_probe;
+class ingest_probe;
 }
 
 namespace tributary::node {
@@ -19,6 +20,11 @@ namespace tributary::node {
 struct rpc_options {
   std::string listen = "127.0.0.1:7400";  ///< host:port; port 0 picks a free one
   std::chrono::milliseconds drain_timeout{10'000};
+  /// Ingest requests being processed at once; beyond, the node answers Throttling at once
+  /// (Kusto: six per core).
+  size_t max_ingests_in_flight = 12;
+  /// Request bytes held by ingests in flight; beyond, Throttling.
+  size_t max_ingest_bytes_in_flight = 256u << 20;
   /// Called once the socket is bound, with the bound port.
   std::function<void(uint16_t)> on_listening;
 };
@@ -28,6 +34,6 @@ struct rpc_options {
 /// in-flight calls to finish (at most `drain_timeout`) and closes every connection.
 /// Throws kj::Exception when the address cannot be bound.
 void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
-               monitoring::rpc_probe& probe);
+               monitoring::rpc_probe& probe, monitoring::ingest_probe& ingest_probe);
 
 }  // namespace tributary::node

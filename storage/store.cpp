@@ -6,46 +6,27 @@
 #include <rocksdb/write_batch.h>
 
 #include "storage/catalog_codec.hpp"
+#include "storage/store_impl.hpp"
 
 namespace tributary::storage {
 namespace {
 
 constexpr const char* catalog_cf = "catalog";
 constexpr const char* rowstore_cf = "rowstore";
+constexpr const char* requests_cf = "requests";
 
 model::error storage_error(const std::string& what, const rocksdb::Status& s) {
   return {"StorageError", fmt::format("{}: {}", what, s.ToString()), false};
 }
 
-bool starts_with(const rocksdb::Slice& s, const std::string& prefix) {
-  return s.size() >= prefix.size() && std::memcmp(s.data(), prefix.data(), prefix.size()) == 0;
-}
-
 }  // namespace
 
-struct store::impl {
-  std::filesystem::path path;
-  std::unique_ptr<rocksdb::DB> db;
-  rocksdb::ColumnFamilyHandle* catalog = nullptr;
-  rocksdb::ColumnFamilyHandle* rowstore = nullptr;
-  rocksdb::ColumnFamilyHandle* default_cf = nullptr;
-
-  ~impl() {
-    if (!db) return;
-    for (auto* h : {catalog, rowstore, default_cf})
-      if (h) db->DestroyColumnFamilyHandle(h);
-    db->Close();
-  }
-
-  // Visits every key under `prefix` in the catalog column family.
-  template <class F>
-  rocksdb::Status scan(const std::string& prefix, F&& f) const {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions{}, catalog));
-    for (it->Seek(prefix); it->Valid() && starts_with(it->key(), prefix); it->Next())
-      f(it->key(), it->value());
-    return it->status();
-  }
-};
+store::impl::~impl() {
+  if (!db) return;
+  for (auto* h : {catalog, rowstore, requests, default_cf})
+    if (h) db->DestroyColumnFamilyHandle(h);
+  db->Close();
+}
 
 store::store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 store::~store() = default;
@@ -75,6 +56,7 @@ std::variant<std::unique_ptr<store>, model::error> store::open(
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {catalog_cf, cf_options},
       {rowstore_cf, cf_options},
+      {requests_cf, cf_options},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -91,6 +73,7 @@ std::variant<std::unique_ptr<store>, model::error> store::open(
   i->default_cf = handles[0];
   i->catalog = handles[1];
   i->rowstore = handles[2];
+  i->requests = handles[3];
   return std::unique_ptr<store>(new store(std::move(i)));
 }
 
@@ -115,7 +98,7 @@ std::variant<model::catalog, model::error> store::load_catalog() const {
 
   std::optional<model::error> failure;
   std::map<model::database_id, std::string> names;
-  s = impl_->scan(codec::database_prefix(), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+  s = impl_->scan(impl_->catalog, codec::database_prefix(), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
     auto db = codec::decode_database(v.ToStringView());
     if (auto* why = std::get_if<std::string>(&db)) {
       if (!failure) failure = corrupt(k.ToString(true), *why);
@@ -128,7 +111,7 @@ std::variant<model::catalog, model::error> store::load_catalog() const {
   });
   if (!s.ok()) return storage_error("cannot read the catalog", s);
   if (failure) return *failure;
-  s = impl_->scan(codec::all_tables_prefix(), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+  s = impl_->scan(impl_->catalog, codec::all_tables_prefix(), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
     auto t = codec::decode_table(v.ToStringView());
     if (auto* why = std::get_if<std::string>(&t)) {
       if (!failure) failure = corrupt(k.ToString(true), *why);
@@ -162,7 +145,7 @@ std::optional<model::error> store::commit_catalog(const model::catalog& cat,
       case model::change::kind::delete_database: {
         batch.Delete(cf, codec::database_key(c.database));
         auto prefix = codec::table_prefix(c.database);
-        auto s = impl_->scan(prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
+        auto s = impl_->scan(impl_->catalog, prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
           batch.Delete(cf, k);
         });
         if (!s.ok()) return storage_error("cannot read the catalog", s);

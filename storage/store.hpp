@@ -5,10 +5,13 @@
 
 #include <filesystem>
 #include <memory>
+#include <functional>
 #include <optional>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include "model/batch.hpp"
 #include "model/catalog.hpp"
 
 namespace tributary::storage {
@@ -36,6 +39,12 @@ class store {
                                              const std::vector<model::change>& changes);
 
  private:
+  friend class rowstore_writer;
+  friend std::variant<std::unordered_map<uint64_t, struct table_recovery>, model::error> recover(
+      const store&, int64_t);
+  friend std::optional<model::error> read_batches(
+      const store&, model::table_id, uint64_t, uint64_t,
+      const std::function<bool(uint64_t, const model::column_batch&)>&);
   struct impl;
   explicit store(std::unique_ptr<impl> i);
   std::unique_ptr<impl> impl_;

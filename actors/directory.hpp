@@ -1,0 +1,29 @@
+#pragma once
+/// The gateway's fast path to table actors: (database, table) → actor. Written by database actors
+/// as they spawn and stop table actors; read by the gateway on every ingest and query. A miss is
+/// not an answer: the gateway then asks the coordinator, which knows every committed table.
+
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "actors/interfaces.hpp"
+
+namespace tributary::actors {
+
+class directory {
+ public:
+  /// Thread-safe.
+  std::optional<table_actor> find(std::string_view database, std::string_view table) const;
+  void put(const std::string& database, const std::string& table, table_actor actor);
+  void erase(const std::string& database, const std::string& table);
+
+ private:
+  static std::string key(std::string_view database, std::string_view table);
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, table_actor> tables_;
+};
+
+}  // namespace tributary::actors

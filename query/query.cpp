@@ -1,0 +1,125 @@
+#include "query/query.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <fmt/format.h>
+
+namespace tributary::query {
+namespace {
+
+constexpr const char* supported =
+    "supported queries: T | count, T | take N, T | where ingestion_time() > ago(5m) | count";
+
+class cursor {
+ public:
+  explicit cursor(std::string_view text) : text_(text) {}
+
+  void skip_space() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool at_end() {
+    skip_space();
+    return pos_ >= text_.size();
+  }
+  bool eat(std::string_view token) {
+    skip_space();
+    if (text_.substr(pos_, token.size()) != token) return false;
+    // A word token must not be the prefix of a longer word.
+    if (std::isalpha(static_cast<unsigned char>(token.back())) && pos_ + token.size() < text_.size() &&
+        (std::isalnum(static_cast<unsigned char>(text_[pos_ + token.size()])) || text_[pos_ + token.size()] == '_'))
+      return false;
+    pos_ += token.size();
+    return true;
+  }
+  std::optional<std::string> name() {
+    skip_space();
+    if (eat("['") || eat("[\"")) {
+      char quote = text_[pos_ - 1];
+      auto end = text_.find(quote, pos_);
+      if (end == std::string_view::npos || end + 1 >= text_.size() || text_[end + 1] != ']') return std::nullopt;
+      std::string n(text_.substr(pos_, end - pos_));
+      pos_ = end + 2;
+      return n;
+    }
+    size_t start = pos_;
+    while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) ++pos_;
+    if (start == pos_ || std::isdigit(static_cast<unsigned char>(text_[start]))) {
+      pos_ = start;
+      return std::nullopt;
+    }
+    return std::string(text_.substr(start, pos_ - start));
+  }
+  std::optional<uint64_t> number() {
+    skip_space();
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(text_.data() + pos_, text_.data() + text_.size(), v);
+    if (ec != std::errc()) return std::nullopt;
+    pos_ = static_cast<size_t>(p - text_.data());
+    return v;
+  }
+  // Kusto timespan literal: <number><unit>, unit d, h, m, s, ms, microsecond, tick.
+  std::optional<int64_t> timespan() {
+    auto n = number();
+    if (!n) return std::nullopt;
+    static const std::pair<const char*, int64_t> units[] = {
+        {"ms", 10'000}, {"d", 864'000'000'000}, {"h", 36'000'000'000}, {"m", 600'000'000},
+        {"s", 10'000'000}};
+    for (const auto& [u, ticks] : units) {
+      if (text_.substr(pos_, std::string_view(u).size()) == u) {
+        pos_ += std::string_view(u).size();
+        if (*n > static_cast<uint64_t>(INT64_MAX / ticks)) return std::nullopt;
+        return static_cast<int64_t>(*n) * ticks;
+      }
+    }
+    return std::nullopt;
+  }
+  model::error error(std::string_view expected) {
+    skip_space();
+    auto found = pos_ >= text_.size() ? std::string("end of query")
+                                      : fmt::format("'{}'", text_.substr(pos_, std::min<size_t>(20, text_.size() - pos_)));
+    return {"BadRequest_SyntaxError",
+            fmt::format("Syntax error at position {}: expected {}, found {}; {}", pos_ + 1, expected, found, supported),
+            true};
+  }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+std::variant<plan, model::error> parse(std::string_view text) {
+  cursor c(text);
+  plan p;
+  p.take = default_row_limit;
+  auto table = c.name();
+  if (!table) return c.error("a table name");
+  p.table = *table;
+  bool done = false;
+  while (!c.at_end()) {
+    if (done) return c.error("end of query after count");
+    if (!c.eat("|")) return c.error("'|'");
+    if (c.eat("count")) {
+      p.what = plan::op::count;
+      done = true;
+    } else if (c.eat("take") || c.eat("limit")) {
+      auto n = c.number();
+      if (!n) return c.error("a row count after take");
+      p.take = std::min(p.take, *n);
+    } else if (c.eat("where")) {
+      if (!c.eat("ingestion_time") || !c.eat("(") || !c.eat(")")) return c.error("ingestion_time()");
+      if (!c.eat(">")) return c.error("'>'");
+      if (!c.eat("ago") || !c.eat("(")) return c.error("ago(<timespan>)");
+      auto ts = c.timespan();
+      if (!ts) return c.error("a timespan such as 5m, 1h, 30s, 1d or 100ms");
+      if (!c.eat(")")) return c.error("')'");
+      p.ingested_within_ticks = std::min(p.ingested_within_ticks.value_or(INT64_MAX), *ts);
+    } else {
+      return c.error("count, take N or where ingestion_time() > ago(...)");
+    }
+  }
+  return p;
+}
+
+}  // namespace tributary::query

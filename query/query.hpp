@@ -1,0 +1,32 @@
+#pragma once
+/// The small query subset of the streaming-ingest issue, enough to check ingestion:
+///   T | count
+///   T | take N          (also: limit N)
+///   T | where ingestion_time() > ago(<timespan>) | count     (also with take)
+/// Kept separate and small so that the real query engine can replace it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "model/types.hpp"
+
+namespace tributary::query {
+
+struct plan {
+  std::string table;
+  enum class op : uint8_t { count, take } what = op::take;
+  uint64_t take = 0;
+  /// ingestion_time() > now - this (100-ns ticks), when the query has that filter.
+  std::optional<int64_t> ingested_within_ticks;
+};
+
+/// Parses `text`; errors are "BadRequest_SyntaxError" with the position and what is supported.
+std::variant<plan, model::error> parse(std::string_view text);
+
+/// Rows a query without `take`/`count` returns at most (Kusto's default truncation limit).
+constexpr uint64_t default_row_limit = 500'000;
+
+}  // namespace tributary::query

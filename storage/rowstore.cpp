@@ -1,0 +1,307 @@
+#include "storage/rowstore.hpp"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <rocksdb/write_batch.h>
+
+#include "storage/store_impl.hpp"
+
+namespace tributary::storage {
+namespace {
+
+// storage/FORMAT.md "Rowstore".
+constexpr char batch_magic[4] = {'T', 'R', 'B', '1'};
+constexpr uint8_t batch_version = 1;
+constexpr size_t batch_header_bytes = 20;
+
+bool is_text(model::column_type t) {
+  using ct = model::column_type;
+  return t == ct::string || t == ct::decimal || t == ct::guid || t == ct::dynamic;
+}
+
+template <class T>
+void put(std::string& out, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));  // little-endian hosts only (x86-64, aarch64)
+  out.append(buf, sizeof(T));
+}
+
+void put_be64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+uint64_t get_be64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::string table_prefix(model::table_id t) {
+  std::string k;
+  put_be64(k, static_cast<uint64_t>(t));
+  return k;
+}
+
+std::string row_key(model::table_id t, uint64_t seq) {
+  std::string k = table_prefix(t);
+  put_be64(k, seq);
+  return k;
+}
+
+// Bounds-checked reader over a value.
+struct reader {
+  std::string_view in;
+  size_t pos = 0;
+  bool ok = true;
+
+  template <class T>
+  T get() {
+    T v{};
+    if (pos + sizeof(T) > in.size()) {
+      ok = false;
+      return v;
+    }
+    std::memcpy(&v, in.data() + pos, sizeof(T));
+    pos += sizeof(T);
+    return v;
+  }
+  std::string_view take(size_t n) {
+    if (pos + n > in.size()) {
+      ok = false;
+      return {};
+    }
+    auto v = in.substr(pos, n);
+    pos += n;
+    return v;
+  }
+};
+
+model::error corrupt(const std::string& why) {
+  return {"StorageCorruption", "a rowstore batch is corrupt: " + why, true};
+}
+
+}  // namespace
+
+std::string encode_batch(const model::column_batch& b) {
+  std::string out;
+  out.reserve(b.byte_size() + 64);
+  out.append(batch_magic, 4);
+  put<uint8_t>(out, batch_version);
+  put<uint8_t>(out, 0);
+  put<uint16_t>(out, static_cast<uint16_t>(b.columns.size()));
+  put<int64_t>(out, b.ingestion_ticks);
+  put<uint32_t>(out, b.rows);
+  for (const auto& c : b.columns) {
+    put<uint8_t>(out, static_cast<uint8_t>(c.type));
+    bool has_nulls = false;
+    for (auto n : c.nulls) has_nulls |= n != 0;
+    put<uint8_t>(out, has_nulls ? 1 : 0);
+    if (has_nulls) out.append(reinterpret_cast<const char*>(c.nulls.data()), c.nulls.size());
+    if (c.type == model::column_type::real) {
+      out.append(reinterpret_cast<const char*>(c.reals.data()), c.reals.size() * 8);
+    } else if (is_text(c.type)) {
+      put<uint32_t>(out, static_cast<uint32_t>(c.text.size()));
+      out.append(reinterpret_cast<const char*>(c.offsets.data()), c.offsets.size() * 4);
+      out.append(c.text);
+    } else {
+      out.append(reinterpret_cast<const char*>(c.ints.data()), c.ints.size() * 8);
+    }
+  }
+  return out;
+}
+
+std::variant<model::column_batch, model::error> decode_batch(std::string_view bytes) {
+  if (bytes.size() < batch_header_bytes || std::memcmp(bytes.data(), batch_magic, 4) != 0)
+    return corrupt("bad magic or short header");
+  reader r{bytes, 4};
+  if (r.get<uint8_t>() != batch_version) return corrupt("unknown version");
+  r.get<uint8_t>();
+  auto columns = r.get<uint16_t>();
+  model::column_batch b;
+  b.ingestion_ticks = r.get<int64_t>();
+  b.rows = r.get<uint32_t>();
+  const size_t rows = b.rows;
+  for (uint16_t i = 0; i < columns && r.ok; ++i) {
+    model::column_data c;
+    auto type = r.get<uint8_t>();
+    if (type > static_cast<uint8_t>(model::column_type::dynamic)) return corrupt("unknown column type");
+    c.type = static_cast<model::column_type>(type);
+    auto has_nulls = r.get<uint8_t>();
+    if (has_nulls) {
+      auto n = r.take(rows);
+      c.nulls.assign(n.begin(), n.end());
+    } else {
+      c.nulls.assign(rows, 0);
+    }
+    if (c.type == model::column_type::real) {
+      auto v = r.take(rows * 8);
+      c.reals.resize(rows);
+      if (r.ok) std::memcpy(c.reals.data(), v.data(), v.size());
+    } else if (is_text(c.type)) {
+      auto total = r.get<uint32_t>();
+      auto offs = r.take((rows + 1) * 4);
+      if (!r.ok) break;
+      c.offsets.resize(rows + 1);
+      std::memcpy(c.offsets.data(), offs.data(), offs.size());
+      auto text = r.take(total);
+      c.text.assign(text);
+      for (size_t k = 0; k < rows && r.ok; ++k)
+        if (c.offsets[k] > c.offsets[k + 1]) r.ok = false;
+      if (c.offsets.front() != 0 || c.offsets.back() != total) r.ok = false;
+    } else {
+      auto v = r.take(rows * 8);
+      c.ints.resize(rows);
+      if (r.ok) std::memcpy(c.ints.data(), v.data(), v.size());
+    }
+    b.columns.push_back(std::move(c));
+  }
+  if (!r.ok) return corrupt("a column block runs past the end of the value");
+  return b;
+}
+
+rowstore_writer::rowstore_writer(store& s, writer_options options, commit_observer observer)
+    : store_(s), options_(options), observer_(std::move(observer)), thread_([this] { run(); }) {}
+
+rowstore_writer::~rowstore_writer() { stop(); }
+
+bool rowstore_writer::submit(rowstore_write w) {
+  std::lock_guard lock(mutex_);
+  if (stopping_ || queued_bytes_ + w.batch.size() > options_.max_queued_bytes) return false;
+  queued_bytes_ += w.batch.size();
+  queue_.push_back(std::move(w));
+  wake_.notify_one();
+  return true;
+}
+
+size_t rowstore_writer::queued_bytes() const {
+  std::lock_guard lock(mutex_);
+  return queued_bytes_;
+}
+
+void rowstore_writer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    wake_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void rowstore_writer::run() {
+  auto& impl = *store_.impl_;
+  std::vector<rowstore_write> group;
+  for (;;) {
+    size_t bytes = 0;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      // Everything queued while the previous fsync ran goes into this one (group commit).
+      while (!queue_.empty() && (group.empty() || bytes + queue_.front().batch.size() <= options_.max_commit_bytes)) {
+        bytes += queue_.front().batch.size();
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    auto start = std::chrono::steady_clock::now();
+    rocksdb::WriteBatch batch;
+    for (const auto& w : group) {
+      if (w.drop_table) {
+        auto from = table_prefix(w.table);
+        auto to = table_prefix(model::table_id{static_cast<uint64_t>(w.table) + 1});
+        batch.DeleteRange(impl.rowstore, from, to);
+        batch.DeleteRange(impl.requests, from, to);
+        continue;
+      }
+      batch.Put(impl.rowstore, row_key(w.table, w.sequence), w.batch);
+      if (w.request) {
+        std::string v;
+        put<int64_t>(v, w.request->committed_ticks);
+        put<uint64_t>(v, w.request->consumed_records);
+        put<uint64_t>(v, w.request->sequence);
+        batch.Put(impl.requests, table_prefix(w.table) + w.request->request_id, v);
+      }
+      for (const auto& id : w.expired_requests) batch.Delete(impl.requests, table_prefix(w.table) + id);
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto s = impl.db->Write(wo, &batch);
+    std::optional<model::error> failure;
+    if (!s.ok())
+      failure = model::error{"StorageError",
+                             "the rowstore write failed: " + s.ToString() + "; retry", false};
+    if (observer_) observer_(group.size(), bytes, std::chrono::steady_clock::now() - start);
+    {
+      std::lock_guard lock(mutex_);
+      queued_bytes_ -= bytes;
+    }
+    for (auto& w : group)
+      if (w.done) w.done(failure);
+    group.clear();
+  }
+}
+
+std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(
+    const store& s, int64_t requests_after_ticks) {
+  auto& impl = *s.impl_;
+  std::unordered_map<uint64_t, table_recovery> tables;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.rowstore));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto k = it->key();
+      auto v = it->value();
+      if (k.size() != 16 || v.size() < batch_header_bytes)
+        return corrupt(fmt::format("malformed rowstore entry (key {} bytes)", k.size()));
+      auto& t = tables[get_be64(k.data())];
+      table_recovery::batch_info info{};
+      info.sequence = get_be64(k.data() + 8);
+      std::memcpy(&info.ingestion_ticks, v.data() + 8, 8);
+      std::memcpy(&info.rows, v.data() + 16, 4);
+      info.bytes = static_cast<uint32_t>(v.size());
+      t.batches.push_back(info);
+      t.last_sequence = info.sequence;
+    }
+    if (!it->status().ok())
+      return model::error{"StorageError", "cannot read the rowstore: " + it->status().ToString(), false};
+  }
+  std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.requests));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto k = it->key();
+    auto v = it->value();
+    if (k.size() < 8 || v.size() != 24) return corrupt("malformed request id entry");
+    request_record r;
+    r.request_id.assign(k.data() + 8, k.size() - 8);
+    std::memcpy(&r.committed_ticks, v.data(), 8);
+    std::memcpy(&r.consumed_records, v.data() + 8, 8);
+    std::memcpy(&r.sequence, v.data() + 16, 8);
+    auto& t = tables[get_be64(k.data())];
+    if (r.committed_ticks < requests_after_ticks) t.expired_requests.push_back(std::move(r.request_id));
+    else t.requests.push_back(std::move(r));
+  }
+  if (!it->status().ok())
+    return model::error{"StorageError", "cannot read request ids: " + it->status().ToString(), false};
+  return tables;
+}
+
+std::optional<model::error> read_batches(
+    const store& s, model::table_id table, uint64_t from, uint64_t to,
+    const std::function<bool(uint64_t, const model::column_batch&)>& f) {
+  auto& impl = *s.impl_;
+  auto upper = row_key(table, to == UINT64_MAX ? to : to + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  if (to != UINT64_MAX) ro.iterate_upper_bound = &upper_slice;
+  auto prefix = table_prefix(table);
+  std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(ro, impl.rowstore));
+  for (it->Seek(row_key(table, from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto decoded = decode_batch(it->value().ToStringView());
+    if (auto* e = std::get_if<model::error>(&decoded)) return *e;
+    if (!f(get_be64(it->key().data() + 8), std::get<model::column_batch>(decoded))) break;
+  }
+  if (!it->status().ok())
+    return model::error{"StorageError", "cannot read the rowstore: " + it->status().ToString(), false};
+  return std::nullopt;
+}
+
+}  // namespace tributary::storage

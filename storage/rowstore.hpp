@@ -1,0 +1,114 @@
+#pragma once
+/// The rowstore: where streamed rows land (storage/FORMAT.md "Rowstore", "Request ids").
+/// Table actors own their key ranges; the rowstore writer commits many tables' batches in one
+/// synced RocksDB write (group commit).
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "model/batch.hpp"
+#include "storage/store.hpp"
+
+namespace tributary::storage {
+
+/// Encodes a batch as a rowstore value.
+std::string encode_batch(const model::column_batch& b);
+/// Decodes a rowstore value; corruption is an error ("StorageCorruption"), never a crash.
+std::variant<model::column_batch, model::error> decode_batch(std::string_view bytes);
+
+/// A request id and what its request did, persisted with its rows.
+struct request_record {
+  std::string request_id;
+  int64_t committed_ticks = 0;
+  uint64_t consumed_records = 0;
+  uint64_t sequence = 0;
+};
+
+/// One table's batch waiting for group commit.
+struct rowstore_write {
+  model::table_id table{};
+  uint64_t sequence = 0;
+  std::string batch;                          ///< encode_batch() output
+  std::optional<request_record> request;      ///< persisted in the same write batch
+  std::vector<std::string> expired_requests;  ///< request ids of `table` to delete
+  bool drop_table = false;  ///< delete all of `table`'s rows and request ids (table dropped);
+                            ///< ordered after every write of the table queued before it
+  /// Called once, on the writer thread, after the synced write (nullopt) or its failure.
+  std::function<void(std::optional<model::error>)> done;
+};
+
+struct writer_options {
+  size_t max_queued_bytes = 256u << 20;  ///< beyond this, submit() refuses (caller throttles)
+  size_t max_commit_bytes = 32u << 20;   ///< upper bound of one group commit
+};
+
+/// Observes the writer (monitoring probe adapter); called on the writer thread.
+using commit_observer = std::function<void(size_t writes, size_t bytes, std::chrono::nanoseconds)>;
+
+/// The single writer of the `rowstore` and `requests` column families. Owns one thread that
+/// takes everything queued, writes it as one RocksDB write batch with sync=true, then calls each
+/// write's `done`. `store` must outlive it.
+class rowstore_writer {
+ public:
+  rowstore_writer(store& s, writer_options options, commit_observer observer = {});
+  ~rowstore_writer();
+  rowstore_writer(const rowstore_writer&) = delete;
+  rowstore_writer& operator=(const rowstore_writer&) = delete;
+
+  /// Queues a write; thread-safe. Returns false without queuing (and without calling `done`)
+  /// when the queue holds max_queued_bytes or the writer is stopped.
+  bool submit(rowstore_write w);
+  /// Bytes queued and not yet committed.
+  size_t queued_bytes() const;
+  /// Commits what is queued, then stops the thread. Later submits are refused.
+  void stop();
+
+ private:
+  void run();
+  store& store_;
+  writer_options options_;
+  commit_observer observer_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<rowstore_write> queue_;
+  size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+/// What start-up recovery found for one table.
+struct table_recovery {
+  uint64_t last_sequence = 0;
+  /// Per batch: sequence, rows, ingestion ticks, value bytes (in sequence order).
+  struct batch_info {
+    uint64_t sequence;
+    uint32_t rows;
+    int64_t ingestion_ticks;
+    uint32_t bytes;
+  };
+  std::vector<batch_info> batches;
+  std::vector<request_record> requests;  ///< committed at or after the cutoff given to recover()
+  std::vector<std::string> expired_requests;  ///< older ids, for the table to delete
+};
+
+/// Scans the rowstore and the request ids once (start-up), grouping by table. Request ids older
+/// than `requests_after_ticks` are skipped (they are outside the dedup window).
+std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(
+    const store& s, int64_t requests_after_ticks);
+
+/// Reads `table`'s batches with sequence in [from, to] in order; `f(sequence, batch)` returns
+/// false to stop early. Reads one consistent snapshot.
+std::optional<model::error> read_batches(
+    const store& s, model::table_id table, uint64_t from, uint64_t to,
+    const std::function<bool(uint64_t, const model::column_batch&)>& f);
+
+}  // namespace tributary::storage
