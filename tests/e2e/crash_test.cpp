@@ -1,0 +1,122 @@
+// Crash test: a load generator sends requests with request ids and records which were
+// acknowledged; the node is killed with SIGKILL at random moments, restarted, and requests whose
+// answer was lost are retried with the same id. In the end every acknowledged request's rows are
+// present exactly once and no request is half-present. TRIBUTARY_CRASH_ROUNDS sets the number of
+// kills (default 5; bench/crash.sh runs more).
+
+#include <gtest/gtest.h>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "client/client.hpp"
+#include "tests/support/node_process.hpp"
+
+namespace tributary::testing {
+namespace {
+
+constexpr int rows_per_request = 7;
+
+client::ingest_request request(int i) {
+  client::ingest_request r;
+  r.database = "Db";
+  r.table = "T";
+  r.fmt = client::format::csv;
+  r.request_id = "req-" + std::to_string(i);
+  for (int k = 0; k < rows_per_request; ++k)
+    r.data += std::to_string(i) + "," + std::to_string(k) + ",payload " + std::to_string(i * 31 + k) + "\n";
+  return r;
+}
+
+TEST(crash, acknowledged_rows_survive_sigkill_exactly_once) {
+  const char* env_rounds = std::getenv("TRIBUTARY_CRASH_ROUNDS");
+  const int rounds = env_rounds ? std::atoi(env_rounds) : 5;
+  std::mt19937 rng(20261130);
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
+  {
+    client::connection c(node.rpc_address());
+    ASSERT_TRUE(std::holds_alternative<model::result_table>(c.command("", ".create database Db")));
+    ASSERT_TRUE(std::holds_alternative<model::result_table>(
+        c.command("Db", ".create table T (req:long, k:long, payload:string)")));
+    ASSERT_TRUE(std::holds_alternative<model::result_table>(
+        c.command("Db", ".alter table T policy streamingingestion enable")));
+  }
+  std::set<int> acked;     // acknowledged at least once
+  std::set<int> in_doubt;  // sent, answer lost
+  int next_request = 0;
+  for (int round = 0; round <= rounds; ++round) {
+    const bool last = round == rounds;
+    std::atomic<bool> dead{false};
+    std::mutex m;
+    std::vector<int> to_send(in_doubt.begin(), in_doubt.end());  // retries first, same ids
+    std::set<int> sent_this_round;
+    std::thread load([&] {
+      client::connection c(node.rpc_address());
+      size_t retry_pos = 0;
+      c.ingest_pipelined(
+          8,
+          [&]() -> std::optional<client::ingest_request> {
+            if (dead) return std::nullopt;
+            std::lock_guard lock(m);
+            int i;
+            if (retry_pos < to_send.size()) i = to_send[retry_pos++];
+            else if (last && next_request >= 50 * (rounds + 1)) return std::nullopt;
+            else i = next_request++;
+            sent_this_round.insert(i);
+            in_doubt.insert(i);
+            return request(i);
+          },
+          [&](const client::ingest_request& r, const client::ingest_outcome& o)
+              -> std::optional<std::chrono::milliseconds> {
+            int i = std::stoi(r.request_id.substr(4));
+            if (const auto* e = std::get_if<model::error>(&o)) {
+              EXPECT_TRUE(e->code == "ConnectionFailed" || e->code == "ShuttingDown") << e->code << ": " << e->message;
+              dead = true;
+              return std::nullopt;
+            }
+            const auto& ack = std::get<client::ingest_ack>(o);
+            EXPECT_EQ(ack.consumed_records, static_cast<uint64_t>(rows_per_request));
+            std::lock_guard lock(m);
+            acked.insert(i);
+            in_doubt.erase(i);
+            return std::nullopt;
+          });
+    });
+    if (!last) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 400)(rng)));
+      node.kill();
+      dead = true;
+    }
+    load.join();
+    node.restart();
+  }
+  EXPECT_TRUE(in_doubt.empty()) << in_doubt.size() << " requests never got an answer after the last round";
+  client::connection c(node.rpc_address());
+  auto out = c.query("Db", "T | take 10000000");
+  ASSERT_TRUE(std::holds_alternative<model::result_table>(out)) << std::get<model::error>(out).message;
+  std::map<int, std::set<int>> seen;
+  std::map<int, int> copies;
+  for (const auto& row : std::get<model::result_table>(out).rows) {
+    int req = static_cast<int>(std::get<int64_t>(row[0]));
+    int k = static_cast<int>(std::get<int64_t>(row[1]));
+    seen[req].insert(k);
+    ++copies[req];
+  }
+  for (int i : acked) {
+    EXPECT_EQ(copies[i], rows_per_request) << "acknowledged request " << i << " has " << copies[i]
+                                           << " rows instead of " << rows_per_request;
+  }
+  for (const auto& [req, n] : copies) {
+    EXPECT_TRUE(acked.count(req)) << "request " << req << " is present but was never acknowledged";
+    EXPECT_EQ(seen[req].size(), static_cast<size_t>(rows_per_request)) << "request " << req << " is half-present";
+    EXPECT_EQ(n, rows_per_request) << "request " << req << " is present " << n << " times";
+  }
+  EXPECT_GT(acked.size(), 50u);
+  std::printf("crash test: %d kills, %zu requests acknowledged, %zu rows checked\n", rounds, acked.size(),
+              static_cast<size_t>(acked.size() * rows_per_request));
+}
+
+}  // namespace
+}  // namespace tributary::testing
