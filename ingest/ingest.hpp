@@ -20,6 +20,9 @@ enum class format : uint8_t { csv, tsv, scsv, sohsv, psv, json, multijson };
 
 /// "csv", "tsv", "scsv", "sohsv", "psv", "json", "multijson".
 std::string_view to_string(format f);
+/// The format named `name` (Kusto's streamFormat values, case-insensitive: "CSV", "SCsv",
+/// "MultiJSON", ...); nullopt when unknown.
+std::optional<format> parse_format(std::string_view name);
 /// The mapping kind a format takes (csv for CSV-like formats, json for json/multijson).
 model::mapping_kind mapping_kind_for(format f);
 
@@ -29,7 +32,8 @@ constexpr size_t max_request_bytes = 4 * 1024 * 1024;
 /// Returns `data` decompressed when it starts with gzip's magic bytes (1f 8b), else unchanged.
 /// Stops as soon as the output would exceed `limit` (a decompression bomb costs at most `limit`
 /// bytes of memory) and fails with code "BadRequest_RequestTooLarge"; corrupt gzip fails with
-/// "BadRequest_InvalidCompressedData".
+/// "BadRequest_InvalidCompressedData". Uncompressed data longer than `limit` fails with
+/// "BadRequest_RequestTooLarge" too.
 std::variant<std::string, model::error> decompress(std::string_view data,
                                                    size_t limit = max_request_bytes);
 

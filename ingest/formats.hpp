@@ -1,0 +1,27 @@
+#pragma once
+/// Private to ingest/: the two parser families behind ingest::parse. Both take a UTF-8 payload
+/// without its BOM and a mapping already checked to be of the right kind (or none).
+
+#include <string_view>
+#include <variant>
+
+#include "model/batch.hpp"
+#include "model/catalog.hpp"
+
+namespace tributary::ingest::detail {
+
+/// CSV-like formats with separator `sep` (RFC 4180 quoting for every separator).
+std::variant<model::column_batch, model::error> parse_csv(char sep, std::string_view data,
+                                                          const model::table& t,
+                                                          const model::mapping* m);
+
+/// JSON Lines (`multi` false) or MultiJSON (`multi` true).
+std::variant<model::column_batch, model::error> parse_json(bool multi, std::string_view data,
+                                                           const model::table& t,
+                                                           const model::mapping* m);
+
+/// The column a mapping element targets, or an error when the table no longer has it.
+std::variant<size_t, model::error> mapped_column(const model::table& t, const model::mapping& m,
+                                                 const model::mapping_element& e);
+
+}  // namespace tributary::ingest::detail
