@@ -1,0 +1,89 @@
+// `latency`: how long one client waits for a durable ack, against the synced write it needs.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "bench/rocksdb_limit.hpp"
+#include "bench/scenarios.hpp"
+
+namespace tributary::bench {
+namespace {
+
+constexpr size_t warmup_requests = 500;
+constexpr size_t measured_requests = 5000;
+/// Node and limit alternate in blocks of this many writes, so both see the same background load
+/// of a shared machine and their ratio stays comparable from run to run.
+constexpr size_t block = 500;
+
+}  // namespace
+
+scenario_result run_latency(const options& o) {
+  node_under_test node(o, "latency");
+  client::connection c(node.address());
+  create_database(c, node.database(), false);
+  create_tables(node.address(), node.database(), {"T"}, true, 1);
+  limit_db limit(node.scratch() / "rocksdb-limit");
+
+  // The same bodies go to the node and to the limit.
+  payload_generator generator(1);
+  std::vector<std::string> payloads(warmup_requests + measured_requests);
+  double bytes = 0;
+  for (auto& p : payloads) {
+    p = generator.next();
+    bytes += static_cast<double>(p.size());
+  }
+  progress(fmt::format(
+      "latency: {} + {} sequential requests, alternating with synced RocksDB Puts every {}",
+      warmup_requests, measured_requests, block));
+  keep_cpus_awake awake(o.keep_cpus_awake);
+  std::vector<double> acks, puts;
+  acks.reserve(measured_requests);
+  puts.reserve(measured_requests);
+  for (size_t from = 0; from < payloads.size(); from += block) {
+    const size_t to = std::min(payloads.size(), from + block);
+    const bool measured = from >= warmup_requests;
+    for (size_t i = from; i < to; ++i) {
+      auto request = make_request(node.database(), "T", payloads[i], fmt::format("latency-{}", i));
+      const auto t0 = std::chrono::steady_clock::now();
+      auto answer = c.ingest(request);
+      const auto t1 = std::chrono::steady_clock::now();
+      expect_acked(answer, "ingest " + request.request_id);
+      if (measured) acks.push_back(micros(t0, t1));
+    }
+    for (size_t i = from; i < to; ++i) {
+      const double us = limit.synced_put_us(fmt::format("k{:08}", i), payloads[i]);
+      if (measured) puts.push_back(us);
+    }
+  }
+  const auto ours = summarize(std::move(acks));
+  const auto put = summarize(std::move(puts));
+
+  scenario_result r;
+  r.scenario = "latency";
+  r.work = fmt::format(
+      "1 client, 1 table, {} sequential requests of {} rows after {} warm-up, client-side ack time",
+      measured_requests, rows_per_request, warmup_requests);
+  r.figures = {{"requests", ours.count},
+               {"request_bytes_mean", rounded(bytes / static_cast<double>(payloads.size()))},
+               {"ack_p50_us", rounded(ours.p50_us)},
+               {"ack_p99_us", rounded(ours.p99_us)},
+               {"ack_p999_us", rounded(ours.p999_us)},
+               {"ack_max_us", rounded(ours.max_us)},
+               {"ack_mean_us", rounded(ours.mean_us)}};
+  r.limit_work = fmt::format(
+      "sequential synced RocksDB Put (WriteOptions::sync) of the same bytes, fresh DB, {}, "
+      "alternating with the node every {} writes",
+      node.limit_place(), block);
+  r.limit = {{"put_p50_us", rounded(put.p50_us)},
+             {"put_p99_us", rounded(put.p99_us)},
+             {"put_p999_us", rounded(put.p999_us)}};
+  r.ratio = ours.p99_us / put.p99_us;
+  r.ratio_of = "ack p99 / put p99";
+  r.extra = {{"ratio_p50", rounded(ours.p50_us / put.p50_us, 3)},
+             {"cpus_kept_awake", o.keep_cpus_awake},
+             {"node", node.describe()}};
+  return r;
+}
+
+}  // namespace tributary::bench

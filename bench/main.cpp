@@ -1,0 +1,88 @@
+// tributary-bench: runs the scenarios of BENCHMARKS.md against a node it starts (or --node) and
+// prints each as a table and, with --json, as one JSON object per line. See bench/README.md.
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <iostream>
+
+#include "bench/scenarios.hpp"
+
+namespace {
+
+/// The command line as typed, quoted where a shell would need it.
+std::string command_line(int argc, char** argv) {
+  std::string out;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    const bool plain =
+        !a.empty() && a.find_first_of(" \t\n'\"\\$`|&;<>()*?[]{}~!#") == std::string_view::npos;
+    if (i) out += ' ';
+    if (plain) {
+      out += a;
+    } else {
+      out += '\'';
+      for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      out += '\'';
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tributary::bench;
+  options o;
+  o.command_line = command_line(argc, argv);
+  std::string scenario = "all";
+  int duration_seconds = 20;
+  size_t tables = 0;
+  CLI::App app{
+      "tributary-bench: the load generator of BENCHMARKS.md; each scenario measures its limit in "
+      "the same run"};
+  app.add_option("--scenario", scenario, "Scenario to run")
+      ->check(CLI::IsMember({"latency", "many-tables", "visibility", "tables-memory", "all"}))
+      ->capture_default_str();
+  app.add_option("--node", o.node,
+                 "host:port of a running node (default: start tributaryd in a fresh data dir)");
+  app.add_option("--node-arg", o.node_args,
+                 "Extra tributaryd flag when the benchmark starts the node, e.g. "
+                 "--node-arg=--max-ingests-in-flight=64")
+      ->allow_extra_args(false);
+  app.add_option(
+      "--data-root", o.data_root,
+      "Directory for the node's data and the limits' RocksDB (default: the temp directory)");
+  app.add_option("--duration-seconds", duration_seconds, "many-tables run time, and the limit's")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--tables", tables,
+                 "Tables for many-tables (default 1000) and tables-memory (default 10000)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag(
+      "!--no-keep-awake", o.keep_cpus_awake,
+      "latency, visibility: no SCHED_IDLE spinners keeping CPUs out of idle (see bench/README.md)");
+  app.add_flag("--json", o.json_output,
+               "One JSON object per scenario on stdout; tables go to stderr");
+  CLI11_PARSE(app, argc, argv);
+  o.duration = std::chrono::seconds(duration_seconds);
+  if (tables) o.tables = tables;
+
+  const std::vector<std::pair<std::string, std::function<scenario_result(const options&)>>>
+      scenarios = {{"latency", run_latency},
+                   {"many-tables", run_many_tables},
+                   {"visibility", run_visibility},
+                   {"tables-memory", run_tables_memory}};
+  int failures = 0;
+  for (const auto& [name, run] : scenarios) {
+    if (scenario != "all" && scenario != name) continue;
+    try {
+      report(run(o), o);
+    } catch (const std::exception& e) {
+      std::cerr << fmt::format("{}: FAILED: {}\n", name, e.what());
+      ++failures;
+    }
+  }
+  return failures ? 1 : 0;
+}

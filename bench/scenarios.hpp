@@ -1,0 +1,25 @@
+#pragma once
+/// The scenarios of BENCHMARKS.md that tributary-bench runs; one .cpp file each. Each starts
+/// its own node (or uses --node), runs its limit in the same run where it has one, and returns
+/// the figures; it throws std::runtime_error when the node fails or answers an unexpected error.
+
+#include "bench/common.hpp"
+
+namespace tributary::bench {
+
+/// `latency`: 1 client, 1 table, 500 + 5,000 sequential requests; ack p50/p99/p99.9 against
+/// sequential synced RocksDB Puts of the same bytes.
+scenario_result run_latency(const options& o);
+
+/// `many-tables`: 1,000 tables (or --tables), 8 connections × 8 requests in flight, each to a
+/// random table, for --duration-seconds; against 64 threads of synced RocksDB Puts.
+scenario_result run_many_tables(const options& o);
+
+/// `visibility`: as `latency`, with `T | count` on a second connection after every ack.
+scenario_result run_visibility(const options& o);
+
+/// `tables-memory`: node RSS growth for 10,000 tables (or --tables) with their own policies;
+/// start-up time and RSS after a restart. Needs a node it starts (reads /proc/<pid>).
+scenario_result run_tables_memory(const options& o);
+
+}  // namespace tributary::bench
