@@ -171,7 +171,7 @@ std::variant<coordinator_actor, model::error> spawn_coordinator(caf::actor_syste
     spdlog::info("new data dir: cluster streaming ingestion switch turned on");
   }
   auto start = std::chrono::steady_clock::now();
-  auto recovered = storage::recover(env.store, now_ticks() - env.dedup_window.count() * 10'000'000);
+  auto recovered = storage::recover(env.store);
   if (auto* e = std::get_if<model::error>(&recovered)) return *e;
   auto tables = std::make_shared<recovery_map>(std::move(std::get<recovery_map>(recovered)));
   // Rows of tables the catalog no longer has (a crash between a drop's commit and its data

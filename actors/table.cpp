@@ -1,5 +1,4 @@
 #include <caf/all.hpp>
-#include <deque>
 #include <fmt/format.h>
 #include <unordered_map>
 
@@ -13,8 +12,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 constexpr int64_t ticks_per_second = 10'000'000;
-// Bounds the deletes of expired request ids carried by one rowstore write.
-constexpr size_t max_expired_per_write = 1024;
 
 int64_t now_ticks() {
   using ticks = std::chrono::duration<int64_t, std::ratio<1, ticks_per_second>>;
@@ -42,10 +39,6 @@ struct table_st {
   std::vector<storage::table_recovery::batch_info> batches;
   uint64_t total_rows = 0;
   uint64_t total_bytes = 0;
-  // Request ids inside the dedup window, oldest first in `request_order`.
-  std::unordered_map<std::string, storage::request_record> requests;
-  std::deque<std::pair<int64_t, std::string>> request_order;
-  std::vector<std::string> expired;
   // Batches handed to the writer and not yet committed, by sequence.
   std::unordered_map<uint64_t, pending_commit> pending;
   std::unordered_map<std::string, uint64_t> pending_ids;
@@ -61,21 +54,6 @@ struct table_st {
             fmt::format("Table '{}' does not exist in database '{}' (it was dropped)", state.table.name,
                         database_name),
             true};
-  }
-
-  void remember(storage::request_record r) {
-    request_order.emplace_back(r.committed_ticks, r.request_id);
-    auto id = r.request_id;
-    requests.emplace(std::move(id), std::move(r));
-  }
-
-  void prune_requests(int64_t now) {
-    const int64_t cutoff = now - env->dedup_window.count() * ticks_per_second;
-    while (!request_order.empty() && request_order.front().first < cutoff) {
-      requests.erase(request_order.front().second);
-      expired.push_back(std::move(request_order.front().second));
-      request_order.pop_front();
-    }
   }
 
   void add_batch(const storage::table_recovery::batch_info& b) {
@@ -150,16 +128,18 @@ caf::result<ingest_outcome> ingest(table_ptr self, ingest_call& call) {
   if (auto e = ingest::check_properties(call.properties)) return fail(std::move(*e));
 
   const auto now = now_ticks();
-  st.prune_requests(now);
   if (!call.request_id.empty()) {
-    if (auto it = st.requests.find(call.request_id); it != st.requests.end()) {
-      probe.finished(st.database_name, "duplicate", call.data.size(), 0, clock::now() - start);
-      return ingest_outcome{ingest_ack{it->second.consumed_records, true}};
-    }
     if (auto it = st.pending_ids.find(call.request_id); it != st.pending_ids.end()) {
       auto rp = self->make_response_promise<ingest_outcome>();
       st.pending.at(it->second).retries.push_back(rp);
       return rp;
+    }
+    auto earlier = storage::find_request(st.env->store, st.state.table.id, call.request_id,
+                                         now - st.env->dedup_window.count() * ticks_per_second);
+    if (auto* e = std::get_if<model::error>(&earlier)) return fail(std::move(*e));
+    if (const auto& r = std::get<std::optional<storage::request_record>>(earlier)) {
+      probe.finished(st.database_name, "duplicate", call.data.size(), 0, clock::now() - start);
+      return ingest_outcome{ingest_ack{r->consumed_records, true}};
     }
   }
 
@@ -181,12 +161,6 @@ caf::result<ingest_outcome> ingest(table_ptr self, ingest_call& call) {
   w.sequence = seq;
   w.batch = storage::encode_batch(batch);
   if (!call.request_id.empty()) w.request = storage::request_record{call.request_id, now, batch.rows, seq};
-  if (!st.expired.empty()) {
-    auto n = std::min(st.expired.size(), max_expired_per_write);
-    w.expired_requests.assign(std::make_move_iterator(st.expired.end() - static_cast<ptrdiff_t>(n)),
-                              std::make_move_iterator(st.expired.end()));
-    st.expired.resize(st.expired.size() - n);
-  }
   pending_commit p;
   p.request_id = call.request_id;
   p.rows = batch.rows;
@@ -194,12 +168,10 @@ caf::result<ingest_outcome> ingest(table_ptr self, ingest_call& call) {
   p.bytes = static_cast<uint32_t>(w.batch.size());
   p.input_bytes = call.data.size();
   p.start = start;
-  auto expired = w.expired_requests;
   w.done = [h = caf::actor_cast<table_actor>(self), seq](std::optional<model::error> e) {
     caf::anon_send(h, committed_atom::value, seq, std::move(e));
   };
   if (!st.env->writer.submit(std::move(w))) {
-    st.expired.insert(st.expired.end(), expired.begin(), expired.end());
     probe.throttled();
     return fail({"Throttling",
                  "the node's rowstore write queue is full; retry after a short backoff", false});
@@ -239,8 +211,6 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
     for (auto& r : p.retries) r.deliver(ingest_outcome{*error});
   } else {
     st.add_batch({seq, p.rows, p.ingestion_ticks, p.bytes});
-    if (!p.request_id.empty())
-      st.remember({p.request_id, p.ingestion_ticks, p.rows, seq});
     probe.rowstore(st.database_name, p.bytes, p.rows);
     probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
     p.promise.deliver(ingest_outcome{ingest_ack{p.rows, false}});
@@ -306,8 +276,6 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
   if (recovered) {
     for (const auto& b : recovered->batches) st.add_batch(b);
     st.next_sequence = recovered->last_sequence + 1;
-    for (const auto& r : recovered->requests) st.remember(r);
-    st.expired = recovered->expired_requests;
     env->ingest_probe.rowstore(st.database_name, static_cast<int64_t>(st.total_bytes),
                                static_cast<int64_t>(st.total_rows));
   }

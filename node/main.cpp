@@ -60,7 +60,7 @@ int run(const flags& f) {
   kj::UnixEventPort::captureSignal(SIGTERM);
   kj::UnixEventPort::captureSignal(SIGINT);
 
-  auto opened = storage::store::open(f.data_dir);
+  auto opened = storage::store::open(f.data_dir, std::chrono::seconds(f.dedup_window_seconds));
   if (auto* e = std::get_if<model::error>(&opened)) {
     spdlog::critical("{}: {}", e->code, e->message);
     return 1;

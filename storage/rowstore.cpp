@@ -13,6 +13,8 @@ namespace {
 constexpr char batch_magic[4] = {'T', 'R', 'B', '1'};
 constexpr uint8_t batch_version = 1;
 constexpr size_t batch_header_bytes = 20;
+// storage/FORMAT.md "Request ids": committed ticks, consumed records, sequence.
+constexpr size_t request_value_bytes = 24;
 
 bool is_text(model::column_type t) {
   using ct = model::column_type;
@@ -222,7 +224,6 @@ void rowstore_writer::run() {
         put<uint64_t>(v, w.request->sequence);
         batch.Put(impl.requests, table_prefix(w.table) + w.request->request_id, v);
       }
-      for (const auto& id : w.expired_requests) batch.Delete(impl.requests, table_prefix(w.table) + id);
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -242,46 +243,48 @@ void rowstore_writer::run() {
   }
 }
 
-std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(
-    const store& s, int64_t requests_after_ticks) {
+std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(const store& s) {
   auto& impl = *s.impl_;
   std::unordered_map<uint64_t, table_recovery> tables;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.rowstore));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto k = it->key();
-      auto v = it->value();
-      if (k.size() != 16 || v.size() < batch_header_bytes)
-        return corrupt(fmt::format("malformed rowstore entry (key {} bytes)", k.size()));
-      auto& t = tables[get_be64(k.data())];
-      table_recovery::batch_info info{};
-      info.sequence = get_be64(k.data() + 8);
-      std::memcpy(&info.ingestion_ticks, v.data() + 8, 8);
-      std::memcpy(&info.rows, v.data() + 16, 4);
-      info.bytes = static_cast<uint32_t>(v.size());
-      t.batches.push_back(info);
-      t.last_sequence = info.sequence;
-    }
-    if (!it->status().ok())
-      return model::error{"StorageError", "cannot read the rowstore: " + it->status().ToString(), false};
-  }
-  std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.requests));
+  std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.rowstore));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto k = it->key();
     auto v = it->value();
-    if (k.size() < 8 || v.size() != 24) return corrupt("malformed request id entry");
-    request_record r;
-    r.request_id.assign(k.data() + 8, k.size() - 8);
-    std::memcpy(&r.committed_ticks, v.data(), 8);
-    std::memcpy(&r.consumed_records, v.data() + 8, 8);
-    std::memcpy(&r.sequence, v.data() + 16, 8);
+    if (k.size() != 16 || v.size() < batch_header_bytes)
+      return corrupt(fmt::format("malformed rowstore entry (key {} bytes)", k.size()));
     auto& t = tables[get_be64(k.data())];
-    if (r.committed_ticks < requests_after_ticks) t.expired_requests.push_back(std::move(r.request_id));
-    else t.requests.push_back(std::move(r));
+    table_recovery::batch_info info{};
+    info.sequence = get_be64(k.data() + 8);
+    std::memcpy(&info.ingestion_ticks, v.data() + 8, 8);
+    std::memcpy(&info.rows, v.data() + 16, 4);
+    info.bytes = static_cast<uint32_t>(v.size());
+    t.batches.push_back(info);
+    t.last_sequence = info.sequence;
   }
   if (!it->status().ok())
-    return model::error{"StorageError", "cannot read request ids: " + it->status().ToString(), false};
+    return model::error{"StorageError", "cannot read the rowstore: " + it->status().ToString(), false};
   return tables;
+}
+
+std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,
+                                                                      std::string_view request_id,
+                                                                      int64_t not_before_ticks) {
+  auto& impl = *s.impl_;
+  std::string value;
+  auto key = table_prefix(table);
+  key.append(request_id);
+  auto status = impl.db->Get(rocksdb::ReadOptions{}, impl.requests, key, &value);
+  if (status.IsNotFound()) return std::optional<request_record>();
+  if (!status.ok())
+    return model::error{"StorageError", "cannot read request ids: " + status.ToString() + "; retry", false};
+  if (value.size() != request_value_bytes) return corrupt("malformed request id entry");
+  request_record r;
+  r.request_id = request_id;
+  std::memcpy(&r.committed_ticks, value.data(), 8);
+  std::memcpy(&r.consumed_records, value.data() + 8, 8);
+  std::memcpy(&r.sequence, value.data() + 16, 8);
+  if (r.committed_ticks < not_before_ticks) return std::optional<request_record>();
+  return std::optional<request_record>(std::move(r));
 }
 
 std::optional<model::error> read_batches(

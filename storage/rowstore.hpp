@@ -39,7 +39,6 @@ struct rowstore_write {
   uint64_t sequence = 0;
   std::string batch;                          ///< encode_batch() output
   std::optional<request_record> request;      ///< persisted in the same write batch
-  std::vector<std::string> expired_requests;  ///< request ids of `table` to delete
   bool drop_table = false;  ///< delete all of `table`'s rows and request ids (table dropped);
                             ///< ordered after every write of the table queued before it
   /// Called once, on the writer thread, after the synced write (nullopt) or its failure.
@@ -96,14 +95,17 @@ struct table_recovery {
     uint32_t bytes;
   };
   std::vector<batch_info> batches;
-  std::vector<request_record> requests;  ///< committed at or after the cutoff given to recover()
-  std::vector<std::string> expired_requests;  ///< older ids, for the table to delete
 };
 
-/// Scans the rowstore and the request ids once (start-up), grouping by table. Request ids older
-/// than `requests_after_ticks` are skipped (they are outside the dedup window).
-std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(
-    const store& s, int64_t requests_after_ticks);
+/// Scans the rowstore once (start-up), grouping by table.
+std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(const store& s);
+
+/// The committed request with id `request_id` of `table`, if it was committed at or after
+/// `not_before_ticks` (older ones are outside the dedup window). A point lookup (bloom filter
+/// first): request ids live in RocksDB, not in memory, so memory does not grow with the window.
+std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,
+                                                                      std::string_view request_id,
+                                                                      int64_t not_before_ticks);
 
 /// Reads `table`'s batches with sequence in [from, to] in order; `f(sequence, batch)` returns
 /// false to stop early. Reads one consistent snapshot.

@@ -1,7 +1,11 @@
 #include "storage/store.hpp"
 
 #include <fmt/format.h>
+#include <cstring>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -19,6 +23,25 @@ model::error storage_error(const std::string& what, const rocksdb::Status& s) {
   return {"StorageError", fmt::format("{}: {}", what, s.ToString()), false};
 }
 
+// Drops request ids older than the dedup window during compaction: RocksDB does the expiry, no
+// sweeper of ours. Values start with the committed ticks (storage/FORMAT.md "Request ids").
+class expired_requests_filter final : public rocksdb::CompactionFilter {
+ public:
+  explicit expired_requests_filter(std::chrono::seconds window) : window_(window) {}
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
+    if (value.size() < 8) return false;
+    int64_t committed = 0;
+    std::memcpy(&committed, value.data(), 8);
+    using ticks = std::chrono::duration<int64_t, std::ratio<1, 10'000'000>>;
+    auto now = std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return committed < now - std::chrono::duration_cast<ticks>(window_).count();
+  }
+  const char* Name() const override { return "tributary.expired_requests"; }
+
+ private:
+  std::chrono::seconds window_;
+};
+
 }  // namespace
 
 store::impl::~impl() {
@@ -32,7 +55,7 @@ store::store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 store::~store() = default;
 
 std::variant<std::unique_ptr<store>, model::error> store::open(
-    const std::filesystem::path& data_dir) {
+    const std::filesystem::path& data_dir, std::chrono::seconds dedup_window) {
   auto path = data_dir / "rocksdb";
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
@@ -52,11 +75,19 @@ std::variant<std::unique_ptr<store>, model::error> store::open(
   options.IncreaseParallelism(2);
   options.max_open_files = 512;
   rocksdb::ColumnFamilyOptions cf_options(options);
+  // Request ids are point lookups that mostly miss: a bloom filter answers those from memory.
+  rocksdb::ColumnFamilyOptions requests_options(options);
+  rocksdb::BlockBasedTableOptions table_options;
+  table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  requests_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
+  auto filter = std::make_shared<expired_requests_filter>(dedup_window);
+  requests_options.compaction_filter = filter.get();
+  requests_options.periodic_compaction_seconds = static_cast<uint64_t>(std::max<int64_t>(dedup_window.count(), 60));
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
       {catalog_cf, cf_options},
       {rowstore_cf, cf_options},
-      {requests_cf, cf_options},
+      {requests_cf, requests_options},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -74,6 +105,7 @@ std::variant<std::unique_ptr<store>, model::error> store::open(
   i->catalog = handles[1];
   i->rowstore = handles[2];
   i->requests = handles[3];
+  i->requests_filter = std::move(filter);
   return std::unique_ptr<store>(new store(std::move(i)));
 }
 

@@ -3,7 +3,9 @@
 /// RocksDB types never leave this folder. Thread-safe: RocksDB serialises writers itself, but
 /// by design only the coordinator writes the catalog and only the rowstore writer the rowstore.
 
+#include <chrono>
 #include <filesystem>
+#include <string_view>
 #include <memory>
 #include <functional>
 #include <optional>
@@ -21,8 +23,11 @@ class store {
   /// Opens the database under `data_dir/rocksdb`, creating it and its column families when
   /// missing. Fails with code "StorageError" when the directory cannot be used (locked by
   /// another process, corrupt, unwritable); the message names the path.
+  /// Request ids older than `dedup_window` are dropped by compaction (they can no longer
+  /// deduplicate anything).
   static std::variant<std::unique_ptr<store>, model::error> open(
-      const std::filesystem::path& data_dir);
+      const std::filesystem::path& data_dir,
+      std::chrono::seconds dedup_window = std::chrono::minutes(10));
 
   /// Flushes nothing (every commit is synced) and closes RocksDB.
   ~store();
@@ -41,7 +46,9 @@ class store {
  private:
   friend class rowstore_writer;
   friend std::variant<std::unordered_map<uint64_t, struct table_recovery>, model::error> recover(
-      const store&, int64_t);
+      const store&);
+  friend std::variant<std::optional<struct request_record>, model::error> find_request(
+      const store&, model::table_id, std::string_view, int64_t);
   friend std::optional<model::error> read_batches(
       const store&, model::table_id, uint64_t, uint64_t,
       const std::function<bool(uint64_t, const model::column_batch&)>&);

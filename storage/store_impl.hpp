@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 
 #include "storage/store.hpp"
@@ -16,6 +17,7 @@ struct store::impl {
   rocksdb::ColumnFamilyHandle* catalog = nullptr;
   rocksdb::ColumnFamilyHandle* rowstore = nullptr;
   rocksdb::ColumnFamilyHandle* requests = nullptr;
+  std::shared_ptr<rocksdb::CompactionFilter> requests_filter;  // must outlive `db`
 
   ~impl();
 
