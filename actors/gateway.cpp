@@ -14,15 +14,11 @@ namespace {
 struct reply_to {
   gateway::reply fn;
 };
-struct ingest_reply_to {
-  gateway::ingest_reply fn;
-};
 
 }  // namespace
 }  // namespace tributary::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::reply_to)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_reply_to)
 
 namespace tributary::actors {
 namespace {
@@ -30,7 +26,7 @@ namespace {
 using bridge_actor =
     caf::typed_actor<caf::reacts_to<command_atom, std::string, std::string, reply_to>,
                      caf::reacts_to<query_atom, std::string, std::string, reply_to>,
-                     caf::reacts_to<ingest_atom, ingest_call, ingest_reply_to>>;
+                     caf::reacts_to<ingest_atom, ingest_call, ingest_reply>>;
 
 // Catalog commands fsync; ingests wait for one group commit; queries scan one table. All finish
 // far sooner unless the node is wedged. A timed-out ingest may still commit: clients retry with
@@ -94,15 +90,14 @@ bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coord
             },
             [r](model::error e) { r.fn(std::move(e)); });
       },
-      [self, env](ingest_atom, ingest_call& call, ingest_reply_to& r) {
+      // The slow path: the directory did not know the table (yet).
+      [self, env](ingest_atom, ingest_call& call, ingest_reply& r) {
         auto db = call.database;
         auto table = call.table;
         with_table(
             self, env, db, table,
             [self, call = std::move(call), r](const table_actor& t) mutable {
-              self->request(t, call_timeout, ingest_atom::value, std::move(call))
-                  .then([r](ingest_outcome& o) { r.fn(std::move(o)); },
-                        [self, r](caf::error& e) { r.fn(internal(self->system(), e, "ingest")); });
+              self->send(t, ingest_atom::value, std::move(call), std::move(r));
             },
             [r](model::error e) { r.fn(std::move(e)); });
       },
@@ -117,12 +112,14 @@ model::error shutting_down() {
 
 struct gateway::impl {
   bridge_actor bridge;
+  const directory* tables = nullptr;
   std::atomic<bool> stopped{false};
 };
 
 gateway::gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables)
     : impl_(new impl) {
   impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables);
+  impl_->tables = &tables;
 }
 
 gateway::~gateway() { stop(); }
@@ -139,9 +136,14 @@ void gateway::query(std::string database, std::string text, reply done) const {
                  reply_to{std::move(done)});
 }
 
-void gateway::ingest(ingest_call call, ingest_reply done) const {
+void gateway::ingest(ingest_call call, ingest_reply_fn done) const {
   if (impl_->stopped) return done(shutting_down());
-  caf::anon_send(impl_->bridge, ingest_atom::value, std::move(call), ingest_reply_to{std::move(done)});
+  // The fast path goes straight to the table actor, which answers through `done` itself.
+  if (auto t = impl_->tables->find(call.database, call.table)) {
+    caf::anon_send(*t, ingest_atom::value, std::move(call), ingest_reply{std::move(done)});
+    return;
+  }
+  caf::anon_send(impl_->bridge, ingest_atom::value, std::move(call), ingest_reply{std::move(done)});
 }
 
 void gateway::stop() {

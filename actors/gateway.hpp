@@ -18,7 +18,7 @@ class gateway {
   /// Called exactly once with the answer, from a CAF worker thread. A failure inside the actor
   /// system (timeout, actor down) arrives as an error with permanent=false.
   using reply = std::function<void(model::outcome)>;
-  using ingest_reply = std::function<void(ingest_outcome)>;
+  using ingest_reply_fn = std::function<void(ingest_outcome)>;
 
   /// Spawns the bridge actor; `coordinator` must be alive and `tables` must outlive the gateway.
   gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables);
@@ -29,7 +29,7 @@ class gateway {
   /// Runs a query. Thread-safe; returns at once.
   void query(std::string database, std::string text, reply done) const;
   /// Ingests one request into its table. Thread-safe; returns at once.
-  void ingest(ingest_call call, ingest_reply done) const;
+  void ingest(ingest_call call, ingest_reply_fn done) const;
   /// Stops the bridge; calls after this are answered with a "ShuttingDown" error.
   void stop();
 

@@ -9,6 +9,7 @@
 /// issue on, this node's rowstore shard of the table).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,13 @@ struct ingest_ack {
 };
 using ingest_outcome = std::variant<ingest_ack, model::error>;
 
+/// Where a table actor sends an ingest's answer: called exactly once, from the actor's thread,
+/// once the rows are durable and visible (or with the error). The RPC layer passes a
+/// cross-thread fulfiller here, so the answer skips any further actor hop.
+struct ingest_reply {
+  std::function<void(ingest_outcome)> fn;
+};
+
 /// A query the table actor answers from its shard (the small query subset of the ingest issue).
 struct table_query {
   enum class op : uint8_t { count, take };
@@ -96,8 +104,8 @@ using table_actor = caf::typed_actor<
     /// Returns the table's current state.
     caf::replies_to<describe_atom>::with<table_state>,
     /// Ingests one request: checks, parses, commits through the rowstore writer, then answers
-    /// (durable and visible) — or answers an error and ingests nothing.
-    caf::replies_to<ingest_atom, ingest_call>::with<ingest_outcome>,
+    /// through the reply (durable and visible) — or answers an error and ingests nothing.
+    caf::reacts_to<ingest_atom, ingest_call, ingest_reply>,
     /// The rowstore writer committed (or failed) the batch with this sequence.
     caf::reacts_to<committed_atom, uint64_t, std::optional<model::error>>,
     /// Answers a query over this node's shard of the table.
@@ -143,6 +151,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_update)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::resolved_table)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<tributary::model::error>)

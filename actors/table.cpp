@@ -18,9 +18,10 @@ int64_t now_ticks() {
   return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// A batch handed to the writer. Its own answer leaves from the writer thread; retries of the
+// same request id that arrive meanwhile wait here for it.
 struct pending_commit {
-  caf::typed_response_promise<ingest_outcome> promise;
-  std::vector<caf::typed_response_promise<ingest_outcome>> retries;  // same id, while in flight
+  std::vector<ingest_reply> retries;
   std::string request_id;
   uint32_t rows = 0;
   int64_t ingestion_ticks = 0;
@@ -113,13 +114,13 @@ std::variant<const model::mapping*, model::error> find_mapping(const table_st& s
                       true};
 }
 
-caf::result<ingest_outcome> ingest(table_ptr self, ingest_call& call) {
+void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   auto& st = self->state;
   auto& probe = st.env->ingest_probe;
   const auto start = clock::now();
-  auto fail = [&](model::error e) -> caf::result<ingest_outcome> {
+  auto fail = [&](model::error e) {
     probe.finished(st.database_name, e.code, call.data.size(), 0, clock::now() - start);
-    return ingest_outcome{std::move(e)};
+    reply.fn(ingest_outcome{std::move(e)});
   };
   if (st.dropping) return fail(st.not_found());
   if (auto e = check_allowed(st, call); !e.code.empty()) return fail(std::move(e));
@@ -130,16 +131,15 @@ caf::result<ingest_outcome> ingest(table_ptr self, ingest_call& call) {
   const auto now = now_ticks();
   if (!call.request_id.empty()) {
     if (auto it = st.pending_ids.find(call.request_id); it != st.pending_ids.end()) {
-      auto rp = self->make_response_promise<ingest_outcome>();
-      st.pending.at(it->second).retries.push_back(rp);
-      return rp;
+      st.pending.at(it->second).retries.push_back(std::move(reply));
+      return;
     }
     auto earlier = storage::find_request(st.env->store, st.state.table.id, call.request_id,
                                          now - st.env->dedup_window.count() * ticks_per_second);
     if (auto* e = std::get_if<model::error>(&earlier)) return fail(std::move(*e));
     if (const auto& r = std::get<std::optional<storage::request_record>>(earlier)) {
       probe.finished(st.database_name, "duplicate", call.data.size(), 0, clock::now() - start);
-      return ingest_outcome{ingest_ack{r->consumed_records, true}};
+      return reply.fn(ingest_outcome{ingest_ack{r->consumed_records, true}});
     }
   }
 
@@ -168,19 +168,24 @@ caf::result<ingest_outcome> ingest(table_ptr self, ingest_call& call) {
   p.bytes = static_cast<uint32_t>(w.batch.size());
   p.input_bytes = call.data.size();
   p.start = start;
-  w.done = [h = caf::actor_cast<table_actor>(self), seq](std::optional<model::error> e) {
+  // The writer thread answers the client itself, right after the synced write, skipping a hop
+  // through this actor. Visibility still holds: `committed` is enqueued to this actor before the
+  // answer leaves, so any query the client sends after the answer queues behind it.
+  auto answer = std::make_shared<ingest_reply>(std::move(reply));
+  w.done = [h = caf::actor_cast<table_actor>(self), seq, rows = batch.rows,
+            answer](std::optional<model::error> e) {
+    auto outcome = e ? ingest_outcome{*e} : ingest_outcome{ingest_ack{rows, false}};
     caf::anon_send(h, committed_atom::value, seq, std::move(e));
+    answer->fn(std::move(outcome));
   };
   if (!st.env->writer.submit(std::move(w))) {
     probe.throttled();
+    reply = std::move(*answer);
     return fail({"Throttling",
                  "the node's rowstore write queue is full; retry after a short backoff", false});
   }
-  p.promise = self->make_response_promise<ingest_outcome>();
-  auto rp = p.promise;
   if (!p.request_id.empty()) st.pending_ids.emplace(p.request_id, seq);
   st.pending.emplace(seq, std::move(p));
-  return rp;
 }
 
 void finish_drop(table_ptr self) {
@@ -207,14 +212,12 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
   auto& probe = st.env->ingest_probe;
   if (error) {
     probe.finished(st.database_name, error->code, p.input_bytes, 0, clock::now() - p.start);
-    p.promise.deliver(ingest_outcome{*error});
-    for (auto& r : p.retries) r.deliver(ingest_outcome{*error});
+    for (auto& r : p.retries) r.fn(ingest_outcome{*error});
   } else {
     st.add_batch({seq, p.rows, p.ingestion_ticks, p.bytes});
     probe.rowstore(st.database_name, p.bytes, p.rows);
     probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
-    p.promise.deliver(ingest_outcome{ingest_ack{p.rows, false}});
-    for (auto& r : p.retries) r.deliver(ingest_outcome{ingest_ack{p.rows, true}});
+    for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
   }
   if (st.dropping && st.pending.empty()) finish_drop(self);
 }
@@ -286,7 +289,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
       },
       [apply_database](update_atom, const database_update& d) { apply_database(d); },
       [self](describe_atom) { return self->state.state; },
-      [self](ingest_atom, ingest_call& call) { return ingest(self, call); },
+      [self](ingest_atom, ingest_call& call, ingest_reply& reply) { ingest(self, call, reply); },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
       [self](query_atom, const table_query& q) { return run_query(self, q); },
       [self](drop_atom) {
