@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "actors/actors.hpp"
+#include "actors/directory.hpp"
 #include "commands/commands.hpp"
 #include "monitoring/metrics.hpp"
 #include "storage/rowstore.hpp"
@@ -33,6 +34,7 @@ struct coordinator_st {
   }
 
   void report() {
+    env->tables.set_streaming_on(streaming_on());
     size_t tables = 0;
     for (const auto& [name, db] : cat.databases) tables += db.tables.size();
     env->catalog_probe.version(cat.version);

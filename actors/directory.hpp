@@ -3,6 +3,7 @@
 /// as they spawn and stop table actors; read by the gateway on every ingest and query. A miss is
 /// not an answer: the gateway then asks the coordinator, which knows every committed table.
 
+#include <atomic>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -20,10 +21,16 @@ class directory {
   void put(const std::string& database, const std::string& table, table_actor actor);
   void erase(const std::string& database, const std::string& table);
 
+  /// The cluster streaming-ingestion switch as the coordinator last committed it, so that a
+  /// request to a switched-off cluster is refused first, whatever table it names.
+  bool streaming_on() const { return streaming_on_.load(std::memory_order_acquire); }
+  void set_streaming_on(bool on) { streaming_on_.store(on, std::memory_order_release); }
+
  private:
   static std::string key(std::string_view database, std::string_view table);
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, table_actor> tables_;
+  std::atomic<bool> streaming_on_{false};
 };
 
 }  // namespace tributary::actors

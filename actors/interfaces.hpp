@@ -58,6 +58,14 @@ struct ingest_ack {
 };
 using ingest_outcome = std::variant<ingest_ack, model::error>;
 
+/// The answer to any ingest while the cluster switch is off.
+inline model::error streaming_disabled() {
+  return {"StreamingIngestionFunctionalityDisabled",
+          "Streaming ingestion is not enabled on this cluster; enable it with: .alter cluster "
+          "policy streamingingestion enable",
+          true};
+}
+
 /// Where a table actor sends an ingest's answer: called exactly once, from the actor's thread,
 /// once the rows are durable and visible (or with the error). The RPC layer passes a
 /// cross-thread fulfiller here, so the answer skips any further actor hop.

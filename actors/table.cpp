@@ -68,11 +68,7 @@ using table_ptr = table_actor::stateful_pointer<table_st>;
 
 model::error check_allowed(const table_st& st, const ingest_call& call) {
   const auto& t = st.state.table;
-  if (!st.state.streaming_on)
-    return {"StreamingIngestionFunctionalityDisabled",
-            "Streaming ingestion is not enabled on this cluster; enable it with: .alter cluster "
-            "policy streamingingestion enable",
-            true};
+  if (!st.state.streaming_on) return streaming_disabled();
   if (!st.state.effective_policy || !st.state.effective_policy->is_enabled)
     return {"BadRequest_StreamingIngestionPolicyNotEnabled",
             fmt::format("table '{}' in database '{}' has no enabled streaming ingestion policy; run\n"

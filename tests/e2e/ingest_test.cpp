@@ -144,6 +144,8 @@ TEST_F(ingest, refuses_in_order_with_codes_that_say_what_to_do) {
   ok(c.command("Db", ".delete table Off policy streamingingestion"));
   ok(c.command("", ".alter cluster policy streamingingestion disable"));
   EXPECT_EQ(refused(c.ingest(csv("T", rows(0, 1)))).code, "StreamingIngestionFunctionalityDisabled");
+  // The switch is checked first, whatever the request names.
+  EXPECT_EQ(refused(c.ingest(csv("Nope", rows(0, 1)))).code, "StreamingIngestionFunctionalityDisabled");
   EXPECT_EQ(count(c, "Db", "T | count"), 1);
 }
 

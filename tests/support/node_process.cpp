@@ -4,7 +4,6 @@
 #include <csignal>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -21,10 +20,9 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 uint16_t json_port(const std::string& text, const std::string& key) {
-  std::smatch m;
-  if (!std::regex_search(text, m, std::regex("\"" + key + "\":([0-9]+)")))
-    throw std::runtime_error("ready file lacks " + key + ": " + text);
-  return static_cast<uint16_t>(std::stoi(m[1]));
+  auto at = text.find("\"" + key + "\":");
+  if (at == std::string::npos) throw std::runtime_error("ready file lacks " + key + ": " + text);
+  return static_cast<uint16_t>(std::stoi(text.substr(at + key.size() + 3)));
 }
 
 }  // namespace
