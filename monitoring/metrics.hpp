@@ -83,10 +83,6 @@ class catalog_probe {
   std::unique_ptr<state> state_;
 };
 
-/// Owns the metric registry, the probes and the HTTP exposer. Also serves process metrics
-/// (process_cpu_seconds_total, process_resident_memory_bytes, ... read from /proc at each
-/// scrape) and tributary_build_info{version, node} = 1. Built once in the composition root
-/// (node/main.cpp) and passed by reference to whoever needs a probe; must outlive them.
 /// Streaming ingest: requests, bytes, rows, latency, in-flight, throttling, rowstore size and
 /// group commits. Per-database series (bounded by the label cache); no per-table series.
 class ingest_probe {
@@ -117,6 +113,10 @@ class ingest_probe {
   std::unique_ptr<state> state_;
 };
 
+/// Owns the metric registry, the probes and the HTTP exposer. Also serves process metrics
+/// (process_cpu_seconds_total, process_resident_memory_bytes, ... read from /proc at each
+/// scrape) and tributary_build_info{version, node} = 1. Built once in the composition root
+/// (node/main.cpp) and passed by reference to whoever needs a probe; must outlive them.
 class metrics {
  public:
   /// Serves `/metrics` on `listen` ("127.0.0.1:9400"; port 0 picks an ephemeral port; an
