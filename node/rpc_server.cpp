@@ -23,6 +23,16 @@ struct call_count {
   size_t ingest_bytes = 0;
 };
 
+// The actor that held the answer went away without giving it (a table dropped while the request
+// was queued to it, or the node stopping): the request did not complete; a retry is safe.
+model::error lost(const kj::Exception& e) {
+  return {"InternalServerError",
+          fmt::format("the request was dropped inside the node before it completed ({}); retry it "
+                      "(with the same requestId for ingests)",
+                      e.getDescription().cStr()),
+          false};
+}
+
 model::error throttled(const char* what, size_t limit) {
   return {"Throttling",
           fmt::format("the node is at its limit of {} {}; retry after a short backoff (with the same "
@@ -105,7 +115,9 @@ class service final : public wire::Tributary::Server {
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
         kj::mv(paf.fulfiller));
     gateway_.ingest(std::move(call), [fulfiller](actors::ingest_outcome o) { (*fulfiller)->fulfill(std::move(o)); });
-    return paf.promise.then(kj::mv(answer)).attach(kj::defer([this, bytes] {
+    return paf.promise.catch_([](kj::Exception&& e) -> actors::ingest_outcome { return lost(e); })
+        .then(kj::mv(answer))
+        .attach(kj::defer([this, bytes] {
       --calls_.in_flight;
       --calls_.ingests;
       calls_.ingest_bytes -= bytes;
@@ -125,7 +137,7 @@ class service final : public wire::Tributary::Server {
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<model::outcome>>>(
         kj::mv(paf.fulfiller));
     send([fulfiller](model::outcome o) { (*fulfiller)->fulfill(std::move(o)); });
-    return paf.promise
+    return paf.promise.catch_([](kj::Exception&& e) -> model::outcome { return lost(e); })
         .then([ctx, method, start, this](model::outcome o) mutable {
           wire::to_wire(o, ctx.getResults().initResult());
           probe_.finished(method, std::holds_alternative<model::result_table>(o),
