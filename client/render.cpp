@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -67,7 +68,12 @@ std::string render_value(const model::value& v, model::column_type type) {
           if (type == model::column_type::datetime) return render_datetime(x);
           if (type == model::column_type::timespan) return render_timespan(x);
           return std::to_string(x);
-        } else if constexpr (std::is_same_v<T, double>) return fmt::format("{}", x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          // Kusto's spelling of the IEEE special values.
+          if (std::isnan(x)) return "NaN";
+          if (std::isinf(x)) return x < 0 ? "-Infinity" : "Infinity";
+          return fmt::format("{}", x);
+        }
         else return x;
       },
       v);

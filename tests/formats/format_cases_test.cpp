@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "client/render.hpp"
 #include "ingest/ingest.hpp"
 
 namespace tributary::testing {
@@ -298,56 +299,16 @@ std::string render_text(std::string_view s) {
   return q + "\"";
 }
 
-std::string render_fraction(int64_t ticks) {
-  if (ticks == 0) return {};
-  auto s = fmt::format(".{:07}", ticks);
-  while (s.back() == '0') s.pop_back();
-  return s;
-}
-
-std::string render_datetime(int64_t ticks) {
-  using namespace std::chrono;
-  int64_t secs = ticks / 10'000'000, rem = ticks % 10'000'000;
-  if (rem < 0) rem += 10'000'000, --secs;
-  sys_seconds tp{seconds{secs}};
-  auto day = floor<days>(tp);
-  year_month_day ymd{day};
-  hh_mm_ss hms{tp - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
-                     render_fraction(rem));
-}
-
-std::string render_timespan(int64_t ticks) {
-  const uint64_t t = ticks < 0 ? -static_cast<uint64_t>(ticks) : static_cast<uint64_t>(ticks);
-  const uint64_t secs = t / 10'000'000;
-  return fmt::format("{}{}{:02}:{:02}:{:02}{}", ticks < 0 ? "-" : "",
-                     secs >= 86400 ? fmt::format("{}.", secs / 86400) : "", secs % 86400 / 3600,
-                     secs % 3600 / 60, secs % 60,
-                     render_fraction(static_cast<int64_t>(t % 10'000'000)));
-}
-
 std::string render_cell(const model::column_data& col, size_t row) {
   if (col.is_null(row)) return "<null>";
   switch (col.type) {
-    case model::column_type::bool_:
-      return col.ints[row] ? "true" : "false";
-    case model::column_type::int_:
-    case model::column_type::long_:
-      return std::to_string(col.ints[row]);
-    case model::column_type::datetime:
-      return render_datetime(col.ints[row]);
-    case model::column_type::timespan:
-      return render_timespan(col.ints[row]);
-    case model::column_type::real: {
-      const double d = col.reals[row];
-      if (std::isnan(d)) return "NaN";
-      if (std::isinf(d)) return d < 0 ? "-Infinity" : "Infinity";
-      return fmt::format("{}", d);
-    }
-    default:
+    case model::column_type::string:
+    case model::column_type::decimal:
+    case model::column_type::guid:
+    case model::column_type::dynamic:
       return render_text(col.text_at(row));
+    default:
+      return client::render_value(col.at(row), col.type);
   }
 }
 
