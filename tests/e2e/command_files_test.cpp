@@ -19,6 +19,7 @@
 #include <regex>
 #include <sstream>
 
+#include "tests/support/data_files.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/run_process.hpp"
 
@@ -146,29 +147,16 @@ TEST_P(command_file, produces_expected_output) {
   EXPECT_TRUE(node.running()) << "the node died";
 }
 
-// Files named on the command line (ctest runs one per file), else every file of the directory.
-std::vector<std::filesystem::path> g_files;
+std::vector<std::filesystem::path> g_files;  // set by main() before tests register
 
-std::vector<std::filesystem::path> test_files() {
-  if (!g_files.empty()) return g_files;
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(TRIBUTARY_COMMAND_TESTS_DIR))
-    if (e.path().extension() == ".test") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-INSTANTIATE_TEST_SUITE_P(commands, command_file, ::testing::ValuesIn(test_files()),
+INSTANTIATE_TEST_SUITE_P(commands, command_file, ::testing::ValuesIn(g_files),
                          [](const auto& info) { return info.param.stem().string(); });
 
 }  // namespace
 }  // namespace tributary::testing
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.size() > 5 && arg.ends_with(".test")) tributary::testing::g_files.emplace_back(arg);
-  }
+  tributary::testing::g_files = tributary::testing::data_files(argc, argv, TRIBUTARY_COMMAND_TESTS_DIR, ".test");
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }

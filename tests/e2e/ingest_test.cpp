@@ -10,20 +10,13 @@
 #include "client/client.hpp"
 #include "client/render.hpp"
 #include "tests/support/node_process.hpp"
+#include "tests/support/outcomes.hpp"
 #include "tests/support/run_process.hpp"
 
 namespace tributary::testing {
 namespace {
 
 using client::format;
-
-model::result_table ok(const model::outcome& o) {
-  if (const auto* e = std::get_if<model::error>(&o)) {
-    ADD_FAILURE() << e->code << ": " << e->message;
-    return {};
-  }
-  return std::get<model::result_table>(o);
-}
 
 int64_t count(client::connection& c, const std::string& db, const std::string& query) {
   auto t = ok(c.query(db, query));

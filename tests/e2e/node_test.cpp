@@ -7,24 +7,11 @@
 #include "client/client.hpp"
 #include "client/render.hpp"
 #include "tests/support/node_process.hpp"
+#include "tests/support/outcomes.hpp"
 #include "tests/support/run_process.hpp"
 
 namespace tributary::testing {
 namespace {
-
-model::result_table ok(const model::outcome& o) {
-  if (const auto* e = std::get_if<model::error>(&o)) {
-    ADD_FAILURE() << e->code << ": " << e->message;
-    return {};
-  }
-  return std::get<model::result_table>(o);
-}
-
-model::error failed(const model::outcome& o) {
-  if (const auto* e = std::get_if<model::error>(&o)) return *e;
-  ADD_FAILURE() << "expected an error, got a table:\n" << client::render_table(std::get<model::result_table>(o));
-  return {};
-}
 
 // Every catalog read a user can do, rendered, so two nodes' catalogs compare as text.
 std::string catalog_dump(client::connection& c) {

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "client/render.hpp"
+#include "tests/support/data_files.hpp"
 #include "ingest/ingest.hpp"
 
 namespace tributary::testing {
@@ -396,29 +397,16 @@ TEST_P(case_file, produces_expected_rows_or_error) {
   for (const auto& c : cases) run_case(GetParam(), c);
 }
 
-// Files named on the command line (ctest runs one per file), else every file of the directory.
-std::vector<fs::path> g_files;
+std::vector<std::filesystem::path> g_files;  // set by main() before tests register
 
-std::vector<fs::path> case_files() {
-  if (!g_files.empty()) return g_files;
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(fs::path(TRIBUTARY_FORMAT_TESTS_DIR) / "cases"))
-    if (e.path().extension() == ".case") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-INSTANTIATE_TEST_SUITE_P(formats, case_file, ::testing::ValuesIn(case_files()),
+INSTANTIATE_TEST_SUITE_P(formats, case_file, ::testing::ValuesIn(g_files),
                          [](const auto& info) { return info.param.stem().string(); });
 
 }  // namespace
 }  // namespace tributary::testing
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.ends_with(".case")) tributary::testing::g_files.emplace_back(arg);
-  }
+  tributary::testing::g_files = tributary::testing::data_files(argc, argv, std::filesystem::path(TRIBUTARY_FORMAT_TESTS_DIR) / "cases", ".case");
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
