@@ -88,6 +88,38 @@ struct database_update {
   bool streaming_on = false;                      ///< the cluster switch
 };
 
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using budget_atom = caf::atom_constant<caf::atom("budget")>;
+
+/// What the backpressure controller currently allows extent movers, and the readings behind it.
+struct mover_budget {
+  uint32_t movers_allowed = 0;       ///< movers that may run at once now (0 = paused)
+  uint32_t pause_us = 0;             ///< pause a mover takes between blocks
+  bool throttle_ingest = false;      ///< the rowstore is near its quota: ingest is refused
+                                     ///< (Throttling) and movers get a guaranteed minimum rate
+  uint32_t movers_running = 0;
+  double system_cpu = 0;             ///< 0..1 over all cores, last sample
+  double process_cpu = 0;            ///< 0..1 over all cores, last sample
+  uint64_t rss_bytes = 0;
+  uint64_t memory_limit_bytes = 0;   ///< 0 = no limit
+  uint64_t memtable_bytes = 0;       ///< RocksDB memtables
+  uint64_t rowstore_bytes = 0;
+  uint64_t rowstore_quota_bytes = 0; ///< 0 = no quota
+};
+
+/// BACKPRESSURE CONTROLLER: one per node. Samples CPU (system and process, /proc) and memory
+/// (RSS against --memory-limit, RocksDB memtables) a few times a second and decides how many
+/// extent movers may run and how fast; hands out mover slots.
+using controller_actor = caf::typed_actor<
+    /// Answers once a mover slot is free under the current budget (possibly much later); the
+    /// caller must send release when its move ends, whatever the outcome.
+    caf::replies_to<acquire_atom>::with<mover_budget>,
+    /// A move ended: its slot is free.
+    caf::reacts_to<release_atom>,
+    /// The current budget and readings (movers ask between blocks; .show commands and metrics).
+    caf::replies_to<budget_atom>::with<mover_budget>>;
+
 /// A table's definition as the catalog has it now, plus what the table needs from above.
 struct table_update {
   model::table table;
@@ -160,6 +192,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::mover_budget)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::resolved_table)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<tributary::model::error>)
