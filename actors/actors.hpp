@@ -3,6 +3,7 @@
 
 #include <caf/fwd.hpp>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 
 #include "actors/interfaces.hpp"
@@ -34,6 +35,15 @@ struct node_env {
   std::chrono::seconds dedup_window{600};
   /// Turn the cluster switch on when the data dir is new (catalog version 0).
   bool streaming_on_first_start = false;
+  /// Where extents live (`<data_dir>/extents`).
+  std::filesystem::path data_dir;
+  /// A table's rowstore is sealed into an extent once it holds this many bytes (raised by the
+  /// policy's HintAllocatedRate: five minutes of the hinted rate) ...
+  uint64_t seal_after_bytes = 16u << 20;
+  /// ... or once its oldest row is this old.
+  std::chrono::seconds seal_after_age{60};
+  /// Hands out mover slots; when invalid, moves run without one (tests of the table alone).
+  controller_actor controller;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the
@@ -45,6 +55,9 @@ std::variant<coordinator_actor, model::error> spawn_coordinator(caf::actor_syste
 /// Spawns a DATABASE actor linked to `parent`; it spawns and owns its table actors.
 database_actor spawn_database(caf::local_actor* parent, const node_env& env, std::string name,
                               database_update initial);
+
+/// Spawns an EXTENT MOVER (detached) for one move.
+mover_actor spawn_mover(caf::local_actor* parent, const node_env& env);
 
 /// Spawns a TABLE actor linked to `parent`, recovering its shard from `recovered` (may be null
 /// for a new table).

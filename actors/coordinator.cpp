@@ -103,9 +103,15 @@ void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
   }
 }
 
-model::outcome run_command(coordinator_ptr self, const std::string& database, const std::string& text) {
+caf::result<model::outcome> run_command(coordinator_ptr self, const std::string& database,
+                                        const std::string& text) {
   auto& st = self->state;
   auto ex = commands::execute(st.cat, {database, now_ticks()}, text);
+  if (ex.forward) {
+    st.env->command_probe.executed(ex.kind, true);
+    const auto* db = st.cat.find_database(ex.forward->database);
+    return self->delegate(st.databases.at(static_cast<uint64_t>(db->id)), extents_atom::value, ex.forward->table);
+  }
   if (!ex.changes.empty()) {
     if (auto err = st.env->store.commit_catalog(st.cat, ex.changes)) {
       spdlog::error("catalog commit failed, reloading the durable catalog: {}", err->message);
@@ -118,7 +124,7 @@ model::outcome run_command(coordinator_ptr self, const std::string& database, co
         self->quit(caf::sec::runtime_error);
       }
       st.env->command_probe.executed(ex.kind, false);
-      return *err;
+      return model::outcome{*err};
     }
     follow(self, ex.changes);
     st.report();
@@ -181,6 +187,8 @@ std::variant<coordinator_actor, model::error> spawn_coordinator(caf::actor_syste
   std::unordered_map<uint64_t, bool> known;
   for (const auto& [n, db] : cat.databases)
     for (const auto& [tn, t] : db.tables) known[static_cast<uint64_t>(t.id)] = true;
+  if (auto n = storage::remove_orphan_extents(env.data_dir, *tables, known))
+    spdlog::info("removed {} orphan extent file(s) left by a crash or a drop", n);
   size_t rows = 0;
   for (const auto& [id, r] : *tables) {
     for (const auto& b : r.batches) rows += b.rows;
@@ -193,6 +201,9 @@ std::variant<coordinator_actor, model::error> spawn_coordinator(caf::actor_syste
   }
   spdlog::info("recovered {} rows of {} tables from the rowstore in {} ms", rows, tables->size(),
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+  // Before the RPC server starts: the gateway checks the switch on its own thread, and must not
+  // see the default (off) while the coordinator is still starting.
+  env.tables.set_streaming_on(cat.streaming == model::switch_state::enabled);
   return sys.spawn<caf::detached>(coordinator_impl, std::move(cat), &env, std::move(tables));
 }
 

@@ -85,6 +85,10 @@ database_actor::behavior_type database_impl(database_ptr self, const node_env* e
         if (!a) return caf::make_error(caf::sec::runtime_error, "no actor for table " + table);
         return self->delegate(*a, describe_atom::value);
       },
+      [self](extents_atom, const std::string& table) -> caf::result<model::outcome> {
+        if (const auto* a = self->state.find(table)) return self->delegate(*a, extents_atom::value);
+        return model::outcome{model::error{"BadRequest_TableNotExist", "Table '" + table + "' does not exist", true}};
+      },
       [self](resolve_atom, const std::string& table) -> resolved_table {
         if (const auto* a = self->state.find(table)) return *a;
         return model::error{"BadRequest_TableNotExist",

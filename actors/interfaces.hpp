@@ -24,6 +24,7 @@
 
 #include "ingest/ingest.hpp"
 #include "model/catalog.hpp"
+#include "storage/rowstore.hpp"
 
 namespace tributary::storage {
 struct table_recovery;
@@ -88,6 +89,9 @@ struct database_update {
   bool streaming_on = false;                      ///< the cluster switch
 };
 
+using seal_atom = caf::atom_constant<caf::atom("seal")>;
+using sealed_atom = caf::atom_constant<caf::atom("sealed")>;
+using extents_atom = caf::atom_constant<caf::atom("extents")>;
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using budget_atom = caf::atom_constant<caf::atom("budget")>;
@@ -120,6 +124,22 @@ using controller_actor = caf::typed_actor<
     /// The current budget and readings (movers ask between blocks; .show commands and metrics).
     caf::replies_to<budget_atom>::with<mover_budget>>;
 
+/// One extent move: the rows of `table` with sequence in [from_sequence, to_sequence], written
+/// to one extent file.
+struct seal_job {
+  model::table_id table{};
+  std::vector<model::column> schema;
+  uint64_t from_sequence = 0;
+  uint64_t to_sequence = 0;
+  uint32_t pause_us = 0;  ///< between batches, from the controller's budget
+};
+/// The extent written (not yet registered), or why not (the file is then removed).
+using seal_result = std::variant<storage::extent_record, model::error>;
+
+/// EXTENT MOVER: detached (file I/O and fsync), one per move, at most as many at once as the
+/// controller allows. Reads a sealed rowstore range, writes and fsyncs one extent, answers, quits.
+using mover_actor = caf::typed_actor<caf::replies_to<seal_atom, seal_job>::with<seal_result>>;
+
 /// A table's definition as the catalog has it now, plus what the table needs from above.
 struct table_update {
   model::table table;
@@ -151,7 +171,13 @@ using table_actor = caf::typed_actor<
     /// Answers a query over this node's shard of the table.
     caf::replies_to<query_atom, table_query>::with<model::outcome>,
     /// The table was dropped: finish pending commits, delete its data, stop.
-    caf::reacts_to<drop_atom>>;
+    caf::reacts_to<drop_atom>,
+    /// Checks the seal triggers (size, age, policy) and starts a move when one fires.
+    caf::reacts_to<seal_atom>,
+    /// The registration of extent `id` (and the deletion of its rowstore range) committed.
+    caf::reacts_to<sealed_atom, uint64_t, std::optional<model::error>>,
+    /// `.show table T extents`: one row per extent.
+    caf::replies_to<extents_atom>::with<model::outcome>>;
 
 /// A table's actor, or why there is none.
 using resolved_table = std::variant<table_actor, model::error>;
@@ -169,7 +195,9 @@ using database_actor = caf::typed_actor<
     /// Returns the state of table `name`; caf error if it has no actor.
     caf::replies_to<describe_atom, std::string>::with<table_state>,
     /// Returns the actor of table `name`, or an error naming the table.
-    caf::replies_to<resolve_atom, std::string>::with<resolved_table>>;
+    caf::replies_to<resolve_atom, std::string>::with<resolved_table>,
+    /// `.show table T extents`, answered by the table's actor.
+    caf::replies_to<extents_atom, std::string>::with<model::outcome>>;
 
 /// COORDINATOR: one per node; owns the catalog (persisted through storage::store) and the
 /// cluster switch. Runs detached: it fsyncs catalog changes.
@@ -193,6 +221,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::mover_budget)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::seal_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::seal_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::resolved_table)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<tributary::model::error>)

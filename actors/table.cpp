@@ -1,10 +1,14 @@
+#include <algorithm>
 #include <caf/all.hpp>
+#include <filesystem>
+#include <spdlog/spdlog.h>
 #include <fmt/format.h>
 #include <unordered_map>
 
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
 #include "monitoring/metrics.hpp"
+#include "storage/extent.hpp"
 #include "storage/rowstore.hpp"
 
 namespace tributary::actors {
@@ -43,6 +47,10 @@ struct table_st {
   // Batches handed to the writer and not yet committed, by sequence.
   std::unordered_map<uint64_t, pending_commit> pending;
   std::unordered_map<std::string, uint64_t> pending_ids;
+  // Sealed ranges, in sequence order: the rows before the rowstore's.
+  std::vector<storage::extent_record> extents;
+  bool sealing = false;          // a move or its registration is under way
+  bool seal_tick_pending = false;
   bool dropping = false;
   static inline const char* name = "table";
 
@@ -57,6 +65,22 @@ struct table_st {
             true};
   }
 
+  bool policy_off() const { return !state.effective_policy || !state.effective_policy->is_enabled; }
+
+  // HintAllocatedRate (GB per hour) raises the size trigger to five minutes of that rate.
+  uint64_t seal_threshold() const {
+    uint64_t t = env->seal_after_bytes;
+    if (state.effective_policy && state.effective_policy->hint_allocated_rate)
+      t = std::max<uint64_t>(t, static_cast<uint64_t>(*state.effective_policy->hint_allocated_rate * 1e9 / 12));
+    return t;
+  }
+
+  uint64_t extent_rows() const {
+    uint64_t n = 0;
+    for (const auto& e : extents) n += e.rows;
+    return n;
+  }
+
   void add_batch(const storage::table_recovery::batch_info& b) {
     batches.push_back(b);
     total_rows += b.rows;
@@ -65,6 +89,8 @@ struct table_st {
 };
 
 using table_ptr = table_actor::stateful_pointer<table_st>;
+
+void maybe_seal(table_ptr self);
 
 model::error check_allowed(const table_st& st, const ingest_call& call) {
   const auto& t = st.state.table;
@@ -188,6 +214,13 @@ void finish_drop(table_ptr self) {
   storage::rowstore_write w;
   w.table = self->state.state.table.id;
   w.drop_table = true;
+  // The writer thread removes the files once the registry entries are gone (a crash in between
+  // leaves orphans that start-up removes).
+  w.done = [dir = storage::extent_path(self->state.env->data_dir, w.table, storage::extent_id{0}).parent_path()](
+               std::optional<model::error> e) {
+    std::error_code ec;
+    if (!e) std::filesystem::remove_all(dir, ec);
+  };
   if (!self->state.env->writer.submit(std::move(w))) {
     // The queue is full: try again shortly rather than leave the data behind.
     self->delayed_send(self, std::chrono::milliseconds(100), drop_atom::value);
@@ -216,6 +249,137 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
     for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
   }
   if (st.dropping && st.pending.empty()) finish_drop(self);
+  else maybe_seal(self);
+}
+
+// --- sealing: rowstore ranges become extents ---
+
+void schedule_seal_check(table_ptr self, std::chrono::milliseconds delay) {
+  auto& st = self->state;
+  if (st.seal_tick_pending) return;
+  st.seal_tick_pending = true;
+  self->delayed_send(self, delay, seal_atom::value);
+}
+
+void register_extent(table_ptr self, const storage::extent_record& e) {
+  storage::rowstore_write w;
+  w.table = e.table;
+  w.seal = e;
+  w.done = [h = caf::actor_cast<table_actor>(self), id = e.id](std::optional<model::error> err) {
+    caf::anon_send(h, sealed_atom::value, id, std::move(err));
+  };
+  if (!self->state.env->writer.submit(std::move(w)))
+    self->delayed_send(self, std::chrono::milliseconds(100), sealed_atom::value, e.id,
+                       std::optional<model::error>(model::error{"Throttling", "write queue full", false}));
+}
+
+void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes) {
+  auto& st = self->state;
+  if (st.env->controller) self->send(st.env->controller, release_atom::value);
+  if (auto* e = std::get_if<model::error>(&result)) {
+    spdlog::warn("extent move of table '{}' failed, retrying in 5 s: {}: {}", st.state.table.name, e->code, e->message);
+    st.sealing = false;
+    schedule_seal_check(self, std::chrono::seconds(5));
+    return;
+  }
+  auto rec = std::get<storage::extent_record>(result);
+  rec.original_bytes = original_bytes;
+  if (st.dropping) {
+    std::error_code ec;
+    std::filesystem::remove(storage::extent_path(st.env->data_dir, rec.table, storage::extent_id{rec.id}), ec);
+    st.sealing = false;
+    return;
+  }
+  // One step of this actor moves the range from the rowstore to the extent for every query
+  // after it; the registration (and the rowstore delete) becomes durable next. A crash before it
+  // leaves an orphan file that start-up removes, and the rows still in the rowstore.
+  uint64_t rows = 0, bytes = 0;
+  auto end = std::find_if(st.batches.begin(), st.batches.end(),
+                          [&](const auto& b) { return b.sequence > rec.to_sequence; });
+  for (auto it = st.batches.begin(); it != end; ++it) {
+    rows += it->rows;
+    bytes += it->bytes;
+  }
+  st.batches.erase(st.batches.begin(), end);
+  st.total_rows -= rows;
+  st.total_bytes -= bytes;
+  st.extents.push_back(rec);
+  st.env->ingest_probe.rowstore(st.database_name, -static_cast<int64_t>(bytes), -static_cast<int64_t>(rows));
+  register_extent(self, rec);
+}
+
+void start_seal(table_ptr self) {
+  auto& st = self->state;
+  st.sealing = true;
+  auto run = [self](uint32_t pause_us) {
+    auto& st = self->state;
+    if (st.dropping || st.batches.empty()) {
+      if (st.env->controller) self->send(st.env->controller, release_atom::value);
+      st.sealing = false;
+      return;
+    }
+    seal_job job{st.state.table.id, st.state.table.columns, st.batches.front().sequence,
+                 st.batches.back().sequence, pause_us};
+    const uint64_t original = st.total_bytes;
+    auto mover = spawn_mover(self, *st.env);
+    self->request(mover, caf::infinite, seal_atom::value, std::move(job))
+        .then([self, original](seal_result& r) { seal_finished(self, r, original); },
+              [self, original](caf::error& e) {
+                seal_result r = model::error{"InternalServerError", self->system().render(e), false};
+                seal_finished(self, r, original);
+              });
+  };
+  if (!st.env->controller) return run(0);
+  self->request(st.env->controller, caf::infinite, acquire_atom::value)
+      .then([run](mover_budget& b) { run(b.pause_us); },
+            [self](caf::error&) {
+              self->state.sealing = false;
+              schedule_seal_check(self, std::chrono::seconds(5));
+            });
+}
+
+// Seals when the rowstore passes its size threshold, its oldest row its age threshold, or the
+// table's effective policy is gone or disabled (Kusto moves the data then); otherwise checks
+// again when the oldest row will be old enough.
+void maybe_seal(table_ptr self) {
+  auto& st = self->state;
+  if (st.sealing || st.dropping || st.batches.empty()) return;
+  const int64_t age_limit = std::chrono::duration_cast<std::chrono::milliseconds>(st.env->seal_after_age).count() *
+                            (ticks_per_second / 1000);
+  const int64_t age = now_ticks() - st.batches.front().ingestion_ticks;
+  if (st.policy_off() || st.total_bytes >= st.seal_threshold() || age >= age_limit) return start_seal(self);
+  schedule_seal_check(self, std::chrono::milliseconds((age_limit - age) / (ticks_per_second / 1000) + 1));
+}
+
+void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
+  auto& st = self->state;
+  auto it = std::find_if(st.extents.begin(), st.extents.end(), [&](const auto& e) { return e.id == id; });
+  if (error && it != st.extents.end()) {
+    spdlog::warn("registering extent {} of table '{}' failed, retrying: {}", id, st.state.table.name, error->message);
+    auto rec = *it;
+    self->delayed_send(self, std::chrono::milliseconds(100), seal_atom::value);
+    register_extent(self, rec);
+    return;
+  }
+  st.sealing = false;
+  spdlog::debug("table '{}': extent {} registered", st.state.table.name, id);
+  maybe_seal(self);
+}
+
+model::outcome show_extents(table_ptr self) {
+  auto& st = self->state;
+  model::result_table t;
+  using ct = model::column_type;
+  t.columns = {{"ExtentId", ct::guid},     {"DatabaseName", ct::string}, {"TableName", ct::string},
+               {"MaxCreatedOn", ct::datetime}, {"OriginalSize", ct::long_}, {"ExtentSize", ct::long_},
+               {"RowCount", ct::long_},    {"MinCreatedOn", ct::datetime}, {"Tags", ct::string}};
+  for (const auto& e : st.extents) {
+    t.rows.push_back({fmt::format("{:08x}-0000-0000-0000-{:012x}", static_cast<uint64_t>(e.table) & 0xffffffff, e.id),
+                      st.database_name, st.state.table.name, e.max_ingestion_ticks,
+                      static_cast<int64_t>(e.original_bytes), static_cast<int64_t>(e.file_bytes),
+                      static_cast<int64_t>(e.rows), e.min_ingestion_ticks, std::string()});
+  }
+  return t;
 }
 
 model::result_table count_result(uint64_t n) {
@@ -225,34 +389,81 @@ model::result_table count_result(uint64_t n) {
   return t;
 }
 
+// Appends rows [from, from + n) of `b` with their ingestion times filtered; false once `take` rows
+// are in.
+bool append_rows(model::result_table& out, const model::column_batch& b, const int64_t* ticks,
+                 const table_query& q) {
+  const size_t width = out.columns.size();
+  for (uint32_t r = 0; r < b.rows && out.rows.size() < q.take; ++r) {
+    if ((ticks ? ticks[r] : b.ingestion_ticks) <= q.ingested_after_ticks) continue;
+    std::vector<model::value> row(width);
+    for (size_t c = 0; c < width && c < b.columns.size(); ++c) row[c] = b.columns[c].at(r);
+    out.rows.push_back(std::move(row));
+  }
+  return out.rows.size() < q.take;
+}
+
+// Rows of one extent: counted (pruned by the extent's and blocks' ingestion-time bounds) or
+// appended. Reads the file here: extents are immutable and mostly in the page cache; a query
+// engine with its own readers replaces this.
+std::optional<model::error> scan_extent(const table_st& st, const storage::extent_record& e,
+                                        const table_query& q, uint64_t& counted, model::result_table& out) {
+  const bool counting = q.what == table_query::op::count;
+  if (e.max_ingestion_ticks <= q.ingested_after_ticks) return std::nullopt;
+  if (counting && e.min_ingestion_ticks > q.ingested_after_ticks) {
+    counted += e.rows;
+    return std::nullopt;
+  }
+  auto opened = storage::extent_reader::open(storage::extent_path(st.env->data_dir, e.table, storage::extent_id{e.id}));
+  if (auto* err = std::get_if<model::error>(&opened)) return *err;
+  const auto& reader = std::get<storage::extent_reader>(opened);
+  const auto& blocks = reader.blocks();
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    if (blocks[b].max_ingestion_ticks <= q.ingested_after_ticks) continue;
+    if (counting) {
+      if (blocks[b].min_ingestion_ticks > q.ingested_after_ticks) {
+        counted += blocks[b].rows;
+        continue;
+      }
+      auto ticks = reader.read_ingestion_ticks(b);
+      if (auto* err = std::get_if<model::error>(&ticks)) return *err;
+      for (auto t : std::get<std::vector<int64_t>>(ticks)) counted += t > q.ingested_after_ticks;
+      continue;
+    }
+    auto block = reader.read_block(b);
+    if (auto* err = std::get_if<model::error>(&block)) return *err;
+    const auto& eb = std::get<storage::extent_block>(block);
+    if (!append_rows(out, eb.batch, eb.ingestion_ticks.data(), q)) break;
+  }
+  return std::nullopt;
+}
+
+// One consistent view: this actor's extents and committed rowstore batches at this moment (a
+// seal switches a range from one to the other in a single step of the actor).
 model::outcome run_query(table_ptr self, const table_query& q) {
   auto& st = self->state;
   if (st.dropping) return st.not_found();
-  const bool filtered = q.ingested_after_ticks != INT64_MIN;
-  if (q.what == table_query::op::count && !filtered) return count_result(st.total_rows);
+  const bool counting = q.what == table_query::op::count;
+  if (counting && q.ingested_after_ticks == INT64_MIN) return count_result(st.extent_rows() + st.total_rows);
   model::result_table result;
   result.columns = st.state.table.columns;
   uint64_t counted = 0;
-  if (st.batches.empty()) return q.what == table_query::op::count ? count_result(0) : model::outcome{result};
-  if (q.what == table_query::op::count) {
+  for (const auto& e : st.extents) {
+    if (!counting && result.rows.size() >= q.take) break;
+    if (auto err = scan_extent(st, e, q, counted, result)) return *err;
+  }
+  if (counting) {
     for (const auto& b : st.batches)
       if (b.ingestion_ticks > q.ingested_after_ticks) counted += b.rows;
     return count_result(counted);
   }
-  // take: read committed batches only (up to the last acknowledged sequence).
-  const auto from = st.batches.front().sequence;
-  const auto to = st.batches.back().sequence;
-  const size_t width = result.columns.size();
-  auto failure = storage::read_batches(
-      st.env->store, st.state.table.id, from, to, [&](uint64_t, const model::column_batch& b) {
-        if (b.ingestion_ticks <= q.ingested_after_ticks) return true;
-        for (uint32_t r = 0; r < b.rows && result.rows.size() < q.take; ++r) {
-          std::vector<model::value> row(width);
-          for (size_t c = 0; c < width && c < b.columns.size(); ++c) row[c] = b.columns[c].at(r);
-          result.rows.push_back(std::move(row));
-        }
-        return result.rows.size() < q.take;
-      });
+  if (st.batches.empty() || result.rows.size() >= q.take) return result;
+  // Committed batches only: up to the last acknowledged sequence.
+  auto failure = storage::read_batches(st.env->store, st.state.table.id, st.batches.front().sequence,
+                                       st.batches.back().sequence,
+                                       [&](uint64_t, const model::column_batch& b) {
+                                         return append_rows(result, b, nullptr, q);
+                                       });
   if (failure) return *failure;
   return result;
 }
@@ -273,17 +484,24 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
   st.state.table = std::move(init.table);
   apply_database(init.database);
   if (recovered) {
+    st.extents = recovered->extents;
     for (const auto& b : recovered->batches) st.add_batch(b);
     st.next_sequence = recovered->last_sequence + 1;
     env->ingest_probe.rowstore(st.database_name, static_cast<int64_t>(st.total_bytes),
                                static_cast<int64_t>(st.total_rows));
+    maybe_seal(self);
   }
   return {
+      // A policy deleted or disabled moves the rowstore to extents (maybe_seal checks).
       [self, apply_database](update_atom, table_update& u) {
         self->state.state.table = std::move(u.table);
         apply_database(u.database);
+        maybe_seal(self);
       },
-      [apply_database](update_atom, const database_update& d) { apply_database(d); },
+      [self, apply_database](update_atom, const database_update& d) {
+        apply_database(d);
+        maybe_seal(self);
+      },
       [self](describe_atom) { return self->state.state; },
       [self](ingest_atom, ingest_call& call, ingest_reply& reply) { ingest(self, call, reply); },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
@@ -292,6 +510,12 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
         self->state.dropping = true;
         if (self->state.pending.empty()) finish_drop(self);
       },
+      [self](seal_atom) {
+        self->state.seal_tick_pending = false;
+        maybe_seal(self);
+      },
+      [self](sealed_atom, uint64_t id, std::optional<model::error>& e) { sealed(self, id, e); },
+      [self](extents_atom) { return show_extents(self); },
   };
 }
 

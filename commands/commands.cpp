@@ -78,6 +78,7 @@ std::string_view command_label(verb v) {
     case verb::show_tables: return ".show tables";
     case verb::show_table: return ".show table";
     case verb::show_table_details: return ".show table details";
+    case verb::show_table_extents: return ".show table extents";
     case verb::create_mapping: return ".create table ingestion mapping";
     case verb::create_or_alter_mapping: return ".create-or-alter table ingestion mapping";
     case verb::show_mappings: return ".show table ingestion mappings";
@@ -112,6 +113,7 @@ class runner {
       case verb::show_tables: return show_tables();
       case verb::show_table: return show_table(false);
       case verb::show_table_details: return show_table(true);
+      case verb::show_table_extents: return forward_to_table(table_request::what_kind::show_extents);
       case verb::create_mapping: return create_mapping(false);
       case verb::create_or_alter_mapping: return create_mapping(true);
       case verb::show_mappings: return show_mappings();
@@ -274,6 +276,20 @@ class runner {
     return tables_result(*db);
   }
 
+  // Answered by the table's actor (it owns the data): the catalog only checks the table exists.
+  model::outcome forward_to_table(table_request::what_kind what) {
+    auto* db = context_database();
+    if (db == nullptr) return error_;
+    auto* t = find_table(*db, cmd_.table);
+    if (t == nullptr) return error_;
+    forward_ = table_request{what, db->name, t->name};
+    return model::result_table{};
+  }
+
+ public:
+  std::optional<table_request> forward_;
+
+ private:
   model::outcome show_table(bool details) {
     auto* db = context_database();
     if (db == nullptr) return error_;
@@ -500,7 +516,9 @@ executed execute(model::catalog& cat, const context& ctx, std::string_view text)
     }
     const auto& cmd = std::get<parsed_command>(parsed);
     out.kind = std::string(to_string(cmd.what));
-    out.outcome = runner(cat, ctx, cmd, out.changes).run();
+    runner r(cat, ctx, cmd, out.changes);
+    out.outcome = r.run();
+    out.forward = std::move(r.forward_);
     if (std::holds_alternative<model::error>(out.outcome)) {
       out.changes.clear();
     } else if (!out.changes.empty()) {

@@ -3,6 +3,7 @@
 /// parsing and execution against the catalog. Pure functions over model values: no I/O, no
 /// threads, no actors. The coordinator actor is the only caller in the node.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,12 +18,21 @@ struct context {
   int64_t now_ticks = 0;      ///< 100-ns ticks since the Unix epoch (for LastUpdatedOn etc.)
 };
 
+/// A command the table's actor answers (it owns the table's data, the catalog does not).
+struct table_request {
+  enum class what_kind : uint8_t { show_extents } what = what_kind::show_extents;
+  std::string database;
+  std::string table;
+};
+
 /// The result of one command.
 struct executed {
   model::outcome outcome;              ///< result table, or a structured error
   std::vector<model::change> changes;  ///< empty for reads and for errors
   std::string kind;                    ///< stable label for metrics, e.g. "create_table";
                                        ///< "invalid" when the text did not parse
+  /// Set when the answer must come from the table's actor; `outcome` is then an empty table.
+  std::optional<table_request> forward;
 };
 
 /// Parses `text` and runs it against `cat`. On success with changes, `cat.version` is bumped

@@ -16,7 +16,7 @@ constexpr size_t max_columns = 10000;  // Kusto's per-table column limit
 constexpr std::string_view supported_commands =
     ".create database D [ifnotexists], .drop database D [ifexists], .show databases, "
     ".create table T (col:type, ...), .create-merge table T (col:type, ...), .drop table T [ifexists], "
-    ".show tables, .show table T [details], "
+    ".show tables, .show table T [details|extents], "
     ".create|.create-or-alter table T ingestion csv|json mapping 'm' '<json>', "
     ".show table T ingestion [csv|json] mappings, .drop table T ingestion csv|json mapping 'm', "
     ".alter|.alter-merge|.delete|.show table T|database D policy streamingingestion [enable|disable|'<json>'], "
@@ -315,6 +315,10 @@ class parser {
       cmd_.what = verb::show_table_details;
       return true;
     }
+    if (accept_word("extents")) {
+      cmd_.what = verb::show_table_extents;
+      return true;
+    }
     if (at_word("policy")) {
       cmd_.what = verb::show_policy;
       cmd_.scope = policy_scope::table;
@@ -331,7 +335,7 @@ class parser {
     }
     cmd_.what = verb::show_table;
     if (peek().kind == token_kind::end) return true;
-    return fail_expected("end of command, 'details', 'policy' or 'ingestion'");
+    return fail_expected("end of command, 'details', 'extents', 'policy' or 'ingestion'");
   }
 
   bool parse_alter(bool merge) {
@@ -406,6 +410,7 @@ std::string_view to_string(verb v) {
     case verb::show_tables: return "show_tables";
     case verb::show_table: return "show_table";
     case verb::show_table_details: return "show_table_details";
+    case verb::show_table_extents: return "show_table_extents";
     case verb::create_mapping: return "create_mapping";
     case verb::create_or_alter_mapping: return "create_or_alter_mapping";
     case verb::show_mappings: return "show_mappings";

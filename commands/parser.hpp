@@ -23,6 +23,7 @@ enum class verb {
   show_tables,
   show_table,
   show_table_details,
+  show_table_extents,
   create_mapping,
   create_or_alter_mapping,
   show_mappings,

@@ -36,6 +36,8 @@ struct flags {
   size_t max_ingest_bytes_in_flight = 256u << 20;
   size_t max_queued_write_bytes = 256u << 20;
   unsigned dedup_window_seconds = 600;
+  uint64_t seal_after_bytes = 16u << 20;
+  unsigned seal_after_seconds = 60;
 };
 
 std::string host_name() {
@@ -82,14 +84,18 @@ int run(const flags& f) {
         probe.group_commit(writes, bytes, d);
       });
   actors::directory tables;
-  const actors::node_env env{.store = *store,
+  actors::node_env env{.store = *store,
                              .writer = writer,
                              .tables = tables,
                              .command_probe = metrics->commands(),
                              .catalog_probe = metrics->catalog(),
                              .ingest_probe = metrics->ingest(),
                              .dedup_window = std::chrono::seconds(f.dedup_window_seconds),
-                             .streaming_on_first_start = f.streaming_ingestion == "on"};
+                             .streaming_on_first_start = f.streaming_ingestion == "on",
+                             .data_dir = f.data_dir,
+                             .seal_after_bytes = f.seal_after_bytes,
+                             .seal_after_age = std::chrono::seconds(f.seal_after_seconds),
+                             .controller = {}};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
   caf::actor_system_config cfg;
@@ -168,6 +174,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dedup-window-seconds", f.dedup_window_seconds,
                  "A retried requestId within this window ingests nothing twice")
+      ->capture_default_str();
+  app.add_option("--seal-after-bytes", f.seal_after_bytes,
+                 "Seal a table's rowstore into an extent once it holds this many bytes "
+                 "(HintAllocatedRate raises it to five minutes of the hinted rate)")
+      ->capture_default_str();
+  app.add_option("--seal-after-seconds", f.seal_after_seconds,
+                 "Seal a table's rowstore once its oldest row is this old")
       ->capture_default_str();
   app.add_option("--threads", f.threads, "Actor scheduler threads (default: cores, at least 2)");
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error")

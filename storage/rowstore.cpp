@@ -1,9 +1,11 @@
 #include "storage/rowstore.hpp"
 
+#include <charconv>
 #include <cstring>
 #include <fmt/format.h>
 #include <rocksdb/write_batch.h>
 
+#include "storage/extent.hpp"
 #include "storage/store_impl.hpp"
 
 namespace tributary::storage {
@@ -42,6 +44,30 @@ std::string table_prefix(model::table_id t) {
   std::string k;
   put_be64(k, static_cast<uint64_t>(t));
   return k;
+}
+
+// storage/FORMAT.md "Extent registry": in the catalog column family, "ex/" + table + extent.
+std::string extent_prefix(model::table_id t) {
+  std::string k = "ex/";
+  put_be64(k, static_cast<uint64_t>(t));
+  return k;
+}
+
+std::string extent_key(model::table_id t, uint64_t id) {
+  std::string k = extent_prefix(t);
+  put_be64(k, id);
+  return k;
+}
+
+constexpr size_t extent_value_bytes = 8 * 9;
+
+std::string encode_extent(const extent_record& e) {
+  std::string v;
+  for (uint64_t x : {e.from_sequence, e.to_sequence, e.rows, e.original_bytes, e.file_bytes})
+    put<uint64_t>(v, x);
+  for (int64_t x : {e.min_ingestion_ticks, e.max_ingestion_ticks, e.created_ticks}) put<int64_t>(v, x);
+  put<uint64_t>(v, e.id);
+  return v;
 }
 
 std::string row_key(model::table_id t, uint64_t seq) {
@@ -214,6 +240,14 @@ void rowstore_writer::run() {
         auto to = table_prefix(model::table_id{static_cast<uint64_t>(w.table) + 1});
         batch.DeleteRange(impl.rowstore, from, to);
         batch.DeleteRange(impl.requests, from, to);
+        batch.DeleteRange(impl.catalog, extent_prefix(w.table),
+                          extent_prefix(model::table_id{static_cast<uint64_t>(w.table) + 1}));
+        continue;
+      }
+      if (w.seal) {
+        batch.Put(impl.catalog, extent_key(w.table, w.seal->id), encode_extent(*w.seal));
+        batch.DeleteRange(impl.rowstore, row_key(w.table, w.seal->from_sequence),
+                          row_key(w.table, w.seal->to_sequence + 1));
         continue;
       }
       batch.Put(impl.rowstore, row_key(w.table, w.sequence), w.batch);
@@ -263,7 +297,61 @@ std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover
   }
   if (!it->status().ok())
     return model::error{"StorageError", "cannot read the rowstore: " + it->status().ToString(), false};
+  const std::string prefix = "ex/";
+  std::unique_ptr<rocksdb::Iterator> ex(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.catalog));
+  for (ex->Seek(prefix); ex->Valid() && ex->key().starts_with(prefix); ex->Next()) {
+    auto k = ex->key();
+    auto v = ex->value();
+    if (k.size() != 19 || v.size() != extent_value_bytes) return corrupt("malformed extent registry entry");
+    extent_record e;
+    e.table = model::table_id{get_be64(k.data() + 3)};
+    uint64_t u[5];
+    std::memcpy(u, v.data(), sizeof u);
+    e.from_sequence = u[0];
+    e.to_sequence = u[1];
+    e.rows = u[2];
+    e.original_bytes = u[3];
+    e.file_bytes = u[4];
+    int64_t t[3];
+    std::memcpy(t, v.data() + 40, sizeof t);
+    e.min_ingestion_ticks = t[0];
+    e.max_ingestion_ticks = t[1];
+    e.created_ticks = t[2];
+    std::memcpy(&e.id, v.data() + 64, 8);
+    auto& tr = tables[static_cast<uint64_t>(e.table)];
+    tr.last_sequence = std::max(tr.last_sequence, e.to_sequence);
+    tr.extents.push_back(e);
+  }
+  if (!ex->status().ok())
+    return model::error{"StorageError", "cannot read the extent registry: " + ex->status().ToString(), false};
   return tables;
+}
+
+size_t remove_orphan_extents(const std::filesystem::path& data_dir,
+                             const std::unordered_map<uint64_t, table_recovery>& tables,
+                             const std::unordered_map<uint64_t, bool>& known_tables) {
+  namespace fs = std::filesystem;
+  size_t removed = 0;
+  std::error_code ec;
+  const auto root = data_dir / "extents";
+  if (!fs::exists(root, ec)) return 0;
+  for (const auto& dir : fs::directory_iterator(root, ec)) {
+    uint64_t table = 0;
+    const auto name = dir.path().filename().string();
+    auto [p, err] = std::from_chars(name.data(), name.data() + name.size(), table);
+    const bool known = err == std::errc() && p == name.data() + name.size() && known_tables.count(table);
+    auto rec = known ? tables.find(table) : tables.end();
+    for (const auto& f : fs::directory_iterator(dir.path(), ec)) {
+      bool registered = false;
+      if (rec != tables.end()) {
+        for (const auto& e : rec->second.extents)
+          registered |= f.path().filename() == extent_path(data_dir, e.table, storage::extent_id{e.id}).filename();
+      }
+      if (!registered && fs::remove(f.path(), ec)) ++removed;
+    }
+    if (!known) fs::remove(dir.path(), ec);
+  }
+  return removed;
 }
 
 std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,

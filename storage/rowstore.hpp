@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -33,14 +34,33 @@ struct request_record {
   uint64_t sequence = 0;
 };
 
+/// A registered extent: the rows of one sealed rowstore range of a table, now in a file
+/// (storage/FORMAT.md "Extent registry"). Extent ids are the first sequence of the range, so
+/// they are unique per table without an allocator.
+struct extent_record {
+  model::table_id table{};
+  uint64_t id = 0;
+  uint64_t from_sequence = 0;
+  uint64_t to_sequence = 0;
+  uint64_t rows = 0;
+  uint64_t original_bytes = 0;  ///< rowstore bytes the extent replaced
+  uint64_t file_bytes = 0;
+  int64_t min_ingestion_ticks = 0;
+  int64_t max_ingestion_ticks = 0;
+  int64_t created_ticks = 0;
+};
+
 /// One table's batch waiting for group commit.
 struct rowstore_write {
   model::table_id table{};
   uint64_t sequence = 0;
   std::string batch;                          ///< encode_batch() output
   std::optional<request_record> request;      ///< persisted in the same write batch
-  bool drop_table = false;  ///< delete all of `table`'s rows and request ids (table dropped);
-                            ///< ordered after every write of the table queued before it
+  bool drop_table = false;  ///< delete all of `table`'s rows, request ids and extent records
+                            ///< (table dropped or cleared); ordered after every write of the
+                            ///< table queued before it. The caller removes the files after.
+  /// Registers this extent and deletes its rowstore range, in the same synced write batch.
+  std::optional<extent_record> seal;
   /// Called once, on the writer thread, after the synced write (nullopt) or its failure.
   std::function<void(std::optional<model::error>)> done;
 };
@@ -95,9 +115,10 @@ struct table_recovery {
     uint32_t bytes;
   };
   std::vector<batch_info> batches;
+  std::vector<extent_record> extents;  ///< registered extents, by id
 };
 
-/// Scans the rowstore once (start-up), grouping by table.
+/// Scans the rowstore and the extent registry once (start-up), grouping by table.
 std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(const store& s);
 
 /// The committed request with id `request_id` of `table`, if it was committed at or after
@@ -106,6 +127,13 @@ std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover
 std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,
                                                                       std::string_view request_id,
                                                                       int64_t not_before_ticks);
+
+/// Removes every file under `<data_dir>/extents` that is not a registered extent of a known
+/// table (orphans of a crash between an extent's fsync and its registration, or of a drop whose
+/// files were not yet removed). Returns how many files were removed.
+size_t remove_orphan_extents(const std::filesystem::path& data_dir,
+                             const std::unordered_map<uint64_t, table_recovery>& tables,
+                             const std::unordered_map<uint64_t, bool>& known_tables);
 
 /// Reads `table`'s batches with sequence in [from, to] in order; `f(sequence, batch)` returns
 /// false to stop early. Reads one consistent snapshot.
