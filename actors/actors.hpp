@@ -22,12 +22,14 @@ class ingest_probe;
 namespace tributary::actors {
 
 class directory;
+class data_operations;
 
 /// What every actor of the node shares. Owned by main(); outlives the actor system.
 struct node_env {
   storage::store& store;
   storage::rowstore_writer& writer;
   directory& tables;
+  data_operations& operations;
   monitoring::command_probe& command_probe;
   monitoring::catalog_probe& catalog_probe;
   monitoring::ingest_probe& ingest_probe;

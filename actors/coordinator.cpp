@@ -5,6 +5,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
+#include "actors/operations.hpp"
 #include "commands/commands.hpp"
 #include "monitoring/metrics.hpp"
 #include "storage/rowstore.hpp"
@@ -109,6 +110,8 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
   auto ex = commands::execute(st.cat, {database, now_ticks()}, text);
   if (ex.forward) {
     st.env->command_probe.executed(ex.kind, true);
+    if (ex.forward->what == commands::table_request::what_kind::show_data_operations)
+      return model::outcome{st.env->operations.show()};
     const auto* db = st.cat.find_database(ex.forward->database);
     return self->delegate(st.databases.at(static_cast<uint64_t>(db->id)), extents_atom::value, ex.forward->table);
   }

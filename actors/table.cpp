@@ -7,6 +7,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
+#include "actors/operations.hpp"
 #include "monitoring/metrics.hpp"
 #include "storage/extent.hpp"
 #include "storage/rowstore.hpp"
@@ -50,6 +51,7 @@ struct table_st {
   // Sealed ranges, in sequence order: the rows before the rowstore's.
   std::vector<storage::extent_record> extents;
   bool sealing = false;          // a move or its registration is under way
+  int64_t seal_started_ticks = 0;
   bool seal_tick_pending = false;
   bool dropping = false;
   static inline const char* name = "table";
@@ -311,6 +313,7 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes)
 void start_seal(table_ptr self) {
   auto& st = self->state;
   st.sealing = true;
+  st.seal_started_ticks = now_ticks();
   auto run = [self](uint32_t pause_us) {
     auto& st = self->state;
     if (st.dropping || st.batches.empty()) {
@@ -362,6 +365,10 @@ void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
     return;
   }
   st.sealing = false;
+  if (it != st.extents.end()) {
+    st.env->operations.add({now_ticks(), st.database_name, st.state.table.name, "RowStoreSeal",
+                            it->original_bytes, it->file_bytes, it->rows, 1, now_ticks() - st.seal_started_ticks});
+  }
   spdlog::debug("table '{}': extent {} registered", st.state.table.name, id);
   maybe_seal(self);
 }

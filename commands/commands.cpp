@@ -79,6 +79,7 @@ std::string_view command_label(verb v) {
     case verb::show_table: return ".show table";
     case verb::show_table_details: return ".show table details";
     case verb::show_table_extents: return ".show table extents";
+    case verb::show_data_operations: return ".show data operations";
     case verb::create_mapping: return ".create table ingestion mapping";
     case verb::create_or_alter_mapping: return ".create-or-alter table ingestion mapping";
     case verb::show_mappings: return ".show table ingestion mappings";
@@ -114,6 +115,9 @@ class runner {
       case verb::show_table: return show_table(false);
       case verb::show_table_details: return show_table(true);
       case verb::show_table_extents: return forward_to_table(table_request::what_kind::show_extents);
+      case verb::show_data_operations:
+        forward_ = table_request{table_request::what_kind::show_data_operations, {}, {}};
+        return model::result_table{};
       case verb::create_mapping: return create_mapping(false);
       case verb::create_or_alter_mapping: return create_mapping(true);
       case verb::show_mappings: return show_mappings();

@@ -18,9 +18,10 @@ struct context {
   int64_t now_ticks = 0;      ///< 100-ns ticks since the Unix epoch (for LastUpdatedOn etc.)
 };
 
-/// A command the table's actor answers (it owns the table's data, the catalog does not).
+/// A command answered from the node's data, not the catalog: by the table's actor
+/// (show_extents) or from the node's operation log (show_data_operations, no table).
 struct table_request {
-  enum class what_kind : uint8_t { show_extents } what = what_kind::show_extents;
+  enum class what_kind : uint8_t { show_extents, show_data_operations } what = what_kind::show_extents;
   std::string database;
   std::string table;
 };

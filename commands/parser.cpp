@@ -308,7 +308,12 @@ class parser {
       if (!parse_name(cmd_.database, "database")) return false;
       return parse_policy_words(fmt::format("database name {}", quote(cmd_.database)));
     }
-    if (!at_word("table")) return fail_expected("'databases', 'tables', 'table', 'database' or 'cluster' after '.show'");
+    if (accept_word("data")) {
+      if (!expect_word("operations", "after '.show data'")) return false;
+      cmd_.what = verb::show_data_operations;
+      return true;
+    }
+    if (!at_word("table")) return fail_expected("'databases', 'tables', 'table', 'database', 'cluster' or 'data' after '.show'");
     next();
     if (!parse_name(cmd_.table, "table")) return false;
     if (accept_word("details")) {
@@ -411,6 +416,7 @@ std::string_view to_string(verb v) {
     case verb::show_table: return "show_table";
     case verb::show_table_details: return "show_table_details";
     case verb::show_table_extents: return "show_table_extents";
+    case verb::show_data_operations: return "show_data_operations";
     case verb::create_mapping: return "create_mapping";
     case verb::create_or_alter_mapping: return "create_or_alter_mapping";
     case verb::show_mappings: return "show_mappings";

@@ -24,6 +24,7 @@ enum class verb {
   show_table,
   show_table_details,
   show_table_extents,
+  show_data_operations,
   create_mapping,
   create_or_alter_mapping,
   show_mappings,

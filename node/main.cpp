@@ -13,6 +13,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
+#include "actors/operations.hpp"
 #include "actors/gateway.hpp"
 #include "monitoring/metrics.hpp"
 #include "node/rpc_server.hpp"
@@ -84,9 +85,11 @@ int run(const flags& f) {
         probe.group_commit(writes, bytes, d);
       });
   actors::directory tables;
+  actors::data_operations operations;
   actors::node_env env{.store = *store,
                              .writer = writer,
                              .tables = tables,
+                             .operations = operations,
                              .command_probe = metrics->commands(),
                              .catalog_probe = metrics->catalog(),
                              .ingest_probe = metrics->ingest(),

@@ -70,6 +70,15 @@ TEST(extents, seal_by_size_keeps_every_row_exactly_once_across_restarts) {
     ASSERT_EQ(rows.size(), 300u);
     for (int i = 0; i < 300; ++i) EXPECT_EQ(std::get<int64_t>(rows[static_cast<size_t>(i)][0]), i);
     EXPECT_EQ(scalar(c.query("Db", "T | where ingestion_time() > ago(1h) | count")), 300);
+    auto ops = ok(c.command("", ".show data operations"));
+    ASSERT_EQ(ops.columns[4].name, "OperationKind");
+    int64_t sealed_rows = 0;
+    for (const auto& row : ops.rows) {
+      EXPECT_EQ(std::get<std::string>(row[4]), "RowStoreSeal");
+      EXPECT_EQ(std::get<std::string>(row[2]), "T");
+      sealed_rows += std::get<int64_t>(row[7]);
+    }
+    EXPECT_EQ(sealed_rows, 300) << "one RowStoreSeal row per move, covering every row";
   }
   EXPECT_EQ(node.stop(), 0);
   node.restart();
