@@ -368,6 +368,72 @@ void ingest_probe::group_commit(size_t writes, size_t bytes, std::chrono::nanose
   state_->commit_bytes.Increment(static_cast<double>(bytes));
 }
 
+// --- controller_probe ---
+
+struct controller_probe::state {
+  explicit state(prometheus::Registry& registry)
+      : allowed(gauge(registry, "tributary_movers_allowed",
+                      "Extent movers the backpressure controller lets run at once (0 = paused).")),
+        running(gauge(registry, "tributary_movers_running", "Extent movers holding a slot now.")),
+        pause(gauge(registry, "tributary_mover_pause_seconds",
+                    "Pause the controller asks movers to take between blocks.")),
+        throttled(gauge(registry, "tributary_ingest_throttled_by_rowstore",
+                        "1 while ingest is throttled because the rowstore is near its quota.")),
+        system_cpu(gauge(registry, "tributary_pressure_system_cpu_ratio",
+                         "Busy fraction of all cores (smoothed), as the controller sees it.")),
+        process_cpu(gauge(registry, "tributary_pressure_process_cpu_ratio",
+                          "This process's fraction of all cores (smoothed).")),
+        rss(gauge(registry, "tributary_pressure_rss_bytes",
+                  "Resident memory of this process (smoothed), as the controller sees it.")),
+        memory_limit(gauge(registry, "tributary_pressure_memory_limit_bytes",
+                           "The --memory-limit RSS is held against; 0 = none.")),
+        memtable(gauge(registry, "tributary_pressure_memtable_bytes",
+                       "RocksDB memtable bytes (smoothed), as the controller sees it.")),
+        rowstore_total(gauge(registry, "tributary_rowstore_total_bytes",
+                             "Bytes in this node's rowstore, all tables.")),
+        rowstore_quota(gauge(registry, "tributary_rowstore_quota_bytes",
+                             "The rowstore's quota on this node; 0 = none.")) {}
+
+  static Gauge& gauge(prometheus::Registry& registry, const std::string& name,
+                      const std::string& help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+  }
+
+  Gauge& allowed;
+  Gauge& running;
+  Gauge& pause;
+  Gauge& throttled;
+  Gauge& system_cpu;
+  Gauge& process_cpu;
+  Gauge& rss;
+  Gauge& memory_limit;
+  Gauge& memtable;
+  Gauge& rowstore_total;
+  Gauge& rowstore_quota;
+};
+
+controller_probe::controller_probe() = default;
+controller_probe::~controller_probe() = default;
+
+void controller_probe::decided(const controller_reading& r) {
+  if (!state_) return;
+  auto& s = *state_;
+  s.allowed.Set(r.movers_allowed);
+  s.pause.Set(std::chrono::duration<double>(r.pause).count());
+  s.throttled.Set(r.ingest_throttled ? 1 : 0);
+  s.system_cpu.Set(r.system_cpu);
+  s.process_cpu.Set(r.process_cpu);
+  s.rss.Set(static_cast<double>(r.rss_bytes));
+  s.memory_limit.Set(static_cast<double>(r.memory_limit_bytes));
+  s.memtable.Set(static_cast<double>(r.memtable_bytes));
+  s.rowstore_total.Set(static_cast<double>(r.rowstore_bytes));
+  s.rowstore_quota.Set(static_cast<double>(r.rowstore_quota_bytes));
+}
+
+void controller_probe::running(uint32_t movers) {
+  if (state_) state_->running.Set(movers);
+}
+
 // --- metrics ---
 
 struct metrics::impl {
@@ -377,6 +443,7 @@ struct metrics::impl {
   rpc_probe rpc;
   catalog_probe catalog;
   ingest_probe ingest;
+  controller_probe controller;
   uint16_t port = 0;
   std::string host;  // where to connect to reach the exposer
   // Declared last so it is destroyed first: no scrape can run while the probes go away.
@@ -390,6 +457,7 @@ metrics::metrics(const std::string& listen, std::string node_name)
   impl_->rpc.state_ = std::make_unique<rpc_probe::state>(registry);
   impl_->catalog.state_ = std::make_unique<catalog_probe::state>(registry);
   impl_->ingest.state_ = std::make_unique<ingest_probe::state>(registry);
+  impl_->controller.state_ = std::make_unique<controller_probe::state>(registry);
   prometheus::BuildGauge()
       .Name("tributary_build_info")
       .Help("Always 1; labels name the build version and this node.")
@@ -420,6 +488,7 @@ command_probe& metrics::commands() { return impl_->commands; }
 rpc_probe& metrics::rpc() { return impl_->rpc; }
 catalog_probe& metrics::catalog() { return impl_->catalog; }
 ingest_probe& metrics::ingest() { return impl_->ingest; }
+controller_probe& metrics::controller() { return impl_->controller; }
 
 std::string metrics::scrape() const {
   auto families = impl_->registry->Collect();

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "monitoring/controller_probe.hpp"
+
 namespace tributary::monitoring {
 
 /// Management commands, by kind and outcome.
@@ -137,6 +139,7 @@ class metrics {
   rpc_probe& rpc();
   catalog_probe& catalog();
   ingest_probe& ingest();
+  controller_probe& controller();
 
   /// The exposition text a scrape of `/metrics` would return now (Prometheus text format
   /// 0.0.4), without the exposer's own exposer_* series. Works when nothing is served.
