@@ -2,6 +2,7 @@
 /// How the node's actors are spawned. Protocols: actors/interfaces.hpp.
 
 #include <caf/fwd.hpp>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -46,6 +47,11 @@ struct node_env {
   std::chrono::seconds seal_after_age{60};
   /// Hands out mover slots; when invalid, moves run without one (tests of the table alone).
   controller_actor controller;
+  /// This node's rowstore bytes, kept by the table actors (read by the controller).
+  std::atomic<int64_t>& rowstore_bytes;
+  /// Ingest is refused (Throttling, transient) while the rowstore holds this much; 0 = no quota.
+  /// Movers get a guaranteed rate well before (the controller), so the rowstore drains.
+  uint64_t rowstore_quota_bytes = 0;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the

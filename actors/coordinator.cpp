@@ -113,7 +113,10 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
     if (ex.forward->what == commands::table_request::what_kind::show_data_operations)
       return model::outcome{st.env->operations.show()};
     const auto* db = st.cat.find_database(ex.forward->database);
-    return self->delegate(st.databases.at(static_cast<uint64_t>(db->id)), extents_atom::value, ex.forward->table);
+    const auto& actor = st.databases.at(static_cast<uint64_t>(db->id));
+    if (ex.forward->what == commands::table_request::what_kind::clear_data)
+      return self->delegate(actor, clear_atom::value, ex.forward->table);
+    return self->delegate(actor, extents_atom::value, ex.forward->table);
   }
   if (!ex.changes.empty()) {
     if (auto err = st.env->store.commit_catalog(st.cat, ex.changes)) {

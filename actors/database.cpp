@@ -89,6 +89,10 @@ database_actor::behavior_type database_impl(database_ptr self, const node_env* e
         if (const auto* a = self->state.find(table)) return self->delegate(*a, extents_atom::value);
         return model::outcome{model::error{"BadRequest_TableNotExist", "Table '" + table + "' does not exist", true}};
       },
+      [self](clear_atom, const std::string& table) -> caf::result<model::outcome> {
+        if (const auto* a = self->state.find(table)) return self->delegate(*a, clear_atom::value);
+        return model::outcome{model::error{"BadRequest_TableNotExist", "Table '" + table + "' does not exist", true}};
+      },
       [self](resolve_atom, const std::string& table) -> resolved_table {
         if (const auto* a = self->state.find(table)) return *a;
         return model::error{"BadRequest_TableNotExist",

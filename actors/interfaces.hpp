@@ -92,6 +92,7 @@ struct database_update {
 using seal_atom = caf::atom_constant<caf::atom("seal")>;
 using sealed_atom = caf::atom_constant<caf::atom("sealed")>;
 using extents_atom = caf::atom_constant<caf::atom("extents")>;
+using clear_atom = caf::atom_constant<caf::atom("clear")>;
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using budget_atom = caf::atom_constant<caf::atom("budget")>;
@@ -177,7 +178,12 @@ using table_actor = caf::typed_actor<
     /// The registration of extent `id` (and the deletion of its rowstore range) committed.
     caf::reacts_to<sealed_atom, uint64_t, std::optional<model::error>>,
     /// `.show table T extents`: one row per extent.
-    caf::replies_to<extents_atom>::with<model::outcome>>;
+    caf::replies_to<extents_atom>::with<model::outcome>,
+    /// `.clear table T data`: deletes every row (rowstore and extents) ingested before it;
+    /// answers once the deletion is durable.
+    caf::replies_to<clear_atom>::with<model::outcome>,
+    /// The clear's deletion committed (from the writer).
+    caf::reacts_to<clear_atom, std::optional<model::error>>>;
 
 /// A table's actor, or why there is none.
 using resolved_table = std::variant<table_actor, model::error>;
@@ -196,8 +202,9 @@ using database_actor = caf::typed_actor<
     caf::replies_to<describe_atom, std::string>::with<table_state>,
     /// Returns the actor of table `name`, or an error naming the table.
     caf::replies_to<resolve_atom, std::string>::with<resolved_table>,
-    /// `.show table T extents`, answered by the table's actor.
-    caf::replies_to<extents_atom, std::string>::with<model::outcome>>;
+    /// `.show table T extents` / `.clear table T data`, answered by the table's actor.
+    caf::replies_to<extents_atom, std::string>::with<model::outcome>,
+    caf::replies_to<clear_atom, std::string>::with<model::outcome>>;
 
 /// COORDINATOR: one per node; owns the catalog (persisted through storage::store) and the
 /// cluster switch. Runs detached: it fsyncs catalog changes.

@@ -54,6 +54,12 @@ struct table_st {
   int64_t seal_started_ticks = 0;
   bool seal_tick_pending = false;
   bool dropping = false;
+  // .clear table T data: batches below this sequence that commit later were deleted with it;
+  // moves started before it are discarded (their generation is older).
+  uint64_t cleared_below_sequence = 0;
+  uint64_t generation = 0;
+  std::optional<caf::typed_response_promise<model::outcome>> clear_reply;
+  model::result_table clear_result;
   static inline const char* name = "table";
 
   void recompute() {
@@ -83,6 +89,13 @@ struct table_st {
     return n;
   }
 
+  // Rowstore bytes and rows changed: the per-database metric and the node total the
+  // backpressure controller watches.
+  void account(int64_t bytes, int64_t rows) const {
+    env->ingest_probe.rowstore(database_name, bytes, rows);
+    env->rowstore_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+
   void add_batch(const storage::table_recovery::batch_info& b) {
     batches.push_back(b);
     total_rows += b.rows;
@@ -103,6 +116,14 @@ model::error check_allowed(const table_st& st, const ingest_call& call) {
                         "  .alter table {} policy streamingingestion enable",
                         t.name, st.database_name, t.name),
             true};
+  if (st.env->rowstore_quota_bytes &&
+      static_cast<uint64_t>(std::max<int64_t>(0, st.env->rowstore_bytes.load(std::memory_order_relaxed))) >=
+          st.env->rowstore_quota_bytes)
+    return {"Throttling",
+            fmt::format("the node's rowstore is at its quota of {} bytes while extent movers drain it; retry "
+                        "after a short backoff",
+                        st.env->rowstore_quota_bytes),
+            false};
   if (call.data.size() > ingest::max_request_bytes)
     return {"BadRequest_RequestTooLarge",
             fmt::format("the request carries {} bytes for table '{}'; streaming ingestion takes at "
@@ -228,8 +249,7 @@ void finish_drop(table_ptr self) {
     self->delayed_send(self, std::chrono::milliseconds(100), drop_atom::value);
     return;
   }
-  self->state.env->ingest_probe.rowstore(self->state.database_name, -static_cast<int64_t>(self->state.total_bytes),
-                                         -static_cast<int64_t>(self->state.total_rows));
+  self->state.account(-static_cast<int64_t>(self->state.total_bytes), -static_cast<int64_t>(self->state.total_rows));
   self->quit();
 }
 
@@ -244,9 +264,11 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
   if (error) {
     probe.finished(st.database_name, error->code, p.input_bytes, 0, clock::now() - p.start);
     for (auto& r : p.retries) r.fn(ingest_outcome{*error});
+  } else if (seq < st.cleared_below_sequence) {
+    for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
   } else {
     st.add_batch({seq, p.rows, p.ingestion_ticks, p.bytes});
-    probe.rowstore(st.database_name, p.bytes, p.rows);
+    st.account(p.bytes, p.rows);
     probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
     for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
   }
@@ -275,9 +297,16 @@ void register_extent(table_ptr self, const storage::extent_record& e) {
                        std::optional<model::error>(model::error{"Throttling", "write queue full", false}));
 }
 
-void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes) {
+void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes, uint64_t generation) {
   auto& st = self->state;
   if (st.env->controller) self->send(st.env->controller, release_atom::value);
+  if (auto* rec = std::get_if<storage::extent_record>(&result); rec && generation != st.generation) {
+    // The table was cleared while this move ran: its rows are gone, and so goes the file.
+    std::error_code ec;
+    std::filesystem::remove(storage::extent_path(st.env->data_dir, rec->table, storage::extent_id{rec->id}), ec);
+    st.sealing = false;
+    return maybe_seal(self);
+  }
   if (auto* e = std::get_if<model::error>(&result)) {
     spdlog::warn("extent move of table '{}' failed, retrying in 5 s: {}: {}", st.state.table.name, e->code, e->message);
     st.sealing = false;
@@ -306,7 +335,7 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes)
   st.total_rows -= rows;
   st.total_bytes -= bytes;
   st.extents.push_back(rec);
-  st.env->ingest_probe.rowstore(st.database_name, -static_cast<int64_t>(bytes), -static_cast<int64_t>(rows));
+  st.account(-static_cast<int64_t>(bytes), -static_cast<int64_t>(rows));
   register_extent(self, rec);
 }
 
@@ -324,12 +353,13 @@ void start_seal(table_ptr self) {
     seal_job job{st.state.table.id, st.state.table.columns, st.batches.front().sequence,
                  st.batches.back().sequence, pause_us};
     const uint64_t original = st.total_bytes;
+    const uint64_t generation = st.generation;
     auto mover = spawn_mover(self, *st.env);
     self->request(mover, caf::infinite, seal_atom::value, std::move(job))
-        .then([self, original](seal_result& r) { seal_finished(self, r, original); },
-              [self, original](caf::error& e) {
+        .then([self, original, generation](seal_result& r) { seal_finished(self, r, original, generation); },
+              [self, original, generation](caf::error& e) {
                 seal_result r = model::error{"InternalServerError", self->system().render(e), false};
-                seal_finished(self, r, original);
+                seal_finished(self, r, original, generation);
               });
   };
   if (!st.env->controller) return run(0);
@@ -371,6 +401,50 @@ void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
   }
   spdlog::debug("table '{}': extent {} registered", st.state.table.name, id);
   maybe_seal(self);
+}
+
+// Deletes everything ingested so far: one write behind every pending one (the writer keeps
+// order), so rows acknowledged a moment ago go too; rows ingested after this message stay.
+caf::result<model::outcome> clear_data(table_ptr self) {
+  auto& st = self->state;
+  if (st.clear_reply) return model::outcome{model::error{"Throttling", "a clear of this table is already running; retry", false}};
+  const uint64_t rows = st.extent_rows() + st.total_rows;
+  const uint64_t extents = st.extents.size();
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : st.extents)
+    files.push_back(storage::extent_path(st.env->data_dir, e.table, storage::extent_id{e.id}));
+  storage::rowstore_write w;
+  w.table = st.state.table.id;
+  w.drop_table = true;
+  w.done = [h = caf::actor_cast<table_actor>(self), files = std::move(files)](std::optional<model::error> e) {
+    std::error_code ec;
+    if (!e)
+      for (const auto& f : files) std::filesystem::remove(f, ec);
+    caf::anon_send(h, clear_atom::value, std::move(e));
+  };
+  if (!st.env->writer.submit(std::move(w)))
+    return model::outcome{model::error{"Throttling", "the node's write queue is full; retry the clear", false}};
+  st.account(-static_cast<int64_t>(st.total_bytes), -static_cast<int64_t>(st.total_rows));
+  st.batches.clear();
+  st.total_rows = st.total_bytes = 0;
+  st.extents.clear();
+  st.cleared_below_sequence = st.next_sequence;
+  ++st.generation;
+  st.clear_result = model::result_table{};
+  using ct = model::column_type;
+  st.clear_result.columns = {{"TableName", ct::string}, {"DatabaseName", ct::string}, {"ClearedRows", ct::long_},
+                             {"ClearedExtents", ct::long_}};
+  st.clear_result.rows.push_back({st.state.table.name, st.database_name, static_cast<int64_t>(rows),
+                                  static_cast<int64_t>(extents)});
+  st.clear_reply = self->make_response_promise<model::outcome>();
+  return *st.clear_reply;
+}
+
+void cleared(table_ptr self, std::optional<model::error>& e) {
+  auto& st = self->state;
+  if (!st.clear_reply) return;
+  st.clear_reply->deliver(e ? model::outcome{*e} : model::outcome{std::move(st.clear_result)});
+  st.clear_reply.reset();
 }
 
 model::outcome show_extents(table_ptr self) {
@@ -494,8 +568,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
     st.extents = recovered->extents;
     for (const auto& b : recovered->batches) st.add_batch(b);
     st.next_sequence = recovered->last_sequence + 1;
-    env->ingest_probe.rowstore(st.database_name, static_cast<int64_t>(st.total_bytes),
-                               static_cast<int64_t>(st.total_rows));
+    st.account(static_cast<int64_t>(st.total_bytes), static_cast<int64_t>(st.total_rows));
     maybe_seal(self);
   }
   return {
@@ -523,6 +596,8 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
       },
       [self](sealed_atom, uint64_t id, std::optional<model::error>& e) { sealed(self, id, e); },
       [self](extents_atom) { return show_extents(self); },
+      [self](clear_atom) { return clear_data(self); },
+      [self](clear_atom, std::optional<model::error>& e) { cleared(self, e); },
   };
 }
 

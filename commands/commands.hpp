@@ -19,9 +19,9 @@ struct context {
 };
 
 /// A command answered from the node's data, not the catalog: by the table's actor
-/// (show_extents) or from the node's operation log (show_data_operations, no table).
+/// (show_extents, clear_data) or from the node's operation log (show_data_operations, no table).
 struct table_request {
-  enum class what_kind : uint8_t { show_extents, show_data_operations } what = what_kind::show_extents;
+  enum class what_kind : uint8_t { show_extents, clear_data, show_data_operations } what = what_kind::show_extents;
   std::string database;
   std::string table;
 };

@@ -16,7 +16,7 @@ constexpr size_t max_columns = 10000;  // Kusto's per-table column limit
 constexpr std::string_view supported_commands =
     ".create database D [ifnotexists], .drop database D [ifexists], .show databases, "
     ".create table T (col:type, ...), .create-merge table T (col:type, ...), .drop table T [ifexists], "
-    ".show tables, .show table T [details|extents], "
+    ".show tables, .show table T [details|extents], .clear table T data, .show data operations, "
     ".create|.create-or-alter table T ingestion csv|json mapping 'm' '<json>', "
     ".show table T ingestion [csv|json] mappings, .drop table T ingestion csv|json mapping 'm', "
     ".alter|.alter-merge|.delete|.show table T|database D policy streamingingestion [enable|disable|'<json>'], "
@@ -122,9 +122,16 @@ class parser {
     if (word == ".alter") return parse_alter(false);
     if (word == ".alter-merge") return parse_alter(true);
     if (word == ".delete") return parse_delete();
+    if (word == ".clear") {
+      if (!expect_word("table", "after '.clear'")) return false;
+      if (!parse_name(cmd_.table, "table")) return false;
+      if (!expect_word("data", "after the table name (.clear table T data)")) return false;
+      cmd_.what = verb::clear_table_data;
+      return true;
+    }
     std::string hint;
     static constexpr std::string_view known[] = {".create", ".create-merge", ".create-or-alter", ".drop",
-                                                 ".show",   ".alter",        ".alter-merge",      ".delete"};
+                                                 ".show",   ".alter",        ".alter-merge",      ".delete", ".clear"};
     for (auto k : known) {
       if (ascii_lower(word) == k) hint = fmt::format(" (commands are lower-case: '{}')", k);
     }
@@ -417,6 +424,7 @@ std::string_view to_string(verb v) {
     case verb::show_table_details: return "show_table_details";
     case verb::show_table_extents: return "show_table_extents";
     case verb::show_data_operations: return "show_data_operations";
+    case verb::clear_table_data: return "clear_table_data";
     case verb::create_mapping: return "create_mapping";
     case verb::create_or_alter_mapping: return "create_or_alter_mapping";
     case verb::show_mappings: return "show_mappings";

@@ -25,6 +25,7 @@ enum class verb {
   show_table_details,
   show_table_extents,
   show_data_operations,
+  clear_table_data,
   create_mapping,
   create_or_alter_mapping,
   show_mappings,

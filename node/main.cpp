@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "actors/actors.hpp"
+#include "actors/backpressure.hpp"
 #include "actors/directory.hpp"
 #include "actors/operations.hpp"
 #include "actors/gateway.hpp"
@@ -38,6 +39,10 @@ struct flags {
   size_t max_queued_write_bytes = 256u << 20;
   unsigned dedup_window_seconds = 600;
   uint64_t seal_after_bytes = 16u << 20;
+  unsigned max_concurrent_moves = 4;
+  uint64_t memory_limit_bytes = 0;
+  uint64_t rowstore_quota_bytes = 0;
+  double backpressure_cpu_high = 0.85;
   unsigned seal_after_seconds = 60;
 };
 
@@ -86,6 +91,7 @@ int run(const flags& f) {
       });
   actors::directory tables;
   actors::data_operations operations;
+  std::atomic<int64_t> rowstore_bytes{0};
   actors::node_env env{.store = *store,
                              .writer = writer,
                              .tables = tables,
@@ -98,7 +104,9 @@ int run(const flags& f) {
                              .data_dir = f.data_dir,
                              .seal_after_bytes = f.seal_after_bytes,
                              .seal_after_age = std::chrono::seconds(f.seal_after_seconds),
-                             .controller = {}};
+                             .controller = {},
+                             .rowstore_bytes = rowstore_bytes,
+                             .rowstore_quota_bytes = f.rowstore_quota_bytes};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
   caf::actor_system_config cfg;
@@ -112,6 +120,17 @@ int run(const flags& f) {
   int status = 0;
   {
     caf::actor_system sys{cfg};
+    actors::controller_config cc;
+    cc.max_movers = std::max(1u, f.max_concurrent_moves);
+    cc.memory_limit_bytes = f.memory_limit_bytes;
+    cc.rowstore_quota_bytes = f.rowstore_quota_bytes;
+    cc.cpu_high = f.backpressure_cpu_high;
+    auto controller = actors::spawn_controller(
+        sys, cc,
+        {[&s = *store] { return s.memtable_bytes(); },
+         [&rowstore_bytes] { return static_cast<uint64_t>(std::max<int64_t>(0, rowstore_bytes.load())); }},
+        metrics->controller());
+    env.controller = controller;
     auto spawned = actors::spawn_coordinator(sys, env);
     if (auto* e = std::get_if<model::error>(&spawned)) {
       spdlog::critical("{}: {}", e->code, e->message);
@@ -139,6 +158,7 @@ int run(const flags& f) {
     }
     gateway.stop();
     caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(controller, caf::exit_reason::user_shutdown);
   }  // ~actor_system waits for every actor
   writer.stop();  // commits what the actors queued last
   spdlog::info("stopped; closing storage");
@@ -184,6 +204,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seal-after-seconds", f.seal_after_seconds,
                  "Seal a table's rowstore once its oldest row is this old")
+      ->capture_default_str();
+  app.add_option("--max-concurrent-moves", f.max_concurrent_moves,
+                 "Extent moves running at once at most (Kusto's MaximumConcurrentOperationsPerNode)")
+      ->capture_default_str();
+  app.add_option("--memory-limit", f.memory_limit_bytes,
+                 "Process memory (RSS, bytes) above which extent movers slow down; 0 = none")
+      ->capture_default_str();
+  app.add_option("--rowstore-quota", f.rowstore_quota_bytes,
+                 "Rowstore bytes near which movers get a guaranteed rate; 0 = none")
+      ->capture_default_str();
+  app.add_option("--backpressure-cpu-high", f.backpressure_cpu_high,
+                 "System CPU fraction above which extent movers slow down")
       ->capture_default_str();
   app.add_option("--threads", f.threads, "Actor scheduler threads (default: cores, at least 2)");
   app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error")

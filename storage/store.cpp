@@ -109,6 +109,15 @@ std::variant<std::unique_ptr<store>, model::error> store::open(
   return std::unique_ptr<store>(new store(std::move(i)));
 }
 
+uint64_t store::memtable_bytes() const {
+  uint64_t total = 0;
+  for (auto* cf : {impl_->catalog, impl_->rowstore, impl_->requests}) {
+    uint64_t v = 0;
+    if (impl_->db->GetIntProperty(cf, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+  }
+  return total;
+}
+
 std::variant<model::catalog, model::error> store::load_catalog() const {
   model::catalog cat;
   std::string bytes;

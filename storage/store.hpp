@@ -34,6 +34,9 @@ class store {
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
+  /// Bytes in RocksDB's memtables, all column families (thread-safe; for backpressure).
+  uint64_t memtable_bytes() const;
+
   /// Reads the persisted catalog; the empty catalog (version 0) for a new data dir.
   std::variant<model::catalog, model::error> load_catalog() const;
 

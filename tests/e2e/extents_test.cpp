@@ -163,5 +163,30 @@ TEST(extents, a_corrupt_extent_is_an_error_and_the_node_keeps_serving) {
   EXPECT_TRUE(node.running());
 }
 
+TEST(extents, clear_table_data_deletes_rowstore_and_extents_durably) {
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--seal-after-bytes", "300"});
+  client::connection c(node.rpc_address());
+  setup(c);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(i * 10, 10))));
+  for (int i = 0; i < 200 && extent_rows(c) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GT(extent_rows(c), 0);
+  auto cleared = ok(c.command("Db", ".clear table T data"));
+  ASSERT_EQ(cleared.rows.size(), 1u);
+  EXPECT_EQ(std::get<int64_t>(cleared.rows[0][2]), 50) << "ClearedRows";
+  EXPECT_EQ(scalar(c.query("Db", "T | count")), 0);
+  EXPECT_EQ(extent_rows(c), 0);
+  size_t files = 0;
+  for (const auto& f : fs::recursive_directory_iterator(dir.path() / "data" / "extents")) files += f.is_regular_file();
+  EXPECT_EQ(files, 0u) << "the cleared extents' files are removed";
+  ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(100, 3))));
+  EXPECT_EQ(scalar(c.query("Db", "T | count")), 3);
+  node.kill();
+  node.restart();
+  client::connection c2(node.rpc_address());
+  EXPECT_EQ(scalar(c2.query("Db", "T | count")), 3) << "the clear is durable, later rows stay";
+  EXPECT_EQ(failed(c2.command("Db", ".clear table Nope data")).code, "BadRequest_TableNotExist");
+}
+
 }  // namespace
 }  // namespace tributary::testing
