@@ -83,6 +83,12 @@ struct table_st {
     return t;
   }
 
+  uint64_t extent_file_bytes() const {
+    uint64_t n = 0;
+    for (const auto& e : extents) n += e.file_bytes;
+    return n;
+  }
+
   uint64_t extent_rows() const {
     uint64_t n = 0;
     for (const auto& e : extents) n += e.rows;
@@ -250,6 +256,7 @@ void finish_drop(table_ptr self) {
     return;
   }
   self->state.account(-static_cast<int64_t>(self->state.total_bytes), -static_cast<int64_t>(self->state.total_rows));
+  self->state.env->ingest_probe.extent_bytes(-static_cast<int64_t>(self->state.extent_file_bytes()));
   self->quit();
 }
 
@@ -308,6 +315,7 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes,
     return maybe_seal(self);
   }
   if (auto* e = std::get_if<model::error>(&result)) {
+    st.env->ingest_probe.moved(false, 0, {});
     spdlog::warn("extent move of table '{}' failed, retrying in 5 s: {}: {}", st.state.table.name, e->code, e->message);
     st.sealing = false;
     schedule_seal_check(self, std::chrono::seconds(5));
@@ -396,6 +404,9 @@ void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
   }
   st.sealing = false;
   if (it != st.extents.end()) {
+    st.env->ingest_probe.moved(true, it->original_bytes,
+                               std::chrono::nanoseconds((now_ticks() - st.seal_started_ticks) * 100));
+    st.env->ingest_probe.extent_bytes(static_cast<int64_t>(it->file_bytes));
     st.env->operations.add({now_ticks(), st.database_name, st.state.table.name, "RowStoreSeal",
                             it->original_bytes, it->file_bytes, it->rows, 1, now_ticks() - st.seal_started_ticks});
   }
@@ -427,6 +438,7 @@ caf::result<model::outcome> clear_data(table_ptr self) {
   st.account(-static_cast<int64_t>(st.total_bytes), -static_cast<int64_t>(st.total_rows));
   st.batches.clear();
   st.total_rows = st.total_bytes = 0;
+  st.env->ingest_probe.extent_bytes(-static_cast<int64_t>(st.extent_file_bytes()));
   st.extents.clear();
   st.cleared_below_sequence = st.next_sequence;
   ++st.generation;
@@ -566,6 +578,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
   apply_database(init.database);
   if (recovered) {
     st.extents = recovered->extents;
+    env->ingest_probe.extent_bytes(static_cast<int64_t>(st.extent_file_bytes()));
     for (const auto& b : recovered->batches) st.add_batch(b);
     st.next_sequence = recovered->last_sequence + 1;
     st.account(static_cast<int64_t>(st.total_bytes), static_cast<int64_t>(st.total_rows));

@@ -314,7 +314,27 @@ struct ingest_probe::state {
                          .Name("tributary_group_commit_bytes_total")
                          .Help("Bytes written to the rowstore by group commits.")
                          .Register(registry)
-                         .Add({})) {}
+                         .Add({})),
+        moves(add_results(prometheus::BuildCounter()
+                              .Name("tributary_extent_moves_total")
+                              .Help("Extent moves (rowstore range to extent file) ended, by result.")
+                              .Register(registry),
+                          "kind", "seal")),
+        moved_bytes(prometheus::BuildCounter()
+                        .Name("tributary_extent_moved_bytes_total")
+                        .Help("Rowstore bytes moved into extents.")
+                        .Register(registry)
+                        .Add({})),
+        move_seconds(prometheus::BuildHistogram()
+                         .Name("tributary_extent_move_seconds")
+                         .Help("Duration of one extent move, from start to registration.")
+                         .Register(registry)
+                         .Add({}, latency_buckets())),
+        extents(prometheus::BuildGauge()
+                    .Name("tributary_extent_bytes")
+                    .Help("Bytes of this node's registered extent files.")
+                    .Register(registry)
+                    .Add({})) {}
 
   Family<Counter>& requests;
   label_cache<Counter*> by_result;  // key: database '\n' result
@@ -325,6 +345,10 @@ struct ingest_probe::state {
   Histogram& commit_writes;
   Histogram& commit_seconds;
   Counter& commit_bytes;
+  result_counters moves;
+  Counter& moved_bytes;
+  Histogram& move_seconds;
+  Gauge& extents;
 };
 
 ingest_probe::ingest_probe() = default;
@@ -432,6 +456,18 @@ void controller_probe::decided(const controller_reading& r) {
 
 void controller_probe::running(uint32_t movers) {
   if (state_) state_->running.Set(movers);
+}
+
+void ingest_probe::moved(bool ok, uint64_t rowstore_bytes, std::chrono::nanoseconds duration) {
+  if (!state_) return;
+  state_->moves[result_index(ok)]->Increment();
+  if (!ok) return;
+  state_->moved_bytes.Increment(static_cast<double>(rowstore_bytes));
+  state_->move_seconds.Observe(std::chrono::duration<double>(duration).count());
+}
+
+void ingest_probe::extent_bytes(int64_t delta) {
+  if (state_) state_->extents.Increment(static_cast<double>(delta));
 }
 
 // --- metrics ---

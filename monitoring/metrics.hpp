@@ -108,6 +108,11 @@ class ingest_probe {
   /// One group commit: tributary_group_commit_writes (histogram of requests per commit),
   /// tributary_group_commit_seconds (histogram), tributary_group_commit_bytes_total.
   void group_commit(size_t writes, size_t bytes, std::chrono::nanoseconds duration);
+  /// One extent move ended: tributary_extent_moves_total{result="ok|error"},
+  /// tributary_extent_moved_bytes_total (rowstore bytes), tributary_extent_move_seconds.
+  void moved(bool ok, uint64_t rowstore_bytes, std::chrono::nanoseconds duration);
+  /// tributary_extent_bytes: bytes of this node's registered extent files.
+  void extent_bytes(int64_t delta);
 
  private:
   friend class metrics;
