@@ -104,6 +104,37 @@ void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
   }
 }
 
+// `.show cluster streamingingestion`: the switch's state (Enabled, Disabling while the rowstore
+// drains into extents after it was turned off, Disabled), what is left, and the backpressure
+// controller's readings and decision.
+caf::result<model::outcome> show_streaming_state(coordinator_ptr self) {
+  auto& st = self->state;
+  const int64_t rowstore = std::max<int64_t>(0, st.env->rowstore_bytes.load());
+  const char* state = st.streaming_on() ? "Enabled" : rowstore > 0 ? "Disabling" : "Disabled";
+  using ct = model::column_type;
+  auto table = [state, rowstore](const mover_budget* b) {
+    model::result_table t;
+    t.columns = {{"State", ct::string},          {"RowstoreBytes", ct::long_},    {"RowstoreQuotaBytes", ct::long_},
+                 {"MoversAllowed", ct::long_},   {"MoversRunning", ct::long_},    {"MoverPause", ct::timespan},
+                 {"IngestThrottled", ct::bool_}, {"SystemCpu", ct::real},         {"ProcessCpu", ct::real},
+                 {"RssBytes", ct::long_},        {"MemoryLimitBytes", ct::long_}, {"MemtableBytes", ct::long_}};
+    mover_budget none;
+    const auto& x = b ? *b : none;
+    t.rows.push_back({std::string(state), rowstore, static_cast<int64_t>(x.rowstore_quota_bytes),
+                      static_cast<int64_t>(x.movers_allowed), static_cast<int64_t>(x.movers_running),
+                      static_cast<int64_t>(x.pause_us) * 10, x.throttle_ingest, x.system_cpu, x.process_cpu,
+                      static_cast<int64_t>(x.rss_bytes), static_cast<int64_t>(x.memory_limit_bytes),
+                      static_cast<int64_t>(x.memtable_bytes)});
+    return t;
+  };
+  if (!st.env->controller) return model::outcome{table(nullptr)};
+  auto rp = self->make_response_promise<model::outcome>();
+  self->request(st.env->controller, std::chrono::seconds(5), budget_atom::value)
+      .then([rp, table](mover_budget& b) mutable { rp.deliver(model::outcome{table(&b)}); },
+            [rp, table](caf::error&) mutable { rp.deliver(model::outcome{table(nullptr)}); });
+  return rp;
+}
+
 caf::result<model::outcome> run_command(coordinator_ptr self, const std::string& database,
                                         const std::string& text) {
   auto& st = self->state;
@@ -112,6 +143,7 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
     st.env->command_probe.executed(ex.kind, true);
     if (ex.forward->what == commands::table_request::what_kind::show_data_operations)
       return model::outcome{st.env->operations.show()};
+    if (ex.forward->what == commands::table_request::what_kind::show_cluster_state) return show_streaming_state(self);
     const auto* db = st.cat.find_database(ex.forward->database);
     const auto& actor = st.databases.at(static_cast<uint64_t>(db->id));
     if (ex.forward->what == commands::table_request::what_kind::clear_data)

@@ -81,6 +81,7 @@ std::string_view command_label(verb v) {
     case verb::show_table_extents: return ".show table extents";
     case verb::show_data_operations: return ".show data operations";
     case verb::clear_table_data: return ".clear table data";
+    case verb::show_cluster_streaming: return ".show cluster streamingingestion";
     case verb::create_mapping: return ".create table ingestion mapping";
     case verb::create_or_alter_mapping: return ".create-or-alter table ingestion mapping";
     case verb::show_mappings: return ".show table ingestion mappings";
@@ -117,6 +118,9 @@ class runner {
       case verb::show_table_details: return show_table(true);
       case verb::show_table_extents: return forward_to_table(table_request::what_kind::show_extents);
       case verb::clear_table_data: return forward_to_table(table_request::what_kind::clear_data);
+      case verb::show_cluster_streaming:
+        forward_ = table_request{table_request::what_kind::show_cluster_state, {}, {}};
+        return model::result_table{};
       case verb::show_data_operations:
         forward_ = table_request{table_request::what_kind::show_data_operations, {}, {}};
         return model::result_table{};

@@ -19,9 +19,11 @@ struct context {
 };
 
 /// A command answered from the node's data, not the catalog: by the table's actor
-/// (show_extents, clear_data) or from the node's operation log (show_data_operations, no table).
+/// (show_extents, clear_data), from the node's operation log (show_data_operations) or from the
+/// node's streaming state and backpressure controller (show_cluster_state).
 struct table_request {
-  enum class what_kind : uint8_t { show_extents, clear_data, show_data_operations } what = what_kind::show_extents;
+  enum class what_kind : uint8_t { show_extents, clear_data, show_data_operations, show_cluster_state } what =
+      what_kind::show_extents;
   std::string database;
   std::string table;
 };

@@ -20,7 +20,8 @@ constexpr std::string_view supported_commands =
     ".create|.create-or-alter table T ingestion csv|json mapping 'm' '<json>', "
     ".show table T ingestion [csv|json] mappings, .drop table T ingestion csv|json mapping 'm', "
     ".alter|.alter-merge|.delete|.show table T|database D policy streamingingestion [enable|disable|'<json>'], "
-    ".alter cluster policy streamingingestion enable|disable, .show cluster policy streamingingestion";
+    ".alter cluster policy streamingingestion enable|disable, .show cluster policy streamingingestion, "
+    ".show cluster streamingingestion";
 
 constexpr std::string_view supported_types =
     "bool (boolean), int, long, real (double), decimal, string, datetime (date), timespan (time), guid (uuid, "
@@ -305,6 +306,10 @@ class parser {
       return true;
     }
     if (accept_word("cluster")) {
+      if (accept_word("streamingingestion")) {
+        cmd_.what = verb::show_cluster_streaming;
+        return true;
+      }
       cmd_.what = verb::show_cluster_policy;
       cmd_.scope = policy_scope::cluster;
       return parse_policy_words("'cluster'");
@@ -425,6 +430,7 @@ std::string_view to_string(verb v) {
     case verb::show_table_extents: return "show_table_extents";
     case verb::show_data_operations: return "show_data_operations";
     case verb::clear_table_data: return "clear_table_data";
+    case verb::show_cluster_streaming: return "show_cluster_streaming";
     case verb::create_mapping: return "create_mapping";
     case verb::create_or_alter_mapping: return "create_or_alter_mapping";
     case verb::show_mappings: return "show_mappings";

@@ -26,6 +26,7 @@ enum class verb {
   show_table_extents,
   show_data_operations,
   clear_table_data,
+  show_cluster_streaming,
   create_mapping,
   create_or_alter_mapping,
   show_mappings,

@@ -188,5 +188,38 @@ TEST(extents, clear_table_data_deletes_rowstore_and_extents_durably) {
   EXPECT_EQ(failed(c2.command("Db", ".clear table Nope data")).code, "BadRequest_TableNotExist");
 }
 
+std::string streaming_state(client::connection& c, int64_t* rowstore_bytes = nullptr) {
+  auto t = ok(c.command("", ".show cluster streamingingestion"));
+  if (t.rows.size() != 1) return "";
+  if (rowstore_bytes) *rowstore_bytes = std::get<int64_t>(t.rows[0][1]);
+  return std::get<std::string>(t.rows[0][0]);
+}
+
+TEST(extents, switching_streaming_off_drains_the_rowstore_then_reports_disabled) {
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--max-concurrent-moves", "2"});
+  client::connection c(node.rpc_address());
+  setup(c);
+  ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, 10))));
+  int64_t rowstore = 0;
+  EXPECT_EQ(streaming_state(c, &rowstore), "Enabled");
+  EXPECT_GT(rowstore, 0);
+  auto t = ok(c.command("", ".show cluster streamingingestion"));
+  EXPECT_EQ(t.columns[3].name, "MoversAllowed");
+  EXPECT_EQ(std::get<int64_t>(t.rows[0][3]), 2) << "an idle node allows --max-concurrent-moves movers";
+  EXPECT_EQ(failed(c.command("", ".alter cluster policy streamingingestion disable")).code,
+            "BadRequest_StreamingIngestionPoliciesExist");
+  ok(c.command("Db", ".delete table T policy streamingingestion"));
+  ok(c.command("", ".alter cluster policy streamingingestion disable"));
+  auto state = streaming_state(c, &rowstore);
+  EXPECT_TRUE(state == "Disabling" || state == "Disabled") << state;
+  for (int i = 0; i < 500 && streaming_state(c, &rowstore) != "Disabled"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(streaming_state(c, &rowstore), "Disabled");
+  EXPECT_EQ(rowstore, 0);
+  EXPECT_EQ(extent_rows(c), 10) << "the rowstore moved into extents";
+  EXPECT_EQ(scalar(c.query("Db", "T | count")), 10);
+}
+
 }  // namespace
 }  // namespace tributary::testing
