@@ -14,11 +14,9 @@
 namespace tributary::actors {
 namespace {
 
-int64_t now_ticks() {
-  using ticks = std::chrono::duration<int64_t, std::ratio<1, 10'000'000>>;
-  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using model::now_ticks;
+using model::ticks_per_second;
+
 
 using recovery_map = std::unordered_map<uint64_t, storage::table_recovery>;
 

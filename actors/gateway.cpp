@@ -11,6 +11,9 @@
 namespace tributary::actors {
 namespace {
 
+using model::now_ticks;
+using model::ticks_per_second;
+
 struct reply_to {
   gateway::reply fn;
 };
@@ -33,10 +36,6 @@ using bridge_actor =
 // the same request id, which makes the retry safe.
 constexpr auto call_timeout = std::chrono::seconds(60);
 
-int64_t now_ticks() {
-  using ticks = std::chrono::duration<int64_t, std::ratio<1, 10'000'000>>;
-  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 model::error internal(caf::actor_system& sys, const caf::error& e, const char* what) {
   return {"InternalServerError",

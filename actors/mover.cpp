@@ -9,10 +9,9 @@
 namespace tributary::actors {
 namespace {
 
-int64_t now_ticks() {
-  using ticks = std::chrono::duration<int64_t, std::ratio<1, 10'000'000>>;
-  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+using model::now_ticks;
+using model::ticks_per_second;
+
 
 // Runs on the mover's own thread (detached): reads, writes and fsyncs block only it.
 seal_result move(const node_env& env, const seal_job& job) {

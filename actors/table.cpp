@@ -15,13 +15,11 @@
 namespace tributary::actors {
 namespace {
 
-using clock = std::chrono::steady_clock;
-constexpr int64_t ticks_per_second = 10'000'000;
+using model::now_ticks;
+using model::ticks_per_second;
 
-int64_t now_ticks() {
-  using ticks = std::chrono::duration<int64_t, std::ratio<1, ticks_per_second>>;
-  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+using clock = std::chrono::steady_clock;
+
 
 // A batch handed to the writer. Its own answer leaves from the writer thread; retries of the
 // same request id that arrive meanwhile wait here for it.

@@ -1,9 +1,15 @@
 #include "model/types.hpp"
 
 #include <array>
+#include <chrono>
 #include <utility>
 
 namespace tributary::model {
+
+int64_t now_ticks() {
+  using ticks = std::chrono::duration<int64_t, std::ratio<1, ticks_per_second>>;
+  return std::chrono::duration_cast<ticks>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 namespace {
 

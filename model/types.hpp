@@ -16,6 +16,11 @@ enum class database_id : uint64_t {};
 /// Identifies a table for the life of the catalog; never reused. Rowstore keys start with it.
 enum class table_id : uint64_t {};
 
+/// Kusto's time unit: 100-ns ticks. Datetimes are ticks since 1970-01-01T00:00:00Z.
+constexpr int64_t ticks_per_second = 10'000'000;
+/// The current time in ticks since the Unix epoch (system clock).
+int64_t now_ticks();
+
 /// Kusto's scalar types (docs: kusto/query/scalar-data-types).
 enum class column_type : uint8_t {
   bool_, int_, long_, real, decimal, string, datetime, timespan, guid, dynamic,
