@@ -34,7 +34,9 @@ struct options {
   std::chrono::seconds duration{20};   ///< many-tables run time
   std::optional<size_t> tables;        ///< table count; nullopt = each scenario's default
   bool json_output = false;            ///< JSON lines on stdout, human tables on stderr
-  bool keep_cpus_awake = true;         ///< spin SCHED_IDLE threads in latency, visibility
+  bool keep_cpus_awake = true;         ///< spin SCHED_IDLE threads in latency, visibility, seal
+  std::optional<size_t> seal_mib;      ///< seal: MiB of CSV loaded; nullopt = its default
+  bool cpu_hog = false;                ///< seal: a busy-loop process beside the node
   std::string command_line;            ///< the exact command line, for the JSON record
 };
 

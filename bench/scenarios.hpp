@@ -22,4 +22,10 @@ scenario_result run_visibility(const options& o);
 /// start-up time and RSS after a restart. Needs a node it starts (reads /proc/<pid>).
 scenario_result run_tables_memory(const options& o);
 
+/// `seal`: 200 MiB (or --seal-mib) of CSV in one table's rowstore, sealed by deleting its
+/// policy: move MiB/s, extent size / input size, and the `latency` loop's p99 into a second
+/// table during the move vs. without (--cpu-hog: with a busy-loop process beside the node);
+/// against zstd alone compressing the same column data.
+scenario_result run_seal(const options& o);
+
 }  // namespace tributary::bench
