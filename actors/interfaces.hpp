@@ -132,7 +132,8 @@ struct seal_job {
   std::vector<model::column> schema;
   uint64_t from_sequence = 0;
   uint64_t to_sequence = 0;
-  uint32_t pause_us = 0;  ///< between batches, from the controller's budget
+  uint32_t pause_us = 0;  ///< per 4 MiB moved, from the controller's budget at the start (the
+                          ///< mover asks again as it goes)
 };
 /// The extent written (not yet registered), or why not (the file is then removed).
 using seal_result = std::variant<storage::extent_record, model::error>;

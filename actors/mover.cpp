@@ -13,18 +13,40 @@ using model::now_ticks;
 using model::ticks_per_second;
 
 
+// The controller is asked again after every this many input bytes, and its pause (if any) taken
+// then: a move follows the pressure while it runs, and the pause is per amount of data, not per
+// (possibly tiny) rowstore batch.
+constexpr size_t bytes_between_budget_checks = 4u << 20;
+
+// The controller's current pause; a blocking ask, fine on the mover's own thread.
+std::chrono::microseconds current_pause(caf::actor_system& sys, const node_env& env, uint32_t fallback_us) {
+  if (!env.controller) return std::chrono::microseconds(fallback_us);
+  caf::scoped_actor self{sys};
+  auto pause = std::chrono::microseconds(fallback_us);
+  self->request(env.controller, std::chrono::seconds(1), budget_atom::value)
+      .receive([&](const mover_budget& b) { pause = std::chrono::microseconds(b.pause_us); },
+               [](const caf::error&) {});
+  return pause;
+}
+
 // Runs on the mover's own thread (detached): reads, writes and fsyncs block only it.
-seal_result move(const node_env& env, const seal_job& job) {
+seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& job) {
   auto path = storage::extent_path(env.data_dir, job.table, storage::extent_id{job.from_sequence});
   auto created = storage::extent_writer::create(path, job.schema);
   if (auto* e = std::get_if<model::error>(&created)) return *e;
   auto& writer = std::get<storage::extent_writer>(created);
   std::optional<model::error> failure;
+  auto pause = std::chrono::microseconds(job.pause_us);
+  size_t since_check = 0;
   auto read = storage::read_batches(env.store, job.table, job.from_sequence, job.to_sequence,
                                     [&](uint64_t, const model::column_batch& b) {
                                       failure = writer.append(b);
-                                      if (job.pause_us)
-                                        std::this_thread::sleep_for(std::chrono::microseconds(job.pause_us));
+                                      since_check += b.byte_size();
+                                      if (since_check >= bytes_between_budget_checks) {
+                                        since_check = 0;
+                                        if (pause.count() > 0) std::this_thread::sleep_for(pause);
+                                        pause = current_pause(sys, env, job.pause_us);
+                                      }
                                       return !failure;
                                     });
   if (read) return *read;
@@ -48,7 +70,7 @@ seal_result move(const node_env& env, const seal_job& job) {
 mover_actor::behavior_type mover_impl(mover_actor::pointer self, const node_env* env) {
   return {
       [self, env](seal_atom, const seal_job& job) -> seal_result {
-        auto result = move(*env, job);
+        auto result = move(self->system(), *env, job);
         self->quit();
         return result;
       },
