@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include "tests/support/gzip.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -239,20 +241,6 @@ std::vector<format_case> parse_cases(const fs::path& file) {
   return cases;
 }
 
-std::string gzip(std::string_view data) {
-  z_stream z{};
-  deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, data.size()) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
 std::string payload(const format_case& c) {
   std::string data = c.input;
   if (c.gzip_members > 0) {
@@ -260,8 +248,9 @@ std::string payload(const format_case& c) {
     const size_t part = data.size() / static_cast<size_t>(c.gzip_members);
     for (int m = 0; m < c.gzip_members; ++m) {
       const size_t from = part * static_cast<size_t>(m);
-      z += gzip(m + 1 == c.gzip_members ? std::string_view(data).substr(from)
-                                        : std::string_view(data).substr(from, part));
+      z += tributary::testing::gzip(m + 1 == c.gzip_members ? std::string_view(data).substr(from)
+                                                            : std::string_view(data).substr(from, part),
+                                    Z_BEST_COMPRESSION);
     }
     data = std::move(z);
   }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include "tests/support/gzip.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -166,20 +168,6 @@ class mutator {
   std::mt19937 rng_;
 };
 
-std::string gzip(std::string_view data) {
-  z_stream z{};
-  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, data.size()) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
 // A batch's shape holds whatever its values are; an error has a code and a message.
 void check(const std::variant<model::column_batch, model::error>& r, const model::table& t) {
   if (auto* e = std::get_if<model::error>(&r)) {
@@ -218,7 +206,7 @@ TEST(robustness, mutated_payloads_in_every_format_give_a_batch_or_an_error) {
     batches += std::holds_alternative<model::column_batch>(r) ? 1 : 0;
     if (i % 10 == 0) {
       // The same payload gzipped and mutated again must decompress or fail cleanly.
-      auto d = ingest::decompress(m.mutate(gzip(input)), 1 << 20);
+      auto d = ingest::decompress(m.mutate(tributary::testing::gzip(input)), 1 << 20);
       if (auto* e = std::get_if<model::error>(&d)) {
         ASSERT_FALSE(e->code.empty());
       }
@@ -279,7 +267,7 @@ TEST(robustness, worst_case_payloads_stay_linear) {
 
 TEST(robustness, every_byte_of_a_gzip_stream_flipped) {
   const std::string plain = "a,1\nb,2\nc,3\n";
-  const std::string z = gzip(plain);
+  const std::string z = tributary::testing::gzip(plain);
   for (size_t i = 0; i < z.size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
       std::string bad = z;
