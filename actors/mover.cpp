@@ -1,6 +1,8 @@
 #include <caf/all.hpp>
 #include <chrono>
+#include <sys/resource.h>
 #include <thread>
+#include <unistd.h>
 
 #include "actors/actors.hpp"
 #include "storage/extent.hpp"
@@ -17,6 +19,7 @@ using model::ticks_per_second;
 // then: a move follows the pressure while it runs, and the pause is per amount of data, not per
 // (possibly tiny) rowstore batch.
 constexpr size_t bytes_between_budget_checks = 4u << 20;
+constexpr int mover_nice = 10;
 
 // The controller's current pause; a blocking ask, fine on the mover's own thread.
 std::chrono::microseconds current_pause(caf::actor_system& sys, const node_env& env, uint32_t fallback_us) {
@@ -31,6 +34,9 @@ std::chrono::microseconds current_pause(caf::actor_system& sys, const node_env& 
 
 // Runs on the mover's own thread (detached): reads, writes and fsyncs block only it.
 seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& job) {
+  // Moves yield the CPU to ingest and queries: this thread (a detached actor's own) runs at a
+  // lower priority. Linux applies setpriority to a single thread id.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), mover_nice);
   auto path = storage::extent_path(env.data_dir, job.table, storage::extent_id{job.from_sequence});
   auto created = storage::extent_writer::create(path, job.schema);
   if (auto* e = std::get_if<model::error>(&created)) return *e;
