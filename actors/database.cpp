@@ -17,6 +17,14 @@ struct database_st {
   std::unordered_map<uint64_t, std::string> names;   // table_id -> table name
   static inline const char* name = "database";
 
+  model::error not_found(const std::string& table) const {
+    return {"BadRequest_TableNotExist",
+            fmt::format("Table '{}' does not exist in database '{}'; create it with .create table {} "
+                        "(<column>:<type>, ...), or list the tables with .show tables",
+                        table, database_name, table),
+            true};
+  }
+
   const table_actor* find(const std::string& table) const {
     for (const auto& [id, n] : names)
       if (n == table) return &tables.at(id);
@@ -80,26 +88,17 @@ database_actor::behavior_type database_impl(database_ptr self, const node_env* e
         st.names.clear();
         self->quit();
       },
-      [self](describe_atom, const std::string& table) -> caf::result<table_state> {
-        const auto* a = self->state.find(table);
-        if (!a) return caf::make_error(caf::sec::runtime_error, "no actor for table " + table);
-        return self->delegate(*a, describe_atom::value);
-      },
       [self](extents_atom, const std::string& table) -> caf::result<model::outcome> {
         if (const auto* a = self->state.find(table)) return self->delegate(*a, extents_atom::value);
-        return model::outcome{model::error{"BadRequest_TableNotExist", "Table '" + table + "' does not exist", true}};
+        return model::outcome{self->state.not_found(table)};
       },
       [self](clear_atom, const std::string& table) -> caf::result<model::outcome> {
         if (const auto* a = self->state.find(table)) return self->delegate(*a, clear_atom::value);
-        return model::outcome{model::error{"BadRequest_TableNotExist", "Table '" + table + "' does not exist", true}};
+        return model::outcome{self->state.not_found(table)};
       },
       [self](resolve_atom, const std::string& table) -> resolved_table {
         if (const auto* a = self->state.find(table)) return *a;
-        return model::error{"BadRequest_TableNotExist",
-                            fmt::format("Table '{}' does not exist in database '{}'; create it with "
-                                        ".create table {} (<column>:<type>, ...)",
-                                        table, self->state.database_name, table),
-                            true};
+        return self->state.not_found(table);
       },
   };
 }

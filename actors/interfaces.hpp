@@ -36,7 +36,6 @@ using command_atom = caf::atom_constant<caf::atom("command")>;
 using query_atom = caf::atom_constant<caf::atom("query")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
-using describe_atom = caf::atom_constant<caf::atom("describe")>;
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
@@ -150,21 +149,12 @@ struct table_update {
   std::shared_ptr<const storage::table_recovery> recovered;
 };
 
-/// What a table actor currently holds (diagnostics and tests).
-struct table_state {
-  model::table table;
-  std::optional<model::streaming_policy> effective_policy;
-  bool streaming_on = false;
-};
-
 /// TABLE: one per table of the catalog on this node.
 using table_actor = caf::typed_actor<
     /// The table's definition changed (columns, mappings, own policy).
     caf::reacts_to<update_atom, table_update>,
     /// Its database's policy or the switch changed.
     caf::reacts_to<update_atom, database_update>,
-    /// Returns the table's current state.
-    caf::replies_to<describe_atom>::with<table_state>,
     /// Ingests one request: checks, parses, commits through the rowstore writer, then answers
     /// through the reply (durable and visible) — or answers an error and ingests nothing.
     caf::reacts_to<ingest_atom, ingest_call, ingest_reply>,
@@ -199,8 +189,6 @@ using database_actor = caf::typed_actor<
     caf::reacts_to<drop_atom, model::table_id>,
     /// The database was dropped: every table deletes its data and stops, then this actor.
     caf::reacts_to<drop_atom>,
-    /// Returns the state of table `name`; caf error if it has no actor.
-    caf::replies_to<describe_atom, std::string>::with<table_state>,
     /// Returns the actor of table `name`, or an error naming the table.
     caf::replies_to<resolve_atom, std::string>::with<resolved_table>,
     /// `.show table T extents` / `.clear table T data`, answered by the table's actor.
@@ -224,7 +212,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::table_id)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::database_update)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_update)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_reply)

@@ -33,6 +33,13 @@ struct pending_commit {
   clock::time_point start;
 };
 
+// What the table knows of itself: its definition, effective policy and the switch.
+struct table_state {
+  model::table table;
+  std::optional<model::streaming_policy> effective_policy;
+  bool streaming_on = false;
+};
+
 struct table_st {
   const node_env* env = nullptr;
   table_state state;
@@ -593,7 +600,6 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
         apply_database(d);
         maybe_seal(self);
       },
-      [self](describe_atom) { return self->state.state; },
       [self](ingest_atom, ingest_call& call, ingest_reply& reply) { ingest(self, call, reply); },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
       [self](query_atom, const table_query& q) { return run_query(self, q); },

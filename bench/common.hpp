@@ -23,6 +23,9 @@ class node_process;
 
 namespace tributary::bench {
 
+/// A request answered Throttling is sent again, with the same request id, after this delay.
+constexpr std::chrono::milliseconds throttled_retry_delay{2};
+
 /// Ordered JSON: figures print in the order a scenario adds them.
 using json = nlohmann::ordered_json;
 

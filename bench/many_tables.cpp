@@ -21,8 +21,6 @@ constexpr size_t default_tables = 1000;
 constexpr size_t connections = 8;
 constexpr size_t in_flight_per_connection = 8;
 constexpr size_t limit_threads = 64;
-/// A throttled request is sent again, same request id, after this delay.
-constexpr std::chrono::milliseconds throttled_retry_delay = 2ms;
 
 /// What one connection saw.
 struct connection_stats {

@@ -35,7 +35,6 @@ constexpr size_t default_seal_mib = 200;
 constexpr size_t load_request_bytes = size_t{1} << 20;
 constexpr size_t load_connections = 2;
 constexpr size_t load_window = 4;
-constexpr std::chrono::milliseconds throttled_retry_delay = 2ms;
 /// The `latency` loop into the second table: warm-up, then this many measured requests before
 /// the seal, and at most this many during the move.
 constexpr size_t latency_warmup = 200;
