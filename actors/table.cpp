@@ -64,6 +64,7 @@ struct table_st {
   uint64_t cleared_below_sequence = 0;
   uint64_t generation = 0;
   std::optional<caf::typed_response_promise<model::outcome>> clear_reply;
+  bool clear_written = false;  // the clear's delete is durable; the reply waits for a running move
   model::result_table clear_result;
   static inline const char* name = "table";
 
@@ -309,6 +310,17 @@ void register_extent(table_ptr self, const storage::extent_record& e) {
                        std::optional<model::error>(model::error{"Throttling", "write queue full", false}));
 }
 
+// A move (or its registration) ended. A clear answered only once no move of the cleared rows
+// is left, so its extent files are gone when the client hears back.
+void seal_stopped(table_ptr self) {
+  auto& st = self->state;
+  st.sealing = false;
+  if (!st.clear_reply || !st.clear_written) return;
+  st.clear_reply->deliver(model::outcome{std::move(st.clear_result)});
+  st.clear_reply.reset();
+  st.clear_written = false;
+}
+
 void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes, uint64_t generation) {
   auto& st = self->state;
   if (st.env->controller) self->send(st.env->controller, release_atom::value);
@@ -316,13 +328,13 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes,
     // The table was cleared while this move ran: its rows are gone, and so goes the file.
     std::error_code ec;
     std::filesystem::remove(storage::extent_path(st.env->data_dir, rec->table, storage::extent_id{rec->id}), ec);
-    st.sealing = false;
+    seal_stopped(self);
     return maybe_seal(self);
   }
   if (auto* e = std::get_if<model::error>(&result)) {
     st.env->ingest_probe.moved(false, 0, {});
     spdlog::warn("extent move of table '{}' failed, retrying in 5 s: {}: {}", st.state.table.name, e->code, e->message);
-    st.sealing = false;
+    seal_stopped(self);
     schedule_seal_check(self, std::chrono::seconds(5));
     return;
   }
@@ -331,7 +343,7 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes,
   if (st.dropping) {
     std::error_code ec;
     std::filesystem::remove(storage::extent_path(st.env->data_dir, rec.table, storage::extent_id{rec.id}), ec);
-    st.sealing = false;
+    seal_stopped(self);
     return;
   }
   // One step of this actor moves the range from the rowstore to the extent for every query
@@ -360,7 +372,7 @@ void start_seal(table_ptr self) {
     auto& st = self->state;
     if (st.dropping || st.batches.empty()) {
       if (st.env->controller) self->send(st.env->controller, release_atom::value);
-      st.sealing = false;
+      seal_stopped(self);
       return;
     }
     seal_job job{st.state.table.id, st.state.table.columns, st.batches.front().sequence,
@@ -379,7 +391,7 @@ void start_seal(table_ptr self) {
   self->request(st.env->controller, caf::infinite, acquire_atom::value)
       .then([run](mover_budget& b) { run(b.pause_us); },
             [self](caf::error&) {
-              self->state.sealing = false;
+              seal_stopped(self);
               schedule_seal_check(self, std::chrono::seconds(5));
             });
 }
@@ -407,7 +419,7 @@ void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
     register_extent(self, rec);
     return;
   }
-  st.sealing = false;
+  seal_stopped(self);
   if (it != st.extents.end()) {
     st.env->ingest_probe.moved(true, it->original_bytes,
                                std::chrono::nanoseconds((now_ticks() - st.seal_started_ticks) * 100));
@@ -460,6 +472,10 @@ caf::result<model::outcome> clear_data(table_ptr self) {
 void cleared(table_ptr self, std::optional<model::error>& e) {
   auto& st = self->state;
   if (!st.clear_reply) return;
+  if (!e && st.sealing) {
+    st.clear_written = true;  // seal_stopped answers
+    return;
+  }
   st.clear_reply->deliver(e ? model::outcome{*e} : model::outcome{std::move(st.clear_result)});
   st.clear_reply.reset();
 }
