@@ -2,6 +2,7 @@
 /// How the node's actors are spawned. Protocols: actors/interfaces.hpp.
 
 #include <caf/fwd.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -25,6 +26,37 @@ namespace tributary::actors {
 class directory;
 class data_operations;
 
+/// The node's disk use, kept by its table actors and read by the controller, the ingest
+/// checks and `.show cluster streamingingestion`. Lock-free counters.
+struct storage_usage {
+  std::atomic<int64_t> rowstore_bytes{0};  ///< all tables' rowstore (batch) bytes
+  std::atomic<int64_t> extent_bytes{0};    ///< all registered extent files' bytes
+  std::atomic<int64_t> tables_with_rowstore{0};  ///< tables whose rowstore holds data
+  /// The controller's decisions: ingest refused while the rowstore drains (Throttling) ...
+  std::atomic<bool> ingest_throttled{false};
+  /// ... and every table seals what it holds, whatever its thresholds, so the rowstore drains
+  /// even when the data is spread thinly over many tables.
+  std::atomic<bool> rowstore_pressed{false};
+
+  uint64_t rowstore() const { return static_cast<uint64_t>(std::max<int64_t>(0, rowstore_bytes.load(std::memory_order_relaxed))); }
+  uint64_t extents() const { return static_cast<uint64_t>(std::max<int64_t>(0, extent_bytes.load(std::memory_order_relaxed))); }
+};
+
+/// The node's disk budget (--disk-budget) and, while streaming is on, the part of it reserved
+/// for the rowstore (--rowstore-reserve); what is left is the extents' capacity (Kusto's "hot
+/// cache", which streaming ingestion shrinks the same way). 0 = none.
+struct disk_budget {
+  uint64_t budget_bytes = 0;
+  uint64_t rowstore_reserve_bytes = 0;
+
+  /// Bytes extents may use; 0 = unlimited.
+  uint64_t extent_capacity(bool streaming_on) const {
+    if (!budget_bytes) return 0;
+    const uint64_t reserve = streaming_on ? rowstore_reserve_bytes : 0;
+    return budget_bytes > reserve ? budget_bytes - reserve : 1;
+  }
+};
+
 /// What every actor of the node shares. Owned by main(); outlives the actor system.
 struct node_env {
   storage::store& store;
@@ -47,11 +79,12 @@ struct node_env {
   std::chrono::seconds seal_after_age{60};
   /// Hands out mover slots; when invalid, moves run without one (tests of the table alone).
   controller_actor controller;
-  /// This node's rowstore bytes, kept by the table actors (read by the controller).
-  std::atomic<int64_t>& rowstore_bytes;
-  /// Ingest is refused (Throttling, transient) while the rowstore holds this much; 0 = no quota.
-  /// Movers get a guaranteed rate well before (the controller), so the rowstore drains.
-  uint64_t rowstore_quota_bytes = 0;
+  /// This node's rowstore and extent bytes, and the controller's throttle decisions.
+  storage_usage& usage;
+  /// Ingest is refused (Throttling, transient) while the rowstore holds its reserve, and
+  /// (DiskBudgetExceeded) while extents fill their capacity. Movers get a guaranteed rate well
+  /// before the reserve fills (the controller), so the rowstore drains.
+  disk_budget disk;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the

@@ -82,6 +82,7 @@ mover_budget decide(const pressure_readings& r, const controller_config& c,
   uint32_t pause_us = pause_at(pressure, c.max_pause);
 
   bool throttle = false;
+  bool pressed = false;
   if (c.rowstore_quota_bytes > 0) {
     double fill =
         static_cast<double>(r.rowstore_bytes) / static_cast<double>(c.rowstore_quota_bytes);
@@ -89,7 +90,8 @@ mover_budget decide(const pressure_readings& r, const controller_config& c,
                (previous && previous->throttle_ingest && fill >= c.rowstore_resume);
     // The guarantee also covers throttling, so a configuration with resume below guarantee
     // cannot leave ingest refused while movers stay paused.
-    if (fill >= c.rowstore_guarantee || throttle) {
+    pressed = fill >= c.rowstore_guarantee || throttle;
+    if (pressed) {
       allowed = std::max(allowed, std::min(c.guaranteed_movers, c.max_movers));
       pause_us = 0;
     }
@@ -99,6 +101,7 @@ mover_budget decide(const pressure_readings& r, const controller_config& c,
   b.movers_allowed = allowed;
   b.pause_us = pause_us;
   b.throttle_ingest = throttle;
+  b.rowstore_pressed = pressed;
   b.system_cpu = r.system_cpu;
   b.process_cpu = r.process_cpu;
   b.rss_bytes = r.rss_bytes;
@@ -234,6 +237,7 @@ struct controller_st {
   std::optional<pressure_sampler> sampler;
   pressure_smoother smoother{1.0};
   monitoring::controller_probe* probe = nullptr;
+  std::function<void(const mover_budget&)> decided;
   std::optional<mover_budget> budget;  // the last decision, with its readings
   uint32_t running = 0;
   std::map<caf::actor_addr, requester_entry> requesters;
@@ -254,6 +258,7 @@ void sample_and_decide(controller_ptr self) {
   auto readings = st.smoother.update(st.sampler->sample());
   st.budget = decide(readings, st.config, st.budget);
   const auto& b = *st.budget;
+  if (st.decided) st.decided(b);
   st.probe->decided({b.movers_allowed, std::chrono::microseconds(b.pause_us), b.throttle_ingest,
                      b.system_cpu, b.process_cpu, b.rss_bytes, b.memory_limit_bytes,
                      b.memtable_bytes, b.rowstore_bytes, b.rowstore_quota_bytes});
@@ -288,6 +293,7 @@ controller_impl_actor::behavior_type controller_impl(controller_ptr self, contro
                                                      monitoring::controller_probe* probe) {
   auto& st = self->state;
   st.config = std::move(config);
+  st.decided = std::move(sources.decided);
   st.sampler.emplace(std::move(sources));
   st.smoother = pressure_smoother{st.config.smoothing};
   st.probe = probe;

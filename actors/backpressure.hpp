@@ -82,12 +82,15 @@ class pressure_smoother {
   std::optional<pressure_readings> smoothed_;
 };
 
-/// Where the controller reads its figures. The functions are called on the controller actor's
+/// Where the controller reads its figures, and whom it tells its decisions. The functions are called on the controller actor's
 /// thread; they must be thread-safe and cheap. An empty function reads 0.
 struct pressure_sources {
   std::function<uint64_t()> memtable_bytes;   ///< RocksDB memtables, all column families
   std::function<uint64_t()> rowstore_bytes;   ///< bytes in this node's rowstore
   std::filesystem::path proc_root = "/proc";  ///< procfs (tests point it elsewhere)
+  /// Told every decision (on the controller's thread): where the node publishes the ingest
+  /// throttle and the rowstore pressure to its table actors.
+  std::function<void(const mover_budget&)> decided;
 };
 
 /// Reads CPU and RSS from procfs (`<proc_root>/stat`, `<proc_root>/self/stat`,

@@ -34,6 +34,7 @@ struct coordinator_st {
 
   void report() {
     env->tables.set_streaming_on(streaming_on());
+    env->ingest_probe.disk_budget(env->disk.budget_bytes, env->disk.extent_capacity(streaming_on()));
     size_t tables = 0;
     for (const auto& [name, db] : cat.databases) tables += db.tables.size();
     env->catalog_probe.version(cat.version);
@@ -107,18 +108,28 @@ void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
 // controller's readings and decision.
 caf::result<model::outcome> show_streaming_state(coordinator_ptr self) {
   auto& st = self->state;
-  const int64_t rowstore = std::max<int64_t>(0, st.env->rowstore_bytes.load());
+  const auto& usage = st.env->usage;
+  const auto& disk = st.env->disk;
+  const int64_t rowstore = static_cast<int64_t>(usage.rowstore());
   const char* state = st.streaming_on() ? "Enabled" : rowstore > 0 ? "Disabling" : "Disabled";
+  // While disabling: the tables whose rowstore still holds data.
+  int64_t tables_left = 0;
+  if (!st.streaming_on() && rowstore > 0) tables_left = usage.tables_with_rowstore.load(std::memory_order_relaxed);
+  const auto reserve = static_cast<int64_t>(st.streaming_on() ? disk.rowstore_reserve_bytes : 0);
+  const auto extents = static_cast<int64_t>(usage.extents());
+  const auto capacity = static_cast<int64_t>(disk.extent_capacity(st.streaming_on()));
   using ct = model::column_type;
-  auto table = [state, rowstore](const mover_budget* b) {
+  auto table = [=, budget = static_cast<int64_t>(disk.budget_bytes)](const mover_budget* b) {
     model::result_table t;
-    t.columns = {{"State", ct::string},          {"RowstoreBytes", ct::long_},    {"RowstoreQuotaBytes", ct::long_},
-                 {"MoversAllowed", ct::long_},   {"MoversRunning", ct::long_},    {"MoverPause", ct::timespan},
-                 {"IngestThrottled", ct::bool_}, {"SystemCpu", ct::real},         {"ProcessCpu", ct::real},
-                 {"RssBytes", ct::long_},        {"MemoryLimitBytes", ct::long_}, {"MemtableBytes", ct::long_}};
+    t.columns = {{"State", ct::string},           {"RowstoreBytes", ct::long_},    {"RowstoreTablesLeft", ct::long_},
+                 {"DiskBudgetBytes", ct::long_},  {"RowstoreReserveBytes", ct::long_},
+                 {"ExtentBytes", ct::long_},      {"ExtentCapacityBytes", ct::long_},
+                 {"MoversAllowed", ct::long_},    {"MoversRunning", ct::long_},    {"MoverPause", ct::timespan},
+                 {"IngestThrottled", ct::bool_},  {"SystemCpu", ct::real},         {"ProcessCpu", ct::real},
+                 {"RssBytes", ct::long_},         {"MemoryLimitBytes", ct::long_}, {"MemtableBytes", ct::long_}};
     mover_budget none;
     const auto& x = b ? *b : none;
-    t.rows.push_back({std::string(state), rowstore, static_cast<int64_t>(x.rowstore_quota_bytes),
+    t.rows.push_back({std::string(state), rowstore, tables_left, budget, reserve, extents, capacity,
                       static_cast<int64_t>(x.movers_allowed), static_cast<int64_t>(x.movers_running),
                       static_cast<int64_t>(x.pause_us) * 10, x.throttle_ingest, x.system_cpu, x.process_cpu,
                       static_cast<int64_t>(x.rss_bytes), static_cast<int64_t>(x.memory_limit_bytes),

@@ -102,6 +102,8 @@ struct mover_budget {
   uint32_t pause_us = 0;             ///< pause a mover takes between blocks
   bool throttle_ingest = false;      ///< the rowstore is near its quota: ingest is refused
                                      ///< (Throttling) and movers get a guaranteed minimum rate
+  bool rowstore_pressed = false;     ///< the rowstore is past the guarantee mark: tables seal
+                                     ///< whatever they hold
   uint32_t movers_running = 0;
   double system_cpu = 0;             ///< 0..1 over all cores, last sample
   double process_cpu = 0;            ///< 0..1 over all cores, last sample

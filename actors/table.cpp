@@ -50,6 +50,7 @@ struct table_st {
   std::vector<storage::table_recovery::batch_info> batches;
   uint64_t total_rows = 0;
   uint64_t total_bytes = 0;
+  bool counted_in_usage = false;  // in usage.tables_with_rowstore
   // Batches handed to the writer and not yet committed, by sequence.
   std::unordered_map<uint64_t, pending_commit> pending;
   std::unordered_map<std::string, uint64_t> pending_ids;
@@ -83,6 +84,8 @@ struct table_st {
 
   // HintAllocatedRate (GB per hour) raises the size trigger to five minutes of that rate.
   uint64_t seal_threshold() const {
+    // The node's rowstore nears its reserve: everything goes, so that thinly spread data drains.
+    if (env->usage.rowstore_pressed.load(std::memory_order_relaxed)) return 1;
     uint64_t t = env->seal_after_bytes;
     if (state.effective_policy && state.effective_policy->hint_allocated_rate)
       t = std::max<uint64_t>(t, static_cast<uint64_t>(*state.effective_policy->hint_allocated_rate * 1e9 / 12));
@@ -103,9 +106,28 @@ struct table_st {
 
   // Rowstore bytes and rows changed: the per-database metric and the node total the
   // backpressure controller watches.
-  void account(int64_t bytes, int64_t rows) const {
+  // Called after total_bytes changed.
+  void account(int64_t bytes, int64_t rows) {
     env->ingest_probe.rowstore(database_name, bytes, rows);
-    env->rowstore_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    env->usage.rowstore_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    if (const bool holds = total_bytes > 0; holds != counted_in_usage) {
+      env->usage.tables_with_rowstore.fetch_add(holds ? 1 : -1, std::memory_order_relaxed);
+      counted_in_usage = holds;
+    }
+  }
+
+  // The rowstore's rows are gone (cleared, dropped).
+  void forget_rowstore() {
+    const auto bytes = static_cast<int64_t>(total_bytes), rows = static_cast<int64_t>(total_rows);
+    batches.clear();
+    total_bytes = total_rows = 0;
+    account(-bytes, -rows);
+  }
+
+  // Extent file bytes changed: the metric and the node total held against the disk budget.
+  void account_extents(int64_t bytes) const {
+    env->ingest_probe.extent_bytes(bytes);
+    env->usage.extent_bytes.fetch_add(bytes, std::memory_order_relaxed);
   }
 
   void add_batch(const storage::table_recovery::batch_info& b) {
@@ -128,14 +150,24 @@ model::error check_allowed(const table_st& st, const ingest_call& call) {
                         "  .alter table {} policy streamingingestion enable",
                         t.name, st.database_name, t.name),
             true};
-  if (st.env->rowstore_quota_bytes &&
-      static_cast<uint64_t>(std::max<int64_t>(0, st.env->rowstore_bytes.load(std::memory_order_relaxed))) >=
-          st.env->rowstore_quota_bytes)
+  const auto& usage = st.env->usage;
+  const auto& disk = st.env->disk;
+  const uint64_t rowstore = usage.rowstore();
+  if (usage.ingest_throttled.load(std::memory_order_relaxed) ||
+      (disk.rowstore_reserve_bytes && rowstore + call.data.size() > disk.rowstore_reserve_bytes))
     return {"Throttling",
-            fmt::format("the node's rowstore is at its quota of {} bytes while extent movers drain it; retry "
-                        "after a short backoff",
-                        st.env->rowstore_quota_bytes),
+            fmt::format("the node's rowstore holds {} bytes of its {}-byte reserve (--rowstore-reserve) while "
+                        "extent movers drain it; retry after a short backoff",
+                        rowstore, disk.rowstore_reserve_bytes),
             false};
+  if (const uint64_t capacity = disk.extent_capacity(true); capacity && usage.extents() >= capacity)
+    return {"DiskBudgetExceeded",
+            fmt::format("the node's extents use {} bytes, the whole capacity left for them ({} bytes: "
+                        "--disk-budget {} less --rowstore-reserve {}); nothing was ingested into table '{}'. "
+                        "Free space with .clear table <T> data or .drop table <T>, or restart the node with "
+                        "a larger --disk-budget",
+                        usage.extents(), capacity, disk.budget_bytes, disk.rowstore_reserve_bytes, t.name),
+            true};
   if (call.data.size() > ingest::max_request_bytes)
     return {"BadRequest_RequestTooLarge",
             fmt::format("the request carries {} bytes for table '{}'; streaming ingestion takes at "
@@ -180,7 +212,10 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
     reply.fn(ingest_outcome{std::move(e)});
   };
   if (st.dropping) return fail(st.not_found());
-  if (auto e = check_allowed(st, call); !e.code.empty()) return fail(std::move(e));
+  if (auto e = check_allowed(st, call); !e.code.empty()) {
+    if (e.code == "Throttling") maybe_seal(self);  // the rowstore is full: this table gives back its part
+    return fail(std::move(e));
+  }
   auto mapping = find_mapping(st, call);
   if (auto* e = std::get_if<model::error>(&mapping)) return fail(std::move(*e));
   if (auto e = ingest::check_properties(call.properties)) return fail(std::move(*e));
@@ -261,8 +296,8 @@ void finish_drop(table_ptr self) {
     self->delayed_send(self, std::chrono::milliseconds(100), drop_atom::value);
     return;
   }
-  self->state.account(-static_cast<int64_t>(self->state.total_bytes), -static_cast<int64_t>(self->state.total_rows));
-  self->state.env->ingest_probe.extent_bytes(-static_cast<int64_t>(self->state.extent_file_bytes()));
+  self->state.forget_rowstore();
+  self->state.account_extents(-static_cast<int64_t>(self->state.extent_file_bytes()));
   self->quit();
 }
 
@@ -361,6 +396,7 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes,
   st.total_bytes -= bytes;
   st.extents.push_back(rec);
   st.account(-static_cast<int64_t>(bytes), -static_cast<int64_t>(rows));
+  st.account_extents(static_cast<int64_t>(rec.file_bytes));
   register_extent(self, rec);
 }
 
@@ -423,7 +459,6 @@ void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
   if (it != st.extents.end()) {
     st.env->ingest_probe.moved(true, it->original_bytes,
                                std::chrono::nanoseconds((now_ticks() - st.seal_started_ticks) * 100));
-    st.env->ingest_probe.extent_bytes(static_cast<int64_t>(it->file_bytes));
     st.env->operations.add({now_ticks(), st.database_name, st.state.table.name, "RowStoreSeal",
                             it->original_bytes, it->file_bytes, it->rows, 1, now_ticks() - st.seal_started_ticks});
   }
@@ -452,10 +487,8 @@ caf::result<model::outcome> clear_data(table_ptr self) {
   };
   if (!st.env->writer.submit(std::move(w)))
     return model::outcome{model::error{"Throttling", "the node's write queue is full; retry the clear", false}};
-  st.account(-static_cast<int64_t>(st.total_bytes), -static_cast<int64_t>(st.total_rows));
-  st.batches.clear();
-  st.total_rows = st.total_bytes = 0;
-  st.env->ingest_probe.extent_bytes(-static_cast<int64_t>(st.extent_file_bytes()));
+  st.forget_rowstore();
+  st.account_extents(-static_cast<int64_t>(st.extent_file_bytes()));
   st.extents.clear();
   st.cleared_below_sequence = st.next_sequence;
   ++st.generation;
@@ -599,7 +632,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
   apply_database(init.database);
   if (recovered) {
     st.extents = recovered->extents;
-    env->ingest_probe.extent_bytes(static_cast<int64_t>(st.extent_file_bytes()));
+    st.account_extents(static_cast<int64_t>(st.extent_file_bytes()));
     for (const auto& b : recovered->batches) st.add_batch(b);
     st.next_sequence = recovered->last_sequence + 1;
     st.account(static_cast<int64_t>(st.total_bytes), static_cast<int64_t>(st.total_rows));

@@ -334,7 +334,18 @@ struct ingest_probe::state {
                     .Name("tributary_extent_bytes")
                     .Help("Bytes of this node's registered extent files.")
                     .Register(registry)
-                    .Add({})) {}
+                    .Add({})),
+        disk_budget(prometheus::BuildGauge()
+                        .Name("tributary_disk_budget_bytes")
+                        .Help("The node's disk budget (--disk-budget); 0 = none.")
+                        .Register(registry)
+                        .Add({})),
+        extent_capacity(prometheus::BuildGauge()
+                            .Name("tributary_extent_capacity_bytes")
+                            .Help("Bytes extents may use: the disk budget less the rowstore reserve while "
+                                  "streaming is on (the hot cache); 0 = unlimited.")
+                            .Register(registry)
+                            .Add({})) {}
 
   Family<Counter>& requests;
   label_cache<Counter*> by_result;  // key: database '\n' result
@@ -349,6 +360,8 @@ struct ingest_probe::state {
   Counter& moved_bytes;
   Histogram& move_seconds;
   Gauge& extents;
+  Gauge& disk_budget;
+  Gauge& extent_capacity;
 };
 
 ingest_probe::ingest_probe() = default;
@@ -416,7 +429,7 @@ struct controller_probe::state {
         rowstore_total(gauge(registry, "tributary_rowstore_total_bytes",
                              "Bytes in this node's rowstore, all tables.")),
         rowstore_quota(gauge(registry, "tributary_rowstore_quota_bytes",
-                             "The rowstore's quota on this node; 0 = none.")) {}
+                             "The rowstore's reserve on this node (--rowstore-reserve); 0 = none.")) {}
 
   static Gauge& gauge(prometheus::Registry& registry, const std::string& name,
                       const std::string& help) {
@@ -468,6 +481,12 @@ void ingest_probe::moved(bool ok, uint64_t rowstore_bytes, std::chrono::nanoseco
 
 void ingest_probe::extent_bytes(int64_t delta) {
   if (state_) state_->extents.Increment(static_cast<double>(delta));
+}
+
+void ingest_probe::disk_budget(uint64_t budget_bytes, uint64_t extent_capacity_bytes) {
+  if (!state_) return;
+  state_->disk_budget.Set(static_cast<double>(budget_bytes));
+  state_->extent_capacity.Set(static_cast<double>(extent_capacity_bytes));
 }
 
 // --- metrics ---

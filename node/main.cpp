@@ -41,7 +41,8 @@ struct flags {
   uint64_t seal_after_bytes = 16u << 20;
   unsigned max_concurrent_moves = 4;
   uint64_t memory_limit_bytes = 0;
-  uint64_t rowstore_quota_bytes = 0;
+  uint64_t disk_budget_bytes = 0;
+  uint64_t rowstore_reserve_bytes = 0;
   double backpressure_cpu_high = 0.85;
   unsigned seal_after_seconds = 60;
 };
@@ -91,7 +92,7 @@ int run(const flags& f) {
       });
   actors::directory tables;
   actors::data_operations operations;
-  std::atomic<int64_t> rowstore_bytes{0};
+  actors::storage_usage usage;
   actors::node_env env{.store = *store,
                              .writer = writer,
                              .tables = tables,
@@ -105,8 +106,8 @@ int run(const flags& f) {
                              .seal_after_bytes = f.seal_after_bytes,
                              .seal_after_age = std::chrono::seconds(f.seal_after_seconds),
                              .controller = {},
-                             .rowstore_bytes = rowstore_bytes,
-                             .rowstore_quota_bytes = f.rowstore_quota_bytes};
+                             .usage = usage,
+                             .disk = {f.disk_budget_bytes, f.rowstore_reserve_bytes}};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
   caf::actor_system_config cfg;
@@ -123,12 +124,17 @@ int run(const flags& f) {
     actors::controller_config cc;
     cc.max_movers = std::max(1u, f.max_concurrent_moves);
     cc.memory_limit_bytes = f.memory_limit_bytes;
-    cc.rowstore_quota_bytes = f.rowstore_quota_bytes;
+    cc.rowstore_quota_bytes = f.rowstore_reserve_bytes;
     cc.cpu_high = f.backpressure_cpu_high;
     auto controller = actors::spawn_controller(
         sys, cc,
         {[&s = *store] { return s.memtable_bytes(); },
-         [&rowstore_bytes] { return static_cast<uint64_t>(std::max<int64_t>(0, rowstore_bytes.load())); }},
+         [&usage] { return usage.rowstore(); },
+         "/proc",
+         [&usage](const actors::mover_budget& b) {
+           usage.ingest_throttled.store(b.throttle_ingest, std::memory_order_relaxed);
+           usage.rowstore_pressed.store(b.rowstore_pressed, std::memory_order_relaxed);
+         }},
         metrics->controller());
     env.controller = controller;
     auto spawned = actors::spawn_coordinator(sys, env);
@@ -191,9 +197,11 @@ int main(int argc, char** argv) {
                  "Ingest requests processed at once before Throttling (default: 6 per core, as Kusto)");
   app.add_option("--max-ingest-bytes-in-flight", f.max_ingest_bytes_in_flight,
                  "Request bytes held by ingests in flight before Throttling")
+      ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
   app.add_option("--max-queued-write-bytes", f.max_queued_write_bytes,
                  "Bytes waiting for the rowstore group commit before Throttling")
+      ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
   app.add_option("--dedup-window-seconds", f.dedup_window_seconds,
                  "A retried requestId within this window ingests nothing twice")
@@ -201,6 +209,7 @@ int main(int argc, char** argv) {
   app.add_option("--seal-after-bytes", f.seal_after_bytes,
                  "Seal a table's rowstore into an extent once it holds this many bytes "
                  "(HintAllocatedRate raises it to five minutes of the hinted rate)")
+      ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
   app.add_option("--seal-after-seconds", f.seal_after_seconds,
                  "Seal a table's rowstore once its oldest row is this old")
@@ -210,9 +219,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--memory-limit", f.memory_limit_bytes,
                  "Process memory (RSS, bytes) above which extent movers slow down; 0 = none")
+      ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
-  app.add_option("--rowstore-quota", f.rowstore_quota_bytes,
-                 "Rowstore bytes near which movers get a guaranteed rate; 0 = none")
+  app.add_option("--disk-budget", f.disk_budget_bytes,
+                 "Disk the node's data may use (bytes, or 200GB, 1TiB...): the rowstore reserve while "
+                 "streaming is on, extents in the rest; ingest past it fails with DiskBudgetExceeded. "
+                 "0 = none")
+      ->transform(CLI::AsSizeValue(true))
+      ->capture_default_str();
+  app.add_option("--rowstore-reserve,--rowstore-quota", f.rowstore_reserve_bytes,
+                 "Part of the disk budget reserved for the rowstore while streaming is on: ingest is "
+                 "throttled at it, movers get a guaranteed rate before it. 0 = a quarter of "
+                 "--disk-budget, none without one")
+      ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
   app.add_option("--backpressure-cpu-high", f.backpressure_cpu_high,
                  "System CPU fraction above which extent movers slow down")
@@ -222,6 +241,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (f.rowstore_reserve_bytes == 0) f.rowstore_reserve_bytes = f.disk_budget_bytes / 4;
+  if (f.disk_budget_bytes && f.rowstore_reserve_bytes >= f.disk_budget_bytes) {
+    std::cerr << "--rowstore-reserve (" << f.rowstore_reserve_bytes << " bytes) must be less than --disk-budget ("
+              << f.disk_budget_bytes << " bytes): the rest is where extents live\n";
+    return 2;
+  }
   spdlog::set_default_logger(spdlog::stderr_color_mt("tributaryd"));
   spdlog::set_level(spdlog::level::from_str(f.log_level));
   if (!f.seeds.empty())

@@ -9,6 +9,7 @@
 #include "client/client.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
+#include "tests/support/run_process.hpp"
 
 namespace tributary::testing {
 namespace {
@@ -191,8 +192,8 @@ TEST(extents, clear_table_data_deletes_rowstore_and_extents_durably) {
 std::string streaming_state(client::connection& c, int64_t* rowstore_bytes = nullptr) {
   auto t = ok(c.command("", ".show cluster streamingingestion"));
   if (t.rows.size() != 1) return "";
-  if (rowstore_bytes) *rowstore_bytes = std::get<int64_t>(t.rows[0][1]);
-  return std::get<std::string>(t.rows[0][0]);
+  if (rowstore_bytes) *rowstore_bytes = long_cell(t, "RowstoreBytes");
+  return std::get<std::string>(cell(t, "State"));
 }
 
 TEST(extents, switching_streaming_off_drains_the_rowstore_then_reports_disabled) {
@@ -205,20 +206,117 @@ TEST(extents, switching_streaming_off_drains_the_rowstore_then_reports_disabled)
   EXPECT_EQ(streaming_state(c, &rowstore), "Enabled");
   EXPECT_GT(rowstore, 0);
   auto t = ok(c.command("", ".show cluster streamingingestion"));
-  EXPECT_EQ(t.columns[3].name, "MoversAllowed");
-  EXPECT_EQ(std::get<int64_t>(t.rows[0][3]), 2) << "an idle node allows --max-concurrent-moves movers";
+  EXPECT_EQ(long_cell(t, "MoversAllowed"), 2) << "an idle node allows --max-concurrent-moves movers";
+  EXPECT_EQ(long_cell(t, "RowstoreTablesLeft"), 0) << "counted while disabling";
   EXPECT_EQ(failed(c.command("", ".alter cluster policy streamingingestion disable")).code,
             "BadRequest_StreamingIngestionPoliciesExist");
   ok(c.command("Db", ".delete table T policy streamingingestion"));
   ok(c.command("", ".alter cluster policy streamingingestion disable"));
   auto state = streaming_state(c, &rowstore);
   EXPECT_TRUE(state == "Disabling" || state == "Disabled") << state;
+  if (state == "Disabling") {
+    auto progress = ok(c.command("", ".show cluster streamingingestion"));
+    if (long_cell(progress, "RowstoreBytes") > 0) {
+      EXPECT_EQ(long_cell(progress, "RowstoreTablesLeft"), 1);
+    }
+  }
   for (int i = 0; i < 500 && streaming_state(c, &rowstore) != "Disabled"; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(streaming_state(c, &rowstore), "Disabled");
   EXPECT_EQ(rowstore, 0);
   EXPECT_EQ(extent_rows(c), 10) << "the rowstore moved into extents";
   EXPECT_EQ(scalar(c.query("Db", "T | count")), 10);
+}
+
+// Ingests `n` requests of `rows` rows, retrying Throttling; stops at the first other error.
+struct ingest_tally {
+  int64_t acked_rows = 0;
+  int throttled = 0;
+  std::optional<model::error> error;
+};
+
+ingest_tally ingest_until_error(client::connection& c, int requests, int rows, int from = 0) {
+  ingest_tally t;
+  for (int i = 0; i < requests; ++i) {
+    auto r = c.ingest(csv(from + i * rows, rows));
+    if (std::holds_alternative<client::ingest_ack>(r)) {
+      t.acked_rows += rows;
+      continue;
+    }
+    auto e = std::get<model::error>(r);
+    if (e.code != "Throttling") {
+      t.error = e;
+      return t;
+    }
+    ++t.throttled;
+    --i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (t.throttled > 2000) {
+      t.error = e;
+      return t;
+    }
+  }
+  return t;
+}
+
+TEST(disk_budget, extents_past_their_capacity_refuse_ingest_clearly_until_space_is_freed) {
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--seal-after-bytes", "1",
+                                          "--disk-budget", "60KB", "--rowstore-reserve", "20000"});
+  client::connection c(node.rpc_address());
+  setup(c);
+  auto t = ok(c.command("", ".show cluster streamingingestion"));
+  EXPECT_EQ(long_cell(t, "DiskBudgetBytes"), 60000);
+  EXPECT_EQ(long_cell(t, "RowstoreReserveBytes"), 20000);
+  EXPECT_EQ(long_cell(t, "ExtentCapacityBytes"), 40000) << "the reserve shrinks what extents may use";
+  EXPECT_EQ(long_cell(t, "ExtentBytes"), 0);
+
+  auto tally = ingest_until_error(c, 1000, 100);
+  ASSERT_TRUE(tally.error) << "1000 requests of 100 rows fit in 40 kB of extents";
+  EXPECT_EQ(tally.error->code, "DiskBudgetExceeded");
+  EXPECT_TRUE(tally.error->permanent) << "retrying does not help until space is freed";
+  EXPECT_NE(tally.error->message.find("--disk-budget"), std::string::npos) << tally.error->message;
+  EXPECT_NE(tally.error->message.find("table 'T'"), std::string::npos) << tally.error->message;
+  EXPECT_EQ(scalar(c.query("Db", "T | count")), tally.acked_rows) << "every acknowledged row, nothing refused";
+  t = ok(c.command("", ".show cluster streamingingestion"));
+  EXPECT_GE(long_cell(t, "ExtentBytes"), 40000);
+
+  ok(c.command("Db", ".clear table T data"));
+  EXPECT_EQ(long_cell(ok(c.command("", ".show cluster streamingingestion")), "ExtentBytes"), 0);
+  EXPECT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, 10)))) << "freed space takes ingest again";
+
+  ok(c.command("Db", ".delete table T policy streamingingestion"));
+  ok(c.command("", ".alter cluster policy streamingingestion disable"));
+  t = ok(c.command("", ".show cluster streamingingestion"));
+  EXPECT_EQ(long_cell(t, "RowstoreReserveBytes"), 0);
+  EXPECT_EQ(long_cell(t, "ExtentCapacityBytes"), 60000) << "streaming off gives the reserve back to extents";
+}
+
+TEST(disk_budget, a_full_rowstore_reserve_throttles_ingest_and_drains_without_waiting_for_thresholds) {
+  temp_dir dir;
+  // Size and age thresholds far away: only the reserve makes the tables seal.
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--seal-after-bytes", "1GB",
+                                          "--seal-after-seconds", "3600", "--rowstore-reserve", "30000"});
+  client::connection c(node.rpc_address());
+  setup(c);
+  ok(c.command("Db", ".create table U (n:long, s:string)"));
+  ok(c.command("Db", ".alter table U policy streamingingestion enable"));
+  auto tally = ingest_until_error(c, 100, 50);
+  ASSERT_FALSE(tally.error) << tally.error->code << ": " << tally.error->message;
+  EXPECT_GT(tally.throttled, 0) << "100 requests of ~1 kB pass a 30 kB reserve";
+  auto t = ok(c.command("", ".show cluster streamingingestion"));
+  EXPECT_LE(long_cell(t, "RowstoreBytes"), 30000);
+  EXPECT_GT(extent_rows(c), 0) << "the full reserve sealed the table";
+  EXPECT_EQ(scalar(c.query("Db", "T | count")), tally.acked_rows);
+  EXPECT_EQ(tally.acked_rows, 5000);
+}
+
+TEST(disk_budget, a_reserve_not_below_the_budget_is_refused_at_start_up) {
+  temp_dir dir;
+  auto r = run_process({binary_path("tributaryd").string(), "--data-dir", (dir.path() / "data").string(), "--disk-budget",
+                        "10MB", "--rowstore-reserve", "10MB"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("must be less than --disk-budget"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -25,4 +25,26 @@ inline model::error failed(const model::outcome& o) {
   return {};
 }
 
+/// The value in column `name` of row `row` (a null value, and a test failure, when the table has
+/// no such column or row).
+inline model::value cell(const model::result_table& t, std::string_view name, size_t row = 0) {
+  for (size_t c = 0; c < t.columns.size(); ++c) {
+    if (t.columns[c].name != name) continue;
+    if (row < t.rows.size()) return t.rows[row][c];
+    ADD_FAILURE() << "no row " << row << " in a table of " << t.rows.size() << " rows";
+    return {};
+  }
+  ADD_FAILURE() << "no column '" << name << "' in\n" << client::render_table(t);
+  return {};
+}
+
+/// A long (or bool) cell as an integer (-1, and a test failure, when it is neither).
+inline int64_t long_cell(const model::result_table& t, std::string_view name, size_t row = 0) {
+  auto v = cell(t, name, row);
+  if (const auto* n = std::get_if<int64_t>(&v)) return *n;
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? 1 : 0;
+  ADD_FAILURE() << "column '" << name << "' is not a long";
+  return -1;
+}
+
 }  // namespace tributary::testing

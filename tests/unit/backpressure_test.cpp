@@ -106,11 +106,13 @@ TEST(backpressure_decide, rowstore_near_quota_guarantees_a_mover_without_pause_u
   r.rss_bytes = 990;
   r.rowstore_bytes = 700;  // under 80%: pressure wins
   EXPECT_EQ(decide(r, c).movers_allowed, 0u);
+  EXPECT_FALSE(decide(r, c).rowstore_pressed);
   r.rowstore_bytes = 850;
   auto b = decide(r, c);
   EXPECT_GE(b.movers_allowed, 1u);
   EXPECT_EQ(b.pause_us, 0u);
   EXPECT_FALSE(b.throttle_ingest);
+  EXPECT_TRUE(b.rowstore_pressed) << "tables seal whatever they hold from the guarantee mark on";
 }
 
 TEST(backpressure_decide, guarantee_never_exceeds_max_movers) {
@@ -147,6 +149,7 @@ TEST(backpressure_decide, no_quota_means_no_guarantee_and_no_throttling) {
   auto b = decide(r, c);
   EXPECT_EQ(b.movers_allowed, 0u);
   EXPECT_FALSE(b.throttle_ingest);
+  EXPECT_FALSE(b.rowstore_pressed);
 }
 
 TEST(backpressure_decide, budget_falls_at_once_and_rises_one_mover_per_sample) {
@@ -240,7 +243,7 @@ TEST(backpressure_sampler, cpu_fractions_from_tick_deltas_and_rss_from_statm) {
   fake_proc proc;
   std::atomic<uint64_t> memtables{77}, rowstore{88};
   pressure_sampler s(
-      {[&] { return memtables.load(); }, [&] { return rowstore.load(); }, proc.root()});
+      {[&] { return memtables.load(); }, [&] { return rowstore.load(); }, proc.root(), {}});
   proc.write(1000, 1000, 0, 100, 10);
   auto first = s.sample();
   EXPECT_EQ(first.system_cpu, 0);  // no interval yet
@@ -255,7 +258,7 @@ TEST(backpressure_sampler, cpu_fractions_from_tick_deltas_and_rss_from_statm) {
 }
 
 TEST(backpressure_sampler, missing_proc_reads_zero) {
-  pressure_sampler s({{}, {}, "/nonexistent/proc"});
+  pressure_sampler s({{}, {}, "/nonexistent/proc", {}});
   for (int i = 0; i < 2; ++i) {
     auto r = s.sample();
     EXPECT_EQ(r.system_cpu, 0);
@@ -300,7 +303,10 @@ class controller_fixture : public ::testing::Test {
     c.sample_interval = 10ms;
     c.smoothing = 1;
     controller_ = spawn_controller(
-        sys_, c, {[this] { return memtables_.load(); }, {}, "/nonexistent/proc"}, probe_);
+        sys_, c,
+        {[this] { return memtables_.load(); }, {}, "/nonexistent/proc",
+         [this](const mover_budget& b) { published_movers_.store(static_cast<int>(b.movers_allowed)); }},
+        probe_);
   }
 
   mover_budget budget(caf::scoped_actor& a) {
@@ -328,9 +334,19 @@ class controller_fixture : public ::testing::Test {
   caf::actor_system_config cfg_;
   monitoring::controller_probe probe_;
   std::atomic<uint64_t> memtables_{0};
+  std::atomic<int> published_movers_{-1};
   caf::actor_system sys_;
   controller_actor controller_;
 };
+
+TEST_F(controller_fixture, publishes_every_decision_to_the_node) {
+  start(3);
+  for (int i = 0; i < 500 && published_movers_.load() < 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(published_movers_.load(), 3) << "no pressure: every mover";
+  memtables_ = 1000;  // far past the memtable mark: paused
+  for (int i = 0; i < 500 && published_movers_.load() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(published_movers_.load(), 0);
+}
 
 TEST_F(controller_fixture, grants_slots_in_order_and_the_third_only_after_a_release) {
   start(2);
