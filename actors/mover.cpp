@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "actors/actors.hpp"
+#include "storage/crash_point.hpp"
 #include "storage/extent.hpp"
 #include "storage/rowstore.hpp"
 
@@ -59,6 +60,7 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
   if (failure) return *failure;
   auto finished = writer.finish();  // fsyncs the file and its directory
   if (auto* e = std::get_if<model::error>(&finished)) return *e;
+  storage::crash_point("extent.synced");
   const auto& stats = std::get<storage::extent_stats>(finished);
   storage::extent_record r;
   r.table = job.table;

@@ -18,6 +18,7 @@
 #include "actors/gateway.hpp"
 #include "monitoring/metrics.hpp"
 #include "node/rpc_server.hpp"
+#include "storage/crash_point.hpp"
 #include "storage/rowstore.hpp"
 #include "storage/store.hpp"
 
@@ -69,6 +70,11 @@ int run(const flags& f) {
   kj::UnixEventPort::captureSignal(SIGTERM);
   kj::UnixEventPort::captureSignal(SIGINT);
 
+  if (const char* spec = std::getenv("TRIBUTARY_CRASH_AT"); spec && *spec) {
+    spdlog::warn("TRIBUTARY_CRASH_AT={}: fault injection is armed, this node will kill itself there (tests only)",
+                 spec);
+    storage::arm_crash_point(spec);
+  }
   auto opened = storage::store::open(f.data_dir, std::chrono::seconds(f.dedup_window_seconds));
   if (auto* e = std::get_if<model::error>(&opened)) {
     spdlog::critical("{}: {}", e->code, e->message);

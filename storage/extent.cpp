@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 
+#include "storage/crash_point.hpp"
 #include "storage/extent_format.hpp"
 
 namespace tributary::storage {
@@ -512,7 +513,9 @@ std::variant<extent_stats, model::error> extent_writer::finish() {
   trailer.append(magic, 4);
   if (!write_all(w.fd, footer + trailer))
     return *w.fail(io_error(w.path, "cannot write the footer", errno));
+  crash_point("extent.data_written");
   if (::fsync(w.fd) != 0) return *w.fail(io_error(w.path, "fsync failed", errno));
+  crash_point("extent.file_synced");
   int fd = w.fd;
   w.fd = -1;
   if (::close(fd) != 0) return *w.fail(io_error(w.path, "close failed", errno));

@@ -1,10 +1,12 @@
 #include "storage/rowstore.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <fmt/format.h>
 #include <rocksdb/write_batch.h>
 
+#include "storage/crash_point.hpp"
 #include "storage/extent.hpp"
 #include "storage/store_impl.hpp"
 
@@ -262,6 +264,11 @@ void rowstore_writer::run() {
     rocksdb::WriteOptions wo;
     wo.sync = true;
     auto s = impl.db->Write(wo, &batch);
+    if (s.ok()) {
+      if (std::any_of(group.begin(), group.end(), [](const auto& w) { return w.seal.has_value(); }))
+        crash_point("rowstore.seal_committed");
+      crash_point("rowstore.group_committed");
+    }
     std::optional<model::error> failure;
     if (!s.ok())
       failure = model::error{"StorageError",

@@ -5,6 +5,7 @@
 // kills (default 5; bench/crash.sh runs more).
 
 #include <gtest/gtest.h>
+#include <csignal>
 #include <map>
 #include <random>
 #include <set>
@@ -29,9 +30,14 @@ client::ingest_request request(int i) {
   return r;
 }
 
-void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool expect_extents) {
+// Without `crash_points`, the test kills the node at a random moment of each round; with them,
+// round r arms crash_points[r % size] (TRIBUTARY_CRASH_AT, storage/crash_point.hpp) on a random
+// pass, and the node kills itself there.
+void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool expect_extents,
+                      const std::vector<std::string>& crash_points = {}) {
   const char* env_rounds = std::getenv("TRIBUTARY_CRASH_ROUNDS");
-  const int rounds = env_rounds ? std::atoi(env_rounds) : 5;
+  const int rounds = crash_points.empty() ? (env_rounds ? std::atoi(env_rounds) : 5)
+                                          : static_cast<int>(crash_points.size()) * 2;
   std::mt19937 rng(seed);
   temp_dir dir;
   node_process node(dir.path() / "data", std::move(node_args));
@@ -43,6 +49,14 @@ void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool ex
     ASSERT_TRUE(std::holds_alternative<model::result_table>(
         c.command("Db", ".alter table T policy streamingingestion enable")));
   }
+  auto arm = [&](int round) {
+    if (crash_points.empty()) return;
+    if (round >= rounds) return node.set_env({});
+    const auto pass = std::uniform_int_distribution<int>(1, 4)(rng);
+    node.set_env({"TRIBUTARY_CRASH_AT=" + crash_points[round % crash_points.size()] + ":" + std::to_string(pass)});
+  };
+  arm(0);
+  node.restart();
   std::set<int> acked;     // acknowledged at least once
   std::set<int> in_doubt;  // sent, answer lost
   int next_request = 0;
@@ -84,12 +98,19 @@ void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool ex
             return std::nullopt;
           });
     });
-    if (!last) {
+    if (!last && crash_points.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 400)(rng)));
+      node.kill();
+      dead = true;
+    } else if (!last) {
+      const auto status = node.wait_exit(std::chrono::seconds(30));
+      EXPECT_EQ(status, 128 + SIGKILL) << "the node did not die at crash point "
+                                       << crash_points[round % crash_points.size()];
       node.kill();
       dead = true;
     }
     load.join();
+    arm(round + 1);
     node.restart();
   }
   EXPECT_TRUE(in_doubt.empty()) << in_doubt.size() << " requests never got an answer after the last round";
@@ -99,12 +120,20 @@ void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool ex
   EXPECT_TRUE(std::holds_alternative<model::result_table>(out)) << std::get<model::error>(out).message;
   std::map<int, std::set<int>> seen;
   std::map<int, int> copies;
+  size_t wrong_payloads = 0;
   for (const auto& row : std::get<model::result_table>(out).rows) {
     int req = static_cast<int>(std::get<int64_t>(row[0]));
     int k = static_cast<int>(std::get<int64_t>(row[1]));
     seen[req].insert(k);
     ++copies[req];
+    wrong_payloads += std::get<std::string>(row[2]) != "payload " + std::to_string(req * 31 + k);
   }
+  EXPECT_EQ(wrong_payloads, 0u) << "every row's payload is the one ingested";
+  auto count = c.query("Db", "T | count");
+  ASSERT_TRUE(std::holds_alternative<model::result_table>(count));
+  EXPECT_EQ(std::get<int64_t>(std::get<model::result_table>(count).rows.at(0).at(0)),
+            static_cast<int64_t>(acked.size() * rows_per_request))
+      << "the count (extent registry + rowstore) agrees with the rows read";
   for (int i : acked) {
     EXPECT_EQ(copies[i], rows_per_request) << "acknowledged request " << i << " has " << copies[i]
                                            << " rows instead of " << rows_per_request;
@@ -134,6 +163,15 @@ TEST(crash, acknowledged_rows_survive_sigkill_exactly_once) {
 // write, its fsync and its registration: still nothing lost or doubled.
 TEST(crash, acknowledged_rows_survive_sigkill_during_extent_moves) {
   run_crash_rounds({"--streaming-ingestion=on", "--seal-after-bytes", "4000"}, 20261201, true);
+}
+
+// The node kills itself at each step of the durability protocol in turn (twice each, on a random
+// pass): after an extent's data is written, after its fsync, after its directory's fsync, after
+// the registration commits, after an ingest group commits but before its acks.
+TEST(crash, acknowledged_rows_survive_kills_at_injected_points_of_moves_and_commits) {
+  run_crash_rounds({"--streaming-ingestion=on", "--seal-after-bytes", "4000"}, 20261130, true,
+                   {"extent.data_written", "extent.file_synced", "extent.synced", "rowstore.seal_committed",
+                    "rowstore.group_committed"});
 }
 
 }  // namespace

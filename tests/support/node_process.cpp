@@ -67,10 +67,16 @@ void node_process::start() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // Built before fork: the child only calls async-signal-safe functions.
+  std::vector<std::string> env_strings(extra_env_);
+  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -101,6 +107,15 @@ bool node_process::running() {
     return false;
   }
   return true;
+}
+
+int node_process::wait_exit(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(5ms);
+  }
+  return exit_status_;
 }
 
 int node_process::stop() {

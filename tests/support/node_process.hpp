@@ -1,6 +1,7 @@
 #pragma once
 /// Test fixture: a real `tributaryd` process on ephemeral loopback ports with its own data dir.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -46,11 +47,17 @@ class node_process {
   void kill();
   /// Starts the process again on new ports with the same data dir and args.
   void restart();
+  /// Environment variables ("NAME=value") added to the node's from its next start on.
+  void set_env(std::vector<std::string> vars) { extra_env_ = std::move(vars); }
+  /// Waits up to `timeout` for the process to exit by itself; its status (128 + signal when
+  /// killed), or -1 if it is still running.
+  int wait_exit(std::chrono::milliseconds timeout);
 
  private:
   void start();
   std::filesystem::path data_dir_;
   std::vector<std::string> extra_args_;
+  std::vector<std::string> extra_env_;
   int pid_ = -1;
   int exit_status_ = 0;
   uint16_t rpc_port_ = 0;
