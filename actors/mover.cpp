@@ -1,5 +1,8 @@
 #include <caf/all.hpp>
+#include <algorithm>
 #include <chrono>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
@@ -21,6 +24,8 @@ using model::ticks_per_second;
 // (possibly tiny) rowstore batch.
 constexpr size_t bytes_between_budget_checks = 4u << 20;
 constexpr int mover_nice = 10;
+constexpr auto yield_every = std::chrono::microseconds(200);
+constexpr unsigned max_compression_threads = 4;
 
 // The controller's current pause; a blocking ask, fine on the mover's own thread.
 std::chrono::microseconds current_pause(caf::actor_system& sys, const node_env& env, uint32_t fallback_us) {
@@ -37,9 +42,29 @@ std::chrono::microseconds current_pause(caf::actor_system& sys, const node_env& 
 seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& job) {
   // Moves yield the CPU to ingest and queries: this thread (a detached actor's own) runs at a
   // lower priority. Linux applies setpriority to a single thread id.
-  setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), mover_nice);
+  sched_param idle{};
+  if (sched_setscheduler(::gettid(), SCHED_IDLE, &idle) != 0)
+    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), mover_nice);
+  // ... and its disk I/O (the extent's slices, its reads) yields to the group commit's fsyncs.
+  constexpr int ioprio_class_idle = 3, ioprio_class_shift = 13, ioprio_who_process = 1;
+  syscall(SYS_ioprio_set, ioprio_who_process, ::gettid(), ioprio_class_idle << ioprio_class_shift);
   auto path = storage::extent_path(env.data_dir, job.table, storage::extent_id{job.from_sequence});
-  auto created = storage::extent_writer::create(path, job.schema);
+  // The mover runs at the lowest priority, but a CPU-bound thread once picked runs until the next
+  // scheduler tick (4 ms at HZ=250): a request's thread woken onto its CPU can wait that long
+  // while the other CPU idles. Giving the CPU up every yield_every of work bounds that wait.
+  auto between_steps = [] {
+    thread_local auto last_yield = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_yield < yield_every) return;
+    sched_yield();
+    last_yield = std::chrono::steady_clock::now();
+  };
+  storage::extent_options options;
+  options.between_steps = between_steps;
+  // A move compresses a group's columns on every core: its threads (helpers inherit this one's
+  // class) only get what ingest and queries leave idle.
+  options.compression_threads = std::clamp(std::thread::hardware_concurrency(), 1u, max_compression_threads);
+  auto created = storage::extent_writer::create(path, job.schema, options);
   if (auto* e = std::get_if<model::error>(&created)) return *e;
   auto& writer = std::get<storage::extent_writer>(created);
   std::optional<model::error> failure;
@@ -47,6 +72,7 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
   size_t since_check = 0;
   auto read = storage::read_batches(env.store, job.table, job.from_sequence, job.to_sequence,
                                     [&](uint64_t, const model::column_batch& b) {
+                                      between_steps();
                                       failure = writer.append(b);
                                       since_check += b.byte_size();
                                       if (since_check >= bytes_between_budget_checks) {

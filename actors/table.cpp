@@ -270,6 +270,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
     caf::anon_send(h, committed_atom::value, seq, std::move(e));
     answer->fn(std::move(outcome));
   };
+  probe.prepared(clock::now() - start);
   if (!st.env->writer.submit(std::move(w))) {
     probe.throttled();
     reply = std::move(*answer);

@@ -118,6 +118,38 @@ json cores_used(const cpu_times& a, const cpu_times& b, double wall,
   return out;
 }
 
+/// Observations of histogram `name` (all label sets) at or below `le` seconds ("+Inf" = all).
+double histogram_count(const std::string& text, std::string_view name, std::string_view le) {
+  std::istringstream in(text);
+  const std::string prefix = std::string(name) + "_bucket{";
+  const std::string bound = fmt::format("le=\"{}\"", le);
+  double total = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0 || line.find(bound) == std::string::npos) continue;
+    const auto space = line.rfind(' ');
+    if (space != std::string::npos) total += std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  return total;
+}
+
+/// Between two scrapes: per node-side histogram (group commit = fsync; ingest = table actor to
+/// ack; rpc = request read to answer written, all methods), how many observations and how many took over 1 ms and over 2.5 ms.
+json slow_share(const std::string& before, const std::string& after) {
+  json out = json::object();
+  for (const auto& [label, name] : {std::pair{"group_commit", "tributary_group_commit_seconds"},
+                                    std::pair{"prepare", "tributary_ingest_prepare_seconds"},
+                                    std::pair{"commit_wait", "tributary_group_commit_wait_seconds"},
+                                    std::pair{"ingest", "tributary_ingest_latency_seconds"},
+                                    std::pair{"rpc", "tributary_rpc_latency_seconds"}}) {
+    auto delta = [&](std::string_view le) {
+      return histogram_count(after, name, le) - histogram_count(before, name, le);
+    };
+    const double all = delta("+Inf");
+    out[label] = {{"count", all}, {"over_1ms", all - delta("0.001")}, {"over_2_5ms", all - delta("0.0025")}};
+  }
+  return out;
+}
+
 /// The value of the first sample of `name` in Prometheus text `text` whose labels contain
 /// `labels` (e.g. `database="Bench"`; empty = any); nullopt when there is none.
 std::optional<double> metric_value(const std::string& text, std::string_view name,
@@ -561,6 +593,12 @@ scenario_result run_seal(const options& o) {
         metric_value(testing::http_get(*metrics_port, "/metrics"), "tributary_rowstore_bytes",
                      fmt::format("database=\"{}\"", node.database()));
 
+  // Where the slow acks come from: the node's histograms of group commits (the fsync) and of
+  // ingest requests (table actor to ack), read before and after each latency phase.
+  auto node_histograms = [&] {
+    return metrics_port ? testing::http_get(*metrics_port, "/metrics") : std::string();
+  };
+
   // 2. The latency loop without a move (baseline), and with the CPU hog alone if asked.
   // No keep_cpus_awake spinners here (unlike `latency`): the node's backpressure controller
   // reads CPU use from /proc/stat, where a spinning SCHED_IDLE thread counts as busy, so it
@@ -569,7 +607,9 @@ scenario_result run_seal(const options& o) {
   progress(fmt::format("seal: latency into T2 without a move, {} + {} requests", latency_warmup,
                        latency_requests));
   latency.run(latency_warmup, "warmup");
+  const auto base_metrics_before = node_histograms();
   const auto baseline = summarize_samples(latency.run(latency_requests, "base"));
+  const auto base_metrics_after = node_histograms();
   std::unique_ptr<cpu_hog> hog;
   std::optional<latency_summary> hog_baseline;
   if (o.cpu_hog) {
@@ -597,6 +637,7 @@ scenario_result run_seal(const options& o) {
     pid_names.push_back("hog");
   }
   const auto cpu_before = read_cpu_times(pids);
+  const auto move_metrics_before = node_histograms();
   const auto t0 = steady::now();
   expect_ok(c.command(node.database(), ".delete table T policy streamingingestion"),
             ".delete table T policy streamingingestion");
@@ -610,6 +651,7 @@ scenario_result run_seal(const options& o) {
     latency_failure = std::current_exception();
   }
   const auto latency_end = steady::now();
+  const auto move_metrics_after = node_histograms();
   watcher.join();
   const auto cpu_after = read_cpu_times(pids);
   const double watched_seconds = seconds_between(t0, steady::now());
@@ -680,6 +722,10 @@ scenario_result run_seal(const options& o) {
   r.figures["p99_during_over_without"] = rounded(moving.p99_us / baseline.p99_us, 3);
   if (hog_baseline)
     r.figures["p99_during_over_hog_alone"] = rounded(moving.p99_us / hog_baseline->p99_us, 3);
+  if (metrics_port) {
+    r.figures["node_side_without_move"] = slow_share(base_metrics_before, base_metrics_after);
+    r.figures["node_side_during_move"] = slow_share(move_metrics_before, move_metrics_after);
+  }
   r.figures["cpu_during_move"] = cores_used(cpu_before, cpu_after, watched_seconds, pid_names);
   if (metrics_port) {
     json gauges = json::object();

@@ -315,6 +315,17 @@ struct ingest_probe::state {
                          .Help("Bytes written to the rowstore by group commits.")
                          .Register(registry)
                          .Add({})),
+        commit_wait(prometheus::BuildHistogram()
+                        .Name("tributary_group_commit_wait_seconds")
+                        .Help("Per group commit, the longest a write of it waited in the writer's queue.")
+                        .Register(registry)
+                        .Add({}, latency_buckets())),
+        prepare_seconds(prometheus::BuildHistogram()
+                            .Name("tributary_ingest_prepare_seconds")
+                            .Help("Table actor's share of an ingest: checks, dedup lookup, parsing and "
+                                  "encoding, until the write is queued.")
+                            .Register(registry)
+                            .Add({}, latency_buckets())),
         moves(add_results(prometheus::BuildCounter()
                               .Name("tributary_extent_moves_total")
                               .Help("Extent moves (rowstore range to extent file) ended, by result.")
@@ -356,6 +367,8 @@ struct ingest_probe::state {
   Histogram& commit_writes;
   Histogram& commit_seconds;
   Counter& commit_bytes;
+  Histogram& commit_wait;
+  Histogram& prepare_seconds;
   result_counters moves;
   Counter& moved_bytes;
   Histogram& move_seconds;
@@ -398,11 +411,17 @@ void ingest_probe::rowstore(std::string_view database, int64_t bytes_delta, int6
   s.rowstore_rows->Increment(static_cast<double>(rows_delta));
 }
 
-void ingest_probe::group_commit(size_t writes, size_t bytes, std::chrono::nanoseconds duration) {
+void ingest_probe::group_commit(size_t writes, size_t bytes, std::chrono::nanoseconds duration,
+                                std::chrono::nanoseconds longest_wait) {
   if (!state_) return;
   state_->commit_writes.Observe(static_cast<double>(writes));
   state_->commit_seconds.Observe(std::chrono::duration<double>(duration).count());
   state_->commit_bytes.Increment(static_cast<double>(bytes));
+  state_->commit_wait.Observe(std::chrono::duration<double>(longest_wait).count());
+}
+
+void ingest_probe::prepared(std::chrono::nanoseconds duration) {
+  if (state_) state_->prepare_seconds.Observe(std::chrono::duration<double>(duration).count());
 }
 
 // --- controller_probe ---

@@ -106,8 +106,12 @@ class ingest_probe {
   /// tributary_rowstore_bytes{database}, tributary_rowstore_rows{database}.
   void rowstore(std::string_view database, int64_t bytes_delta, int64_t rows_delta);
   /// One group commit: tributary_group_commit_writes (histogram of requests per commit),
-  /// tributary_group_commit_seconds (histogram), tributary_group_commit_bytes_total.
-  void group_commit(size_t writes, size_t bytes, std::chrono::nanoseconds duration);
+  /// tributary_group_commit_seconds (histogram), tributary_group_commit_bytes_total,
+  /// tributary_group_commit_wait_seconds (the longest queue wait of a write in the group).
+  void group_commit(size_t writes, size_t bytes, std::chrono::nanoseconds duration,
+                    std::chrono::nanoseconds longest_wait);
+  /// tributary_ingest_prepare_seconds: the table actor's share of one ingest, until queued.
+  void prepared(std::chrono::nanoseconds duration);
   /// One extent move ended: tributary_extent_moves_total{result="ok|error"},
   /// tributary_extent_moved_bytes_total (rowstore bytes), tributary_extent_move_seconds.
   void moved(bool ok, uint64_t rowstore_bytes, std::chrono::nanoseconds duration);

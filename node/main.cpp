@@ -93,8 +93,8 @@ int run(const flags& f) {
 
   storage::rowstore_writer writer(
       *store, {.max_queued_bytes = f.max_queued_write_bytes},
-      [&probe = metrics->ingest()](size_t writes, size_t bytes, std::chrono::nanoseconds d) {
-        probe.group_commit(writes, bytes, d);
+      [&probe = metrics->ingest()](const storage::commit_stats& c) {
+        probe.group_commit(c.writes, c.bytes, c.duration, c.longest_wait);
       });
   actors::directory tables;
   actors::data_operations operations;

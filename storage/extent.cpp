@@ -4,7 +4,14 @@
 #include <fmt/format.h>
 #include <unistd.h>
 #include <zlib.h>
+// For ZSTD_c_stableInBuffer / ZSTD_c_stableOutBuffer (experimental; zstd >= 1.4.9 has both).
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <variant>
 
 #include <bit>
 #include <cerrno>
@@ -210,8 +217,11 @@ struct extent_writer::impl {
   uint32_t pending_rows = 0;
   uint64_t offset = header_bytes;
   std::vector<group_index> groups;
-  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx{ZSTD_createCCtx(), ZSTD_freeCCtx};
-  std::string raw, compressed, out;
+  // One compression context per compressing thread; per column of a group, its raw block and
+  // its compressed frame.
+  std::vector<std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)>> cctxs;
+  std::vector<std::string> raws, frames;
+  std::string out;
   std::optional<model::error> failed;
   bool finished = false;
 
@@ -221,6 +231,76 @@ struct extent_writer::impl {
       std::error_code ec;
       fs::remove(path, ec);
     }
+  }
+
+  // Compresses `raw` into `frame` as one zstd frame with its content size, in steps of
+  // compress_step_bytes of input (between_steps in between); the bytes are those of a one-shot
+  // compression at the same level.
+  std::optional<model::error> compress(ZSTD_CCtx* c, std::string_view raw, std::string& frame) const {
+    constexpr size_t compress_step_bytes = 64u << 10;
+    frame.resize(ZSTD_compressBound(raw.size()));
+    auto check = [&](size_t r) -> std::optional<model::error> {
+      if (!ZSTD_isError(r)) return std::nullopt;
+      return misuse(path, fmt::format("zstd: {}", ZSTD_getErrorName(r)));
+    };
+    if (auto e = check(ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters))) return e;
+    if (auto e = check(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, options.zstd_level))) return e;
+    if (auto e = check(ZSTD_CCtx_setPledgedSrcSize(c, raw.size()))) return e;
+    // Both buffers stay put between calls: zstd reads `raw` and writes `frame` in place,
+    // without copying through its own buffers; the input only grows by a step per call.
+    if (auto e = check(ZSTD_CCtx_setParameter(c, ZSTD_c_stableInBuffer, 1))) return e;
+    if (auto e = check(ZSTD_CCtx_setParameter(c, ZSTD_c_stableOutBuffer, 1))) return e;
+    ZSTD_outBuffer out_buf{frame.data(), frame.size(), 0};
+    ZSTD_inBuffer in_buf{raw.data(), 0, 0};
+    for (;;) {
+      in_buf.size = std::min(raw.size(), in_buf.size + compress_step_bytes);
+      const bool last = in_buf.size == raw.size();
+      size_t left = 0;
+      do {
+        left = ZSTD_compressStream2(c, &out_buf, &in_buf, last ? ZSTD_e_end : ZSTD_e_continue);
+        if (auto e = check(left)) return e;
+      } while (last ? left != 0 : in_buf.pos < in_buf.size);
+      if (last) break;
+      if (options.between_steps) options.between_steps();
+    }
+    frame.resize(out_buf.pos);
+    return std::nullopt;
+  }
+
+  // Compresses raws[c] into frames[c] for every column: on this thread and, with
+  // compression_threads > 1, on as many helpers more (started per group: they inherit this
+  // thread's scheduling class, and a group's compression dwarfs their start-up).
+  std::optional<model::error> compress_columns() {
+    std::atomic<size_t> next{0};
+    std::vector<std::optional<model::error>> errors(raws.size());
+    auto work = [&](ZSTD_CCtx* c) {
+      for (size_t i = next++; i < raws.size(); i = next++) errors[i] = compress(c, raws[i], frames[i]);
+    };
+    std::vector<std::thread> helpers;
+    for (size_t t = 1; t < cctxs.size() && t < raws.size(); ++t) helpers.emplace_back(work, cctxs[t].get());
+    work(cctxs[0].get());
+    for (auto& h : helpers) h.join();
+    for (auto& e : errors)
+      if (e) return e;
+    return std::nullopt;
+  }
+
+  // Writes `bytes` at the end of the file in slices, waiting for each to reach the disk.
+  bool write_paced(std::string_view bytes) {
+    const size_t slice = options.write_slice_bytes ? options.write_slice_bytes : bytes.size();
+    uint64_t at = offset;
+    while (!bytes.empty()) {
+      const auto part = bytes.substr(0, slice);
+      if (!write_all(fd, part)) return false;
+      if (options.write_slice_bytes &&
+          ::sync_file_range(fd, static_cast<off64_t>(at), static_cast<off64_t>(part.size()),
+                            SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0)
+        return false;
+      at += part.size();
+      bytes.remove_prefix(part.size());
+      if (options.between_steps) options.between_steps();
+    }
+    return true;
   }
 
   std::optional<model::error> fail(model::error e) {
@@ -328,8 +408,11 @@ std::optional<model::error> extent_writer::impl::add_rows(pending_column& p,
 std::optional<model::error> extent_writer::impl::flush() {
   group_index g;
   g.rows = pending_rows;
-  out.clear();
-  for (auto& p : pending) {
+  raws.resize(pending.size());
+  frames.resize(pending.size());
+  for (size_t c = 0; c < pending.size(); ++c) {
+    const auto& p = pending[c];
+    auto& raw = raws[c];
     raw.clear();
     if (p.null_count > 0) {
       raw.assign(bitmap_bytes(pending_rows), '\0');
@@ -343,20 +426,20 @@ std::optional<model::error> extent_writer::impl::flush() {
                    fmt::format("extent '{}': a block of column '{}' would hold {} bytes, more "
                                "than the format's limit of {} (one value too large)",
                                path.string(),
-                               &p == &pending.back() ? std::string(ingestion_column_name)
-                                                     : schema[&p - pending.data()].name,
+                               c + 1 == pending.size() ? std::string(ingestion_column_name) : schema[c].name,
                                raw.size(), max_block_raw_bytes),
                    true});
     }
-    compressed.resize(ZSTD_compressBound(raw.size()));
-    size_t n = ZSTD_compressCCtx(cctx.get(), compressed.data(), compressed.size(), raw.data(),
-                                 raw.size(), options.zstd_level);
-    if (ZSTD_isError(n)) return fail(misuse(path, fmt::format("zstd: {}", ZSTD_getErrorName(n))));
-    std::string_view stored(compressed.data(), n);
+  }
+  if (auto e = compress_columns()) return fail(*e);
+  out.clear();
+  for (size_t c = 0; c < pending.size(); ++c) {
+    auto& p = pending[c];
+    const std::string_view stored = frames[c];
     entry e;
     e.offset = offset + out.size();
-    e.stored_bytes = static_cast<uint32_t>(n);
-    e.raw_bytes = static_cast<uint32_t>(raw.size());
+    e.stored_bytes = static_cast<uint32_t>(stored.size());
+    e.raw_bytes = static_cast<uint32_t>(raws[c].size());
     e.crc = crc32_of(stored);
     e.null_count = p.null_count;
     if (p.has_minmax) {
@@ -374,7 +457,7 @@ std::optional<model::error> extent_writer::impl::flush() {
     p.text.clear();
     p.has_minmax = false;
   }
-  if (!write_all(fd, out)) return fail(io_error(path, "cannot write a block group", errno));
+  if (!write_paced(out)) return fail(io_error(path, "cannot write a block group", errno));
   offset += out.size();
   groups.push_back(std::move(g));
   pending_rows = 0;
@@ -425,7 +508,10 @@ std::variant<extent_writer, model::error> extent_writer::create(const fs::path& 
   w->pending.back().type = model::column_type::datetime;
   w->pending.back().lay = layout::i64;
   w->schema = std::move(schema);
-  if (!w->cctx) return misuse(path, "zstd: cannot allocate a compression context");
+  for (unsigned t = 0; t < std::max(1u, options.compression_threads); ++t) {
+    w->cctxs.emplace_back(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    if (!w->cctxs.back()) return misuse(path, "zstd: cannot allocate a compression context");
+  }
   std::string header(magic, 4);
   put<uint16_t>(header, version);
   put<uint16_t>(header, 0);
@@ -467,11 +553,13 @@ std::optional<model::error> extent_writer::append(const model::column_batch& b) 
     for (size_t c = 0; c + 1 < w.pending.size(); ++c) {
       const model::column_data* d = c < b.columns.size() ? &b.columns[c] : nullptr;
       if (auto e = w.add_rows(w.pending[c], d, pos, n)) return e;
+      if (w.options.between_steps) w.options.between_steps();
     }
     w.add_ingestion(n, b.ingestion_ticks);
     w.pending_rows += n;
     pos += n;
   }
+  if (w.options.between_steps) w.options.between_steps();
   return std::nullopt;
 }
 

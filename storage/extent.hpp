@@ -63,6 +63,17 @@ struct extent_options {
   int zstd_level = 3;
   uint32_t block_rows = 65536;           ///< rows per block group, 1..1,048,576
   size_t block_bytes = size_t{8} << 20;  ///< a group ends once one column's block reaches it
+  /// Data is written in slices of this many bytes, each flushed to the disk (sync_file_range)
+  /// before the next: the file never queues more than one slice ahead of other writers' fsyncs
+  /// (the rowstore's group commit), and the final fsync has little left to do. 0 = write freely,
+  /// flush at finish().
+  size_t write_slice_bytes = size_t{512} << 10;
+  /// Called between bounded steps of work (each ~64 KiB compressed, a slice written, a batch
+  /// appended): where a background writer may give up the CPU. Empty = never called.
+  std::function<void()> between_steps = {};  ///< (called from every compressing thread)
+  /// Threads compressing a block group's columns at once, the caller's included (each column
+  /// block is one frame either way: the bytes do not depend on it).
+  unsigned compression_threads = 1;
 };
 
 /// Writes one extent file. Memory: one block group (one uncompressed block per column).

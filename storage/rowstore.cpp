@@ -198,6 +198,7 @@ bool rowstore_writer::submit(rowstore_write w) {
   std::lock_guard lock(mutex_);
   if (stopping_ || queued_bytes_ + w.batch.size() > options_.max_queued_bytes) return false;
   queued_bytes_ += w.batch.size();
+  w.queued_at = std::chrono::steady_clock::now();
   queue_.push_back(std::move(w));
   wake_.notify_one();
   return true;
@@ -273,7 +274,11 @@ void rowstore_writer::run() {
     if (!s.ok())
       failure = model::error{"StorageError",
                              "the rowstore write failed: " + s.ToString() + "; retry", false};
-    if (observer_) observer_(group.size(), bytes, std::chrono::steady_clock::now() - start);
+    if (observer_) {
+      commit_stats stats{group.size(), bytes, std::chrono::steady_clock::now() - start, {}};
+      for (const auto& w : group) stats.longest_wait = std::max(stats.longest_wait, std::chrono::nanoseconds(start - w.queued_at));
+      observer_(stats);
+    }
     {
       std::lock_guard lock(mutex_);
       queued_bytes_ -= bytes;

@@ -63,6 +63,7 @@ struct rowstore_write {
   std::optional<extent_record> seal;
   /// Called once, on the writer thread, after the synced write (nullopt) or its failure.
   std::function<void(std::optional<model::error>)> done;
+  std::chrono::steady_clock::time_point queued_at{};  ///< set by submit()
 };
 
 struct writer_options {
@@ -70,8 +71,16 @@ struct writer_options {
   size_t max_commit_bytes = 32u << 20;   ///< upper bound of one group commit
 };
 
+/// One group commit, as the writer's observer sees it.
+struct commit_stats {
+  size_t writes = 0;
+  size_t bytes = 0;
+  std::chrono::nanoseconds duration{};      ///< the synced write
+  std::chrono::nanoseconds longest_wait{};  ///< queued until the group began, its longest write
+};
+
 /// Observes the writer (monitoring probe adapter); called on the writer thread.
-using commit_observer = std::function<void(size_t writes, size_t bytes, std::chrono::nanoseconds)>;
+using commit_observer = std::function<void(const commit_stats&)>;
 
 /// The single writer of the `rowstore` and `requests` column families. Owns one thread that
 /// takes everything queued, writes it as one RocksDB write batch with sync=true, then calls each

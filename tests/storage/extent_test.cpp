@@ -1,4 +1,5 @@
 // The extent format (storage/FORMAT.md "Extents"): round trips, statistics and the golden file.
+#include <atomic>
 #include <cstdlib>
 
 #include "tests/storage/extent_fixtures.hpp"
@@ -179,6 +180,25 @@ TEST_F(extent_test, creates_missing_directories_and_paths_follow_the_format) {
   const std::vector<column> schema = {{"n", column_type::long_}};
   write(path, schema, {make_batch(schema, 1, {{int64_t{1}}})});
   EXPECT_EQ(must(extent_reader::open(path)).stats().rows, 1u);
+}
+
+// Compression threads and the steps between them change when the work is done, never the bytes:
+// each column block is one frame, as a one-shot compression would make it.
+TEST_F(extent_test, parallel_stepped_compression_writes_the_same_bytes) {
+  const std::vector<column> schema = {{"n", column_type::long_}, {"s", column_type::string},
+                                      {"x", column_type::real}};
+  rows_t rows;
+  for (int64_t i = 0; i < 40'000; ++i)
+    rows.push_back({value{i * 7919 % 100'003}, std::string("host-") + std::to_string(i % 97) + " message " +
+                                                   std::to_string(i * 31),
+                    value{static_cast<double>(i) / 3}});
+  const std::vector<column_batch> batches = {make_batch(schema, 1000, rows)};
+  write(dir_ / "one.trx", schema, batches, {.block_rows = 10'000});
+  std::atomic<int> steps{0};
+  write(dir_ / "three.trx", schema, batches,
+        {.block_rows = 10'000, .between_steps = [&] { ++steps; }, .compression_threads = 3});
+  EXPECT_EQ(read_bytes(dir_ / "three.trx"), read_bytes(dir_ / "one.trx"));
+  EXPECT_GT(steps.load(), 4 * 3) << "steps between groups, columns and compression chunks";
 }
 
 // The golden file pins format version 1 byte for byte. zstd's output for a given input and level
