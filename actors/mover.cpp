@@ -38,6 +38,12 @@ std::chrono::microseconds current_pause(caf::actor_system& sys, const node_env& 
   return pause;
 }
 
+// Compression threads for a move: every core while the machine has room; one under pressure (the
+// controller asks for pauses), so the move's CPU share shrinks with its rate.
+unsigned compression_threads(std::chrono::microseconds pause) {
+  return pause.count() > 0 ? 1u : std::clamp(std::thread::hardware_concurrency(), 1u, max_compression_threads);
+}
+
 // Runs on the mover's own thread (detached): reads, writes and fsyncs block only it.
 seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& job) {
   // Moves yield the CPU to ingest and queries: this thread (a detached actor's own) runs at a
@@ -63,7 +69,7 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
   options.between_steps = between_steps;
   // A move compresses a group's columns on every core: its threads (helpers inherit this one's
   // class) only get what ingest and queries leave idle.
-  options.compression_threads = std::clamp(std::thread::hardware_concurrency(), 1u, max_compression_threads);
+  options.compression_threads = compression_threads(std::chrono::microseconds(job.pause_us));
   auto created = storage::extent_writer::create(path, job.schema, options);
   if (auto* e = std::get_if<model::error>(&created)) return *e;
   auto& writer = std::get<storage::extent_writer>(created);
@@ -79,9 +85,11 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
                                         since_check = 0;
                                         if (pause.count() > 0) std::this_thread::sleep_for(pause);
                                         pause = current_pause(sys, env, job.pause_us);
+                                        writer.set_compression_threads(compression_threads(pause));
                                       }
                                       return !failure;
-                                    });
+                                    },
+                                    /*bulk=*/true);
   if (read) return *read;
   if (failure) return *failure;
   auto finished = writer.finish();  // fsyncs the file and its directory

@@ -220,7 +220,10 @@ struct extent_writer::impl {
   // One compression context per compressing thread; per column of a group, its raw block and
   // its compressed frame.
   std::vector<std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)>> cctxs;
+  // frames[c] keeps its length (resizing up would zero-fill megabytes per block): the frame is
+  // its first frame_sizes[c] bytes.
   std::vector<std::string> raws, frames;
+  std::vector<size_t> frame_sizes;
   std::string out;
   std::optional<model::error> failed;
   bool finished = false;
@@ -236,9 +239,10 @@ struct extent_writer::impl {
   // Compresses `raw` into `frame` as one zstd frame with its content size, in steps of
   // compress_step_bytes of input (between_steps in between); the bytes are those of a one-shot
   // compression at the same level.
-  std::optional<model::error> compress(ZSTD_CCtx* c, std::string_view raw, std::string& frame) const {
+  std::optional<model::error> compress(ZSTD_CCtx* c, std::string_view raw, std::string& frame,
+                                       size_t& frame_size) const {
     constexpr size_t compress_step_bytes = 64u << 10;
-    frame.resize(ZSTD_compressBound(raw.size()));
+    if (frame.size() < ZSTD_compressBound(raw.size())) frame.resize(ZSTD_compressBound(raw.size()));
     auto check = [&](size_t r) -> std::optional<model::error> {
       if (!ZSTD_isError(r)) return std::nullopt;
       return misuse(path, fmt::format("zstd: {}", ZSTD_getErrorName(r)));
@@ -263,21 +267,29 @@ struct extent_writer::impl {
       if (last) break;
       if (options.between_steps) options.between_steps();
     }
-    frame.resize(out_buf.pos);
+    frame_size = out_buf.pos;
     return std::nullopt;
   }
 
-  // Compresses raws[c] into frames[c] for every column: on this thread and, with
+  // Compresses blocks[c] into frames[c] for every column: on this thread and, with
   // compression_threads > 1, on as many helpers more (started per group: they inherit this
   // thread's scheduling class, and a group's compression dwarfs their start-up).
-  std::optional<model::error> compress_columns() {
+  std::optional<model::error> compress_columns(const std::vector<std::string_view>& blocks) {
     std::atomic<size_t> next{0};
-    std::vector<std::optional<model::error>> errors(raws.size());
+    std::vector<std::optional<model::error>> errors(blocks.size());
     auto work = [&](ZSTD_CCtx* c) {
-      for (size_t i = next++; i < raws.size(); i = next++) errors[i] = compress(c, raws[i], frames[i]);
+      for (size_t i = next++; i < blocks.size(); i = next++) errors[i] = compress(c, blocks[i], frames[i], frame_sizes[i]);
     };
+    while (cctxs.size() < std::max(1u, options.compression_threads)) {
+      cctxs.emplace_back(ZSTD_createCCtx(), ZSTD_freeCCtx);
+      if (!cctxs.back()) {
+        cctxs.pop_back();
+        break;  // fewer threads, not a failure
+      }
+    }
     std::vector<std::thread> helpers;
-    for (size_t t = 1; t < cctxs.size() && t < raws.size(); ++t) helpers.emplace_back(work, cctxs[t].get());
+    const size_t threads = std::min<size_t>(std::max(1u, options.compression_threads), cctxs.size());
+    for (size_t t = 1; t < threads && t < blocks.size(); ++t) helpers.emplace_back(work, cctxs[t].get());
     work(cctxs[0].get());
     for (auto& h : helpers) h.join();
     for (auto& e : errors)
@@ -410,36 +422,43 @@ std::optional<model::error> extent_writer::impl::flush() {
   g.rows = pending_rows;
   raws.resize(pending.size());
   frames.resize(pending.size());
+  frame_sizes.resize(pending.size());
+  // A column's raw block is its null bitmap (when it has nulls), values, then text. Without nulls
+  // the pending buffers are used in place (text appended to the values), not copied.
+  std::vector<std::string_view> blocks(pending.size());
   for (size_t c = 0; c < pending.size(); ++c) {
-    const auto& p = pending[c];
-    auto& raw = raws[c];
-    raw.clear();
-    if (p.null_count > 0) {
+    auto& p = pending[c];
+    if (p.null_count == 0) {
+      p.values += p.text;
+      blocks[c] = p.values;
+    } else {
+      auto& raw = raws[c];
       raw.assign(bitmap_bytes(pending_rows), '\0');
       for (size_t i = 0; i < p.nulls.size(); ++i)
         if (p.nulls[i]) raw[i / 8] = static_cast<char>(raw[i / 8] | (1 << (i % 8)));
+      raw += p.values;
+      raw += p.text;
+      blocks[c] = raw;
     }
-    raw += p.values;
-    raw += p.text;
-    if (raw.size() > max_block_raw_bytes) {
+    if (blocks[c].size() > max_block_raw_bytes) {
       return fail({"StorageError",
                    fmt::format("extent '{}': a block of column '{}' would hold {} bytes, more "
                                "than the format's limit of {} (one value too large)",
                                path.string(),
                                c + 1 == pending.size() ? std::string(ingestion_column_name) : schema[c].name,
-                               raw.size(), max_block_raw_bytes),
+                               blocks[c].size(), max_block_raw_bytes),
                    true});
     }
   }
-  if (auto e = compress_columns()) return fail(*e);
+  if (auto e = compress_columns(blocks)) return fail(*e);
   out.clear();
   for (size_t c = 0; c < pending.size(); ++c) {
     auto& p = pending[c];
-    const std::string_view stored = frames[c];
+    const std::string_view stored(frames[c].data(), frame_sizes[c]);
     entry e;
     e.offset = offset + out.size();
     e.stored_bytes = static_cast<uint32_t>(stored.size());
-    e.raw_bytes = static_cast<uint32_t>(raws[c].size());
+    e.raw_bytes = static_cast<uint32_t>(blocks[c].size());
     e.crc = crc32_of(stored);
     e.null_count = p.null_count;
     if (p.has_minmax) {
@@ -463,6 +482,8 @@ std::optional<model::error> extent_writer::impl::flush() {
   pending_rows = 0;
   return std::nullopt;
 }
+
+void extent_writer::set_compression_threads(unsigned threads) { impl_->options.compression_threads = threads; }
 
 extent_writer::extent_writer(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 extent_writer::extent_writer(extent_writer&&) noexcept = default;
@@ -508,10 +529,8 @@ std::variant<extent_writer, model::error> extent_writer::create(const fs::path& 
   w->pending.back().type = model::column_type::datetime;
   w->pending.back().lay = layout::i64;
   w->schema = std::move(schema);
-  for (unsigned t = 0; t < std::max(1u, options.compression_threads); ++t) {
-    w->cctxs.emplace_back(ZSTD_createCCtx(), ZSTD_freeCCtx);
-    if (!w->cctxs.back()) return misuse(path, "zstd: cannot allocate a compression context");
-  }
+  w->cctxs.emplace_back(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!w->cctxs.back()) return misuse(path, "zstd: cannot allocate a compression context");
   std::string header(magic, 4);
   put<uint16_t>(header, version);
   put<uint16_t>(header, 0);

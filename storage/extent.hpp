@@ -67,7 +67,7 @@ struct extent_options {
   /// before the next: the file never queues more than one slice ahead of other writers' fsyncs
   /// (the rowstore's group commit), and the final fsync has little left to do. 0 = write freely,
   /// flush at finish().
-  size_t write_slice_bytes = size_t{512} << 10;
+  size_t write_slice_bytes = size_t{128} << 10;
   /// Called between bounded steps of work (each ~64 KiB compressed, a slice written, a batch
   /// appended): where a background writer may give up the CPU. Empty = never called.
   std::function<void()> between_steps = {};  ///< (called from every compressing thread)
@@ -99,6 +99,9 @@ class extent_writer {
   /// Writes the last group, the footer and the trailer; fsyncs the file, its directory and
   /// the parents of directories create() made. Only then may the extent be registered.
   std::variant<extent_stats, model::error> finish();
+
+  /// Changes compression_threads from the next block group on (0 counts as 1).
+  void set_compression_threads(unsigned threads);
 
   extent_writer(extent_writer&&) noexcept;
   extent_writer& operator=(extent_writer&&) noexcept;

@@ -389,11 +389,15 @@ std::variant<std::optional<request_record>, model::error> find_request(const sto
 
 std::optional<model::error> read_batches(
     const store& s, model::table_id table, uint64_t from, uint64_t to,
-    const std::function<bool(uint64_t, const model::column_batch&)>& f) {
+    const std::function<bool(uint64_t, const model::column_batch&)>& f, bool bulk) {
   auto& impl = *s.impl_;
   auto upper = row_key(table, to == UINT64_MAX ? to : to + 1);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
+  if (bulk) {
+    ro.fill_cache = false;
+    ro.readahead_size = size_t{2} << 20;
+  }
   if (to != UINT64_MAX) ro.iterate_upper_bound = &upper_slice;
   auto prefix = table_prefix(table);
   std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(ro, impl.rowstore));

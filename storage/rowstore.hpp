@@ -145,9 +145,10 @@ size_t remove_orphan_extents(const std::filesystem::path& data_dir,
                              const std::unordered_map<uint64_t, bool>& known_tables);
 
 /// Reads `table`'s batches with sequence in [from, to] in order; `f(sequence, batch)` returns
-/// false to stop early. Reads one consistent snapshot.
+/// false to stop early. Reads one consistent snapshot. A `bulk` read (an extent move) reads
+/// ahead and leaves the block cache to the point reads and queries it would otherwise evict.
 std::optional<model::error> read_batches(
     const store& s, model::table_id table, uint64_t from, uint64_t to,
-    const std::function<bool(uint64_t, const model::column_batch&)>& f);
+    const std::function<bool(uint64_t, const model::column_batch&)>& f, bool bulk = false);
 
 }  // namespace tributary::storage
