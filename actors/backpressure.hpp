@@ -8,7 +8,7 @@
 ///    of the limit, memtables above `memtable_high_bytes`) is a level p in [0, 1], the worst
 ///    of the three: p = 0 at the `*_high` mark, 1 at the `*_full` mark (twice the bound for
 ///    memtables). Movers allowed = ceil(max_movers * (1 - p)) (0 = paused, only at p = 1);
-///    pause between blocks = p * max_pause.
+///    pause per 4 MiB moved = p * max_pause (movers spread it over the 4 MiB in short sleeps).
 ///  - The budget falls at once but rises by one mover per sample at most, and only when the
 ///    readings are `hysteresis` below the marks that lowered it: a reading hovering at a mark
 ///    does not flap.

@@ -99,7 +99,7 @@ using budget_atom = caf::atom_constant<caf::atom("budget")>;
 /// What the backpressure controller currently allows extent movers, and the readings behind it.
 struct mover_budget {
   uint32_t movers_allowed = 0;       ///< movers that may run at once now (0 = paused)
-  uint32_t pause_us = 0;             ///< pause a mover takes between blocks
+  uint32_t pause_us = 0;             ///< pause per 4 MiB moved (movers spread it in short sleeps)
   bool throttle_ingest = false;      ///< the rowstore is near its quota: ingest is refused
                                      ///< (Throttling) and movers get a guaranteed minimum rate
   bool rowstore_pressed = false;     ///< the rowstore is past the guarantee mark: tables seal

@@ -1,6 +1,8 @@
 #include <caf/all.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
@@ -44,6 +46,55 @@ unsigned compression_threads(std::chrono::microseconds pause) {
   return pause.count() > 0 ? 1u : std::clamp(std::thread::hardware_concurrency(), 1u, max_compression_threads);
 }
 
+// Paces a move between its steps of work (the extent writer's between_steps, each batch read).
+// The mover runs at the lowest priority, but a CPU-bound thread once picked runs until the next
+// scheduler tick (4 ms at HZ=250), and a CPU busy with it never goes idle, so the scheduler does
+// not pull a request's thread waiting elsewhere over to it. Every yield_every of work the mover
+// therefore gives the CPU up: a yield while the controller asks for no pause; under pressure a
+// sleep, sized so that the sleeps over the next 4 MiB add up to the controller's pause for it,
+// spread thinly instead of taken in one block. Thread-safe (compression threads step too).
+class pacer {
+ public:
+  explicit pacer(std::chrono::microseconds pause) : window_start_(clock::now()) {
+    set_sleep(pause, assumed_work_per_check);
+  }
+
+  void step() {
+    thread_local auto last = clock::now();
+    if (clock::now() - last < yield_every) return;
+    if (const auto nap = std::chrono::nanoseconds(step_sleep_ns_.load(std::memory_order_relaxed)); nap.count() > 0) {
+      std::this_thread::sleep_for(nap);
+      slept_ns_.fetch_add(nap.count(), std::memory_order_relaxed);
+    } else {
+      sched_yield();
+    }
+    last = clock::now();
+  }
+
+  // The controller was asked again after bytes_between_budget_checks: `pause` is for the next ones.
+  void checked(std::chrono::microseconds pause) {
+    const auto now = clock::now();
+    const auto work = (now - window_start_) - std::chrono::nanoseconds(slept_ns_.exchange(0));
+    window_start_ = now;
+    set_sleep(pause, std::max<clock::duration>(work, yield_every));
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  static constexpr auto assumed_work_per_check = std::chrono::milliseconds(40);  // 4 MiB at 100 MiB/s
+  static constexpr auto max_step_sleep = std::chrono::milliseconds(50);
+
+  void set_sleep(std::chrono::microseconds pause, clock::duration work) {
+    const auto nap = std::chrono::duration_cast<std::chrono::nanoseconds>(pause) * yield_every.count() /
+                     std::chrono::duration_cast<std::chrono::microseconds>(work).count();
+    step_sleep_ns_.store(std::min<std::chrono::nanoseconds>(nap, max_step_sleep).count(), std::memory_order_relaxed);
+  }
+
+  clock::time_point window_start_;
+  std::atomic<int64_t> step_sleep_ns_{0};
+  std::atomic<int64_t> slept_ns_{0};
+};
+
 // Runs on the mover's own thread (detached): reads, writes and fsyncs block only it.
 seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& job) {
   // Moves yield the CPU to ingest and queries: this thread (a detached actor's own) runs at a
@@ -55,16 +106,8 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
   constexpr int ioprio_class_idle = 3, ioprio_class_shift = 13, ioprio_who_process = 1;
   syscall(SYS_ioprio_set, ioprio_who_process, ::gettid(), ioprio_class_idle << ioprio_class_shift);
   auto path = storage::extent_path(env.data_dir, job.table, storage::extent_id{job.from_sequence});
-  // The mover runs at the lowest priority, but a CPU-bound thread once picked runs until the next
-  // scheduler tick (4 ms at HZ=250): a request's thread woken onto its CPU can wait that long
-  // while the other CPU idles. Giving the CPU up every yield_every of work bounds that wait.
-  auto between_steps = [] {
-    thread_local auto last_yield = std::chrono::steady_clock::now();
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_yield < yield_every) return;
-    sched_yield();
-    last_yield = std::chrono::steady_clock::now();
-  };
+  pacer pace(std::chrono::microseconds(job.pause_us));
+  auto between_steps = [&pace] { pace.step(); };
   storage::extent_options options;
   options.between_steps = between_steps;
   // A move compresses a group's columns on every core: its threads (helpers inherit this one's
@@ -83,9 +126,9 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
                                       since_check += b.byte_size();
                                       if (since_check >= bytes_between_budget_checks) {
                                         since_check = 0;
-                                        if (pause.count() > 0) std::this_thread::sleep_for(pause);
                                         pause = current_pause(sys, env, job.pause_us);
                                         writer.set_compression_threads(compression_threads(pause));
+                                        pace.checked(pause);
                                       }
                                       return !failure;
                                     },
