@@ -25,6 +25,7 @@ namespace tributary::actors {
 
 class directory;
 class data_operations;
+class query_pool;
 
 /// The node's disk use, kept by its table actors and read by the controller, the ingest
 /// checks and `.show cluster streamingingestion`. Lock-free counters.
@@ -85,6 +86,8 @@ struct node_env {
   /// (DiskBudgetExceeded) while extents fill their capacity. Movers get a guaranteed rate well
   /// before the reserve fills (the controller), so the rowstore drains.
   disk_budget disk;
+  /// Where table scans run; null = on the table actor itself (tests of the actor alone).
+  query_pool* queries = nullptr;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the

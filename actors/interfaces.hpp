@@ -92,6 +92,7 @@ using seal_atom = caf::atom_constant<caf::atom("seal")>;
 using sealed_atom = caf::atom_constant<caf::atom("sealed")>;
 using extents_atom = caf::atom_constant<caf::atom("extents")>;
 using clear_atom = caf::atom_constant<caf::atom("clear")>;
+using scanned_atom = caf::atom_constant<caf::atom("scanned")>;
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using budget_atom = caf::atom_constant<caf::atom("budget")>;
@@ -164,6 +165,8 @@ using table_actor = caf::typed_actor<
     caf::reacts_to<committed_atom, uint64_t, std::optional<model::error>>,
     /// Answers a query over this node's shard of the table.
     caf::replies_to<query_atom, table_query>::with<model::outcome>,
+    /// A scan of a query ended on the query pool (its id, its answer).
+    caf::reacts_to<scanned_atom, uint64_t, model::outcome>,
     /// The table was dropped: finish pending commits, delete its data, stop.
     caf::reacts_to<drop_atom>,
     /// Checks the seal triggers (size, age, policy) and starts a move when one fires.

@@ -132,7 +132,7 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
                                       }
                                       return !failure;
                                     },
-                                    /*bulk=*/true);
+                                    {.bulk = true});
   if (read) return *read;
   if (failure) return *failure;
   auto finished = writer.finish();  // fsyncs the file and its directory

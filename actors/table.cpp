@@ -8,6 +8,8 @@
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
 #include "actors/operations.hpp"
+#include "actors/query_pool.hpp"
+#include "actors/table_query.hpp"
 #include "monitoring/metrics.hpp"
 #include "storage/extent.hpp"
 #include "storage/rowstore.hpp"
@@ -64,8 +66,13 @@ struct table_st {
   // moves started before it are discarded (their generation is older).
   uint64_t cleared_below_sequence = 0;
   uint64_t generation = 0;
+  // Scans running on the query pool, by id; while any runs, removed extents keep their files.
+  std::unordered_map<uint64_t, caf::typed_response_promise<model::outcome>> scans;
+  uint64_t next_scan = 0;
+  std::vector<std::filesystem::path> doomed_files;
   std::optional<caf::typed_response_promise<model::outcome>> clear_reply;
   bool clear_written = false;  // the clear's delete is durable; the reply waits for a running move
+  std::vector<std::filesystem::path> clear_files;  // the cleared extents' files, removed once durable
   model::result_table clear_result;
   static inline const char* name = "table";
 
@@ -281,6 +288,12 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   st.pending.emplace(seq, std::move(p));
 }
 
+void remove_doomed_files(table_st& st) {
+  std::error_code ec;
+  for (const auto& f : st.doomed_files) std::filesystem::remove(f, ec);
+  st.doomed_files.clear();
+}
+
 void finish_drop(table_ptr self) {
   storage::rowstore_write w;
   w.table = self->state.state.table.id;
@@ -321,7 +334,7 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
     probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
     for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
   }
-  if (st.dropping && st.pending.empty()) finish_drop(self);
+  if (st.dropping && st.pending.empty() && st.scans.empty()) finish_drop(self);
   else maybe_seal(self);
 }
 
@@ -480,14 +493,12 @@ caf::result<model::outcome> clear_data(table_ptr self) {
   storage::rowstore_write w;
   w.table = st.state.table.id;
   w.drop_table = true;
-  w.done = [h = caf::actor_cast<table_actor>(self), files = std::move(files)](std::optional<model::error> e) {
-    std::error_code ec;
-    if (!e)
-      for (const auto& f : files) std::filesystem::remove(f, ec);
+  w.done = [h = caf::actor_cast<table_actor>(self)](std::optional<model::error> e) {
     caf::anon_send(h, clear_atom::value, std::move(e));
   };
   if (!st.env->writer.submit(std::move(w)))
     return model::outcome{model::error{"Throttling", "the node's write queue is full; retry the clear", false}};
+  st.clear_files = std::move(files);
   st.forget_rowstore();
   st.account_extents(-static_cast<int64_t>(st.extent_file_bytes()));
   st.extents.clear();
@@ -505,6 +516,11 @@ caf::result<model::outcome> clear_data(table_ptr self) {
 
 void cleared(table_ptr self, std::optional<model::error>& e) {
   auto& st = self->state;
+  if (!e) {
+    st.doomed_files.insert(st.doomed_files.end(), st.clear_files.begin(), st.clear_files.end());
+    if (st.scans.empty()) remove_doomed_files(st);
+  }
+  st.clear_files.clear();
   if (!st.clear_reply) return;
   if (!e && st.sealing) {
     st.clear_written = true;  // seal_stopped answers
@@ -530,90 +546,52 @@ model::outcome show_extents(table_ptr self) {
   return t;
 }
 
-model::result_table count_result(uint64_t n) {
-  model::result_table t;
-  t.columns.push_back({"Count", model::column_type::long_});
-  t.rows.push_back({static_cast<int64_t>(n)});
-  return t;
-}
-
-// Appends rows [from, from + n) of `b` with their ingestion times filtered; false once `take` rows
-// are in.
-bool append_rows(model::result_table& out, const model::column_batch& b, const int64_t* ticks,
-                 const table_query& q) {
-  const size_t width = out.columns.size();
-  for (uint32_t r = 0; r < b.rows && out.rows.size() < q.take; ++r) {
-    if ((ticks ? ticks[r] : b.ingestion_ticks) <= q.ingested_after_ticks) continue;
-    std::vector<model::value> row(width);
-    for (size_t c = 0; c < width && c < b.columns.size(); ++c) row[c] = b.columns[c].at(r);
-    out.rows.push_back(std::move(row));
-  }
-  return out.rows.size() < q.take;
-}
-
-// Rows of one extent: counted (pruned by the extent's and blocks' ingestion-time bounds) or
-// appended. Reads the file here: extents are immutable and mostly in the page cache; a query
-// engine with its own readers replaces this.
-std::optional<model::error> scan_extent(const table_st& st, const storage::extent_record& e,
-                                        const table_query& q, uint64_t& counted, model::result_table& out) {
-  const bool counting = q.what == table_query::op::count;
-  if (e.max_ingestion_ticks <= q.ingested_after_ticks) return std::nullopt;
-  if (counting && e.min_ingestion_ticks > q.ingested_after_ticks) {
-    counted += e.rows;
-    return std::nullopt;
-  }
-  auto opened = storage::extent_reader::open(storage::extent_path(st.env->data_dir, e.table, storage::extent_id{e.id}));
-  if (auto* err = std::get_if<model::error>(&opened)) return *err;
-  const auto& reader = std::get<storage::extent_reader>(opened);
-  const auto& blocks = reader.blocks();
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    if (blocks[b].max_ingestion_ticks <= q.ingested_after_ticks) continue;
-    if (counting) {
-      if (blocks[b].min_ingestion_ticks > q.ingested_after_ticks) {
-        counted += blocks[b].rows;
-        continue;
-      }
-      auto ticks = reader.read_ingestion_ticks(b);
-      if (auto* err = std::get_if<model::error>(&ticks)) return *err;
-      for (auto t : std::get<std::vector<int64_t>>(ticks)) counted += t > q.ingested_after_ticks;
-      continue;
-    }
-    auto block = reader.read_block(b);
-    if (auto* err = std::get_if<model::error>(&block)) return *err;
-    const auto& eb = std::get<storage::extent_block>(block);
-    if (!append_rows(out, eb.batch, eb.ingestion_ticks.data(), q)) break;
-  }
-  return std::nullopt;
-}
-
 // One consistent view: this actor's extents and committed rowstore batches at this moment (a
-// seal switches a range from one to the other in a single step of the actor).
-model::outcome run_query(table_ptr self, const table_query& q) {
+// seal switches a range from one to the other in a single step of the actor), captured here and
+// scanned on the query pool (table_query.hpp).
+caf::result<model::outcome> run_query(table_ptr self, const table_query& q) {
   auto& st = self->state;
-  if (st.dropping) return st.not_found();
+  if (st.dropping) return model::outcome{st.not_found()};
   const bool counting = q.what == table_query::op::count;
-  if (counting && q.ingested_after_ticks == INT64_MIN) return count_result(st.extent_rows() + st.total_rows);
-  model::result_table result;
-  result.columns = st.state.table.columns;
-  uint64_t counted = 0;
-  for (const auto& e : st.extents) {
-    if (!counting && result.rows.size() >= q.take) break;
-    if (auto err = scan_extent(st, e, q, counted, result)) return *err;
-  }
+  if (counting && q.ingested_after_ticks == INT64_MIN) return model::outcome{count_result(st.extent_rows() + st.total_rows)};
+  table_scan scan;
+  scan.store = &st.env->store;
+  scan.data_dir = st.env->data_dir;
+  scan.table = st.state.table.id;
+  scan.columns = st.state.table.columns;
+  for (const auto& e : st.extents)
+    if (e.max_ingestion_ticks > q.ingested_after_ticks) scan.extents.push_back(e);
   if (counting) {
     for (const auto& b : st.batches)
-      if (b.ingestion_ticks > q.ingested_after_ticks) counted += b.rows;
-    return count_result(counted);
+      if (b.ingestion_ticks > q.ingested_after_ticks) scan.rowstore_rows += b.rows;
+  } else if (!st.batches.empty()) {
+    scan.rowstore_range = {st.batches.front().sequence, st.batches.back().sequence};
+    scan.view = storage::read_view::take(st.env->store);
   }
-  if (st.batches.empty() || result.rows.size() >= q.take) return result;
-  // Committed batches only: up to the last acknowledged sequence.
-  auto failure = storage::read_batches(st.env->store, st.state.table.id, st.batches.front().sequence,
-                                       st.batches.back().sequence,
-                                       [&](uint64_t, const model::column_batch& b) {
-                                         return append_rows(result, b, nullptr, q);
-                                       });
-  if (failure) return *failure;
-  return result;
+  if (!st.env->queries) return model::outcome{run_scan(scan, q)};
+  const uint64_t id = st.next_scan++;
+  auto h = caf::actor_cast<table_actor>(self);
+  if (!st.env->queries->submit([scan = std::move(scan), q, h, id] {
+        caf::anon_send(h, scanned_atom::value, id, run_scan(scan, q));
+      }))
+    return model::outcome{model::error{"Throttling", "too many queries are waiting on this node; retry after a short backoff",
+                                       false}};
+  auto rp = self->make_response_promise<model::outcome>();
+  st.scans.emplace(id, rp);
+  return rp;
+}
+
+// A scan ended: answer its query; once no scan runs, files that outlived their extents for the
+// scans' sake go, and a drop waiting for them finishes.
+void scanned(table_ptr self, uint64_t id, model::outcome& outcome) {
+  auto& st = self->state;
+  auto it = st.scans.find(id);
+  if (it == st.scans.end()) return;
+  it->second.deliver(std::move(outcome));
+  st.scans.erase(it);
+  if (!st.scans.empty()) return;
+  remove_doomed_files(st);
+  if (st.dropping && st.pending.empty()) finish_drop(self);
 }
 
 table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table_update init,
@@ -653,9 +631,10 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
       [self](ingest_atom, ingest_call& call, ingest_reply& reply) { ingest(self, call, reply); },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
       [self](query_atom, const table_query& q) { return run_query(self, q); },
+      [self](scanned_atom, uint64_t id, model::outcome& o) { scanned(self, id, o); },
       [self](drop_atom) {
         self->state.dropping = true;
-        if (self->state.pending.empty()) finish_drop(self);
+        if (self->state.pending.empty() && self->state.scans.empty()) finish_drop(self);
       },
       [self](seal_atom) {
         self->state.seal_tick_pending = false;

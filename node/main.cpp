@@ -16,6 +16,7 @@
 #include "actors/directory.hpp"
 #include "actors/operations.hpp"
 #include "actors/gateway.hpp"
+#include "actors/query_pool.hpp"
 #include "monitoring/metrics.hpp"
 #include "node/rpc_server.hpp"
 #include "storage/crash_point.hpp"
@@ -143,6 +144,10 @@ int run(const flags& f) {
          }},
         metrics->controller());
     env.controller = controller;
+    // Table scans run here, not on the scheduler's workers (declared after the actor system so
+    // it is destroyed first, once every actor is done).
+    actors::query_pool queries(std::max(1u, cores / 2), 256);
+    env.queries = &queries;
     auto spawned = actors::spawn_coordinator(sys, env);
     if (auto* e = std::get_if<model::error>(&spawned)) {
       spdlog::critical("{}: {}", e->code, e->message);
@@ -171,7 +176,8 @@ int run(const flags& f) {
     gateway.stop();
     caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(controller, caf::exit_reason::user_shutdown);
-  }  // ~actor_system waits for every actor
+    sys.await_all_actors_done();  // no actor submits scans any more; ~query_pool finishes the last
+  }  // ~actor_system
   writer.stop();  // commits what the actors queued last
   spdlog::info("stopped; closing storage");
   return status;

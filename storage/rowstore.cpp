@@ -387,14 +387,23 @@ std::variant<std::optional<request_record>, model::error> find_request(const sto
   return std::optional<request_record>(std::move(r));
 }
 
-std::optional<model::error> read_batches(
-    const store& s, model::table_id table, uint64_t from, uint64_t to,
-    const std::function<bool(uint64_t, const model::column_batch&)>& f, bool bulk) {
+std::shared_ptr<const read_view> read_view::take(const store& s) {
+  return std::shared_ptr<const read_view>(new read_view(s, s.impl_->db->GetSnapshot()));
+}
+
+read_view::~read_view() {
+  store_.impl_->db->ReleaseSnapshot(static_cast<const rocksdb::Snapshot*>(snapshot_));
+}
+
+std::optional<model::error> read_batches(const store& s, model::table_id table, uint64_t from, uint64_t to,
+                                         const std::function<bool(uint64_t, const model::column_batch&)>& f,
+                                         const scan_options& options) {
   auto& impl = *s.impl_;
   auto upper = row_key(table, to == UINT64_MAX ? to : to + 1);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
-  if (bulk) {
+  if (options.view) ro.snapshot = static_cast<const rocksdb::Snapshot*>(options.view->snapshot_);
+  if (options.bulk) {
     ro.fill_cache = false;
     ro.readahead_size = size_t{2} << 20;
   }

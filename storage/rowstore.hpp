@@ -8,6 +8,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -144,11 +145,38 @@ size_t remove_orphan_extents(const std::filesystem::path& data_dir,
                              const std::unordered_map<uint64_t, table_recovery>& tables,
                              const std::unordered_map<uint64_t, bool>& known_tables);
 
+/// A point-in-time view of the rowstore (a RocksDB snapshot) for a read that runs later or on
+/// another thread than where the view was taken: it sees exactly what was committed then, even
+/// if a seal or a clear deletes those rows meanwhile. Cheap to take; it pins deleted data until
+/// released, so hold it only for one query. Thread-safe to share.
+class read_view {
+ public:
+  static std::shared_ptr<const read_view> take(const store& s);
+  ~read_view();
+  read_view(const read_view&) = delete;
+  read_view& operator=(const read_view&) = delete;
+
+ private:
+  read_view(const store& s, const void* snapshot) : store_(s), snapshot_(snapshot) {}
+  friend std::optional<model::error> read_batches(const store&, model::table_id, uint64_t, uint64_t,
+                                                  const std::function<bool(uint64_t, const model::column_batch&)>&,
+                                                  const struct scan_options&);
+  const store& store_;
+  const void* snapshot_;  // rocksdb::Snapshot
+};
+
+struct scan_options {
+  /// An extent move's scan: reads ahead and leaves the block cache to the point reads and
+  /// queries it would otherwise evict.
+  bool bulk = false;
+  /// Read this view instead of the current state.
+  const read_view* view = nullptr;
+};
+
 /// Reads `table`'s batches with sequence in [from, to] in order; `f(sequence, batch)` returns
-/// false to stop early. Reads one consistent snapshot. A `bulk` read (an extent move) reads
-/// ahead and leaves the block cache to the point reads and queries it would otherwise evict.
-std::optional<model::error> read_batches(
-    const store& s, model::table_id table, uint64_t from, uint64_t to,
-    const std::function<bool(uint64_t, const model::column_batch&)>& f, bool bulk = false);
+/// false to stop early. Reads one consistent snapshot (`options.view`, or one taken now).
+std::optional<model::error> read_batches(const store& s, model::table_id table, uint64_t from, uint64_t to,
+                                         const std::function<bool(uint64_t, const model::column_batch&)>& f,
+                                         const scan_options& options = {});
 
 }  // namespace tributary::storage

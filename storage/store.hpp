@@ -54,7 +54,8 @@ class store {
       const store&, model::table_id, std::string_view, int64_t);
   friend std::optional<model::error> read_batches(
       const store&, model::table_id, uint64_t, uint64_t,
-      const std::function<bool(uint64_t, const model::column_batch&)>&, bool);
+      const std::function<bool(uint64_t, const model::column_batch&)>&, const struct scan_options&);
+  friend class read_view;
   struct impl;
   explicit store(std::unique_ptr<impl> i);
   std::unique_ptr<impl> impl_;
