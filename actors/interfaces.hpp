@@ -5,8 +5,13 @@
 ///   gateway (RPC bridge) ──command/query──► coordinator ──update──► database ──update──► table
 ///
 /// The coordinator owns the catalog and is its only writer; database actors own their table
-/// actors; a table actor owns its table's effective streaming policy (and, from the ingest
-/// issue on, this node's rowstore shard of the table).
+/// actors; a table actor owns its table's effective streaming policy and this node's shard of
+/// the table (rowstore batches and extents).
+///
+/// Threads besides the scheduler's workers: the rowstore writer (group commit; answers ingests
+/// itself after the fsync), extent movers (detached actors at SCHED_IDLE, asking the
+/// backpressure controller for slots and pace), the query pool (table scans captured by the
+/// table actor, table_query.hpp), and the coordinator (detached: catalog commits block).
 
 #include <cstdint>
 #include <functional>
