@@ -157,6 +157,8 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
     const auto& actor = st.databases.at(static_cast<uint64_t>(db->id));
     if (ex.forward->what == commands::table_request::what_kind::clear_data)
       return self->delegate(actor, clear_atom::value, ex.forward->table);
+    if (ex.forward->what == commands::table_request::what_kind::show_details)
+      return self->delegate(actor, details_atom::value, ex.forward->table, std::get<model::result_table>(ex.outcome));
     return self->delegate(actor, extents_atom::value, ex.forward->table);
   }
   if (!ex.changes.empty()) {

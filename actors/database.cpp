@@ -92,6 +92,10 @@ database_actor::behavior_type database_impl(database_ptr self, const node_env* e
         if (const auto* a = self->state.find(table)) return self->delegate(*a, extents_atom::value);
         return model::outcome{self->state.not_found(table)};
       },
+      [self](details_atom, const std::string& table, model::result_table& row) -> caf::result<model::outcome> {
+        if (const auto* a = self->state.find(table)) return self->delegate(*a, details_atom::value, std::move(row));
+        return model::outcome{self->state.not_found(table)};
+      },
       [self](clear_atom, const std::string& table) -> caf::result<model::outcome> {
         if (const auto* a = self->state.find(table)) return self->delegate(*a, clear_atom::value);
         return model::outcome{self->state.not_found(table)};

@@ -98,6 +98,7 @@ using sealed_atom = caf::atom_constant<caf::atom("sealed")>;
 using extents_atom = caf::atom_constant<caf::atom("extents")>;
 using clear_atom = caf::atom_constant<caf::atom("clear")>;
 using scanned_atom = caf::atom_constant<caf::atom("scanned")>;
+using details_atom = caf::atom_constant<caf::atom("details")>;
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using budget_atom = caf::atom_constant<caf::atom("budget")>;
@@ -180,6 +181,8 @@ using table_actor = caf::typed_actor<
     caf::reacts_to<sealed_atom, uint64_t, std::optional<model::error>>,
     /// `.show table T extents`: one row per extent.
     caf::replies_to<extents_atom>::with<model::outcome>,
+    /// `.show table T details`: fills the extent statistics into the catalog's row.
+    caf::replies_to<details_atom, model::result_table>::with<model::outcome>,
     /// `.clear table T data`: deletes every row (rowstore and extents) ingested before it;
     /// answers once the deletion is durable.
     caf::replies_to<clear_atom>::with<model::outcome>,
@@ -203,6 +206,7 @@ using database_actor = caf::typed_actor<
     caf::replies_to<resolve_atom, std::string>::with<resolved_table>,
     /// `.show table T extents` / `.clear table T data`, answered by the table's actor.
     caf::replies_to<extents_atom, std::string>::with<model::outcome>,
+    caf::replies_to<details_atom, std::string, model::result_table>::with<model::outcome>,
     caf::replies_to<clear_atom, std::string>::with<model::outcome>>;
 
 /// COORDINATOR: one per node; owns the catalog (persisted through storage::store) and the
@@ -219,6 +223,7 @@ using coordinator_actor = caf::typed_actor<
 // Local-only messages for now: they never cross a node boundary until the cluster issue gives
 // them inspect() overloads.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::result_table)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::table_id)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::database_update)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_update)

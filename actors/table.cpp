@@ -530,6 +530,36 @@ void cleared(table_ptr self, std::optional<model::error>& e) {
   st.clear_reply.reset();
 }
 
+// Kusto counts extents only (the rowstore is not in .show table details); every extent of a
+// node is local, so "hot" is the same as "total".
+model::outcome fill_details(table_ptr self, model::result_table& t) {
+  const auto& st = self->state;
+  int64_t extents = 0, file_bytes = 0, original_bytes = 0, rows = 0;
+  std::optional<int64_t> min_created, max_created;
+  for (const auto& e : st.extents) {
+    ++extents;
+    file_bytes += static_cast<int64_t>(e.file_bytes);
+    original_bytes += static_cast<int64_t>(e.original_bytes);
+    rows += static_cast<int64_t>(e.rows);
+    min_created = std::min(min_created.value_or(e.created_ticks), e.created_ticks);
+    max_created = std::max(max_created.value_or(e.created_ticks), e.created_ticks);
+  }
+  auto set = [&](std::string_view column, model::value v) {
+    for (size_t c = 0; c < t.columns.size(); ++c)
+      if (t.columns[c].name == column)
+        for (auto& row : t.rows) row[c] = v;
+  };
+  for (const char* prefix : {"Total", "Hot"}) {
+    set(std::string(prefix) + "Extents", extents);
+    set(std::string(prefix) + "ExtentSize", static_cast<double>(file_bytes));
+    set(std::string(prefix) + "OriginalSize", static_cast<double>(original_bytes));
+    set(std::string(prefix) + "RowCount", rows);
+  }
+  if (min_created) set("MinExtentsCreationTime", *min_created);
+  if (max_created) set("MaxExtentsCreationTime", *max_created);
+  return std::move(t);
+}
+
 model::outcome show_extents(table_ptr self) {
   auto& st = self->state;
   model::result_table t;
@@ -642,6 +672,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
       },
       [self](sealed_atom, uint64_t id, std::optional<model::error>& e) { sealed(self, id, e); },
       [self](extents_atom) { return show_extents(self); },
+      [self](details_atom, model::result_table& t) { return fill_details(self, t); },
       [self](clear_atom) { return clear_data(self); },
       [self](clear_atom, std::optional<model::error>& e) { cleared(self, e); },
   };

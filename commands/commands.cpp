@@ -305,7 +305,9 @@ class runner {
     if (db == nullptr) return error_;
     auto* t = find_table(*db, cmd_.table);
     if (t == nullptr) return error_;
-    return details ? table_details_result(*db, *t) : table_columns_result(*t);
+    if (!details) return table_columns_result(*t);
+    forward_ = table_request{table_request::what_kind::show_details, db->name, t->name};
+    return table_details_result(*db, *t);
   }
 
   // --- mappings ---

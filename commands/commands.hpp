@@ -22,8 +22,13 @@ struct context {
 /// (show_extents, clear_data), from the node's operation log (show_data_operations) or from the
 /// node's streaming state and backpressure controller (show_cluster_state).
 struct table_request {
-  enum class what_kind : uint8_t { show_extents, clear_data, show_data_operations, show_cluster_state } what =
-      what_kind::show_extents;
+  enum class what_kind : uint8_t {
+    show_extents,
+    clear_data,
+    show_data_operations,
+    show_cluster_state,
+    show_details  ///< `outcome` holds the catalog's row; the table fills its extent statistics
+  } what = what_kind::show_extents;
   std::string database;
   std::string table;
 };
@@ -34,7 +39,8 @@ struct executed {
   std::vector<model::change> changes;  ///< empty for reads and for errors
   std::string kind;                    ///< stable label for metrics, e.g. "create_table";
                                        ///< "invalid" when the text did not parse
-  /// Set when the answer must come from the table's actor; `outcome` is then an empty table.
+  /// Set when the answer must come from the table's actor; `outcome` is then an empty table
+  /// (for show_details, the row the table completes).
   std::optional<table_request> forward;
 };
 
