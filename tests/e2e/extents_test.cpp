@@ -336,6 +336,14 @@ ingest_tally ingest_until_error(client::connection& c, int requests, int rows, i
   return t;
 }
 
+// The value of an unlabelled gauge on the node's /metrics (-1 when absent).
+double gauge(node_process& node, const std::string& name) {
+  const auto text = http_get(node.metrics_port(), "/metrics");
+  const auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + name.size() + 2, nullptr);
+}
+
 TEST(disk_budget, extents_past_their_capacity_refuse_ingest_clearly_until_space_is_freed) {
   temp_dir dir;
   node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--seal-after-bytes", "1",
@@ -347,6 +355,9 @@ TEST(disk_budget, extents_past_their_capacity_refuse_ingest_clearly_until_space_
   EXPECT_EQ(long_cell(t, "RowstoreReserveBytes"), 20000);
   EXPECT_EQ(long_cell(t, "ExtentCapacityBytes"), 40000) << "the reserve shrinks what extents may use";
   EXPECT_EQ(long_cell(t, "ExtentBytes"), 0);
+  EXPECT_EQ(gauge(node, "tributary_disk_budget_bytes"), 60000);
+  EXPECT_EQ(gauge(node, "tributary_extent_capacity_bytes"), 40000);
+  EXPECT_EQ(gauge(node, "tributary_rowstore_quota_bytes"), 20000);
 
   auto tally = ingest_until_error(c, 1000, 100);
   ASSERT_TRUE(tally.error) << "1000 requests of 100 rows fit in 40 kB of extents";
@@ -367,6 +378,7 @@ TEST(disk_budget, extents_past_their_capacity_refuse_ingest_clearly_until_space_
   t = ok(c.command("", ".show cluster streamingingestion"));
   EXPECT_EQ(long_cell(t, "RowstoreReserveBytes"), 0);
   EXPECT_EQ(long_cell(t, "ExtentCapacityBytes"), 60000) << "streaming off gives the reserve back to extents";
+  EXPECT_EQ(gauge(node, "tributary_extent_capacity_bytes"), 60000);
 }
 
 TEST(disk_budget, a_full_rowstore_reserve_throttles_ingest_and_drains_without_waiting_for_thresholds) {
