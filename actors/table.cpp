@@ -382,6 +382,7 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes,
   }
   if (auto* e = std::get_if<model::error>(&result)) {
     st.env->ingest_probe.moved(false, 0, {});
+    if (e->code == "StorageCorruption") st.env->ingest_probe.corruption("rowstore");
     spdlog::warn("extent move of table '{}' failed, retrying in 5 s: {}: {}", st.state.table.name, e->code, e->message);
     seal_stopped(self);
     schedule_seal_check(self, std::chrono::seconds(5));
@@ -576,6 +577,14 @@ model::outcome show_extents(table_ptr self) {
   return t;
 }
 
+// Corrupt data found by a scan: an error in the log and the metric; the node keeps serving.
+void report_corruption(const table_st& st, const model::outcome& outcome) {
+  const auto* e = std::get_if<model::error>(&outcome);
+  if (!e || e->code != "StorageCorruption") return;
+  spdlog::error("table '{}' in database '{}': {}", st.state.table.name, st.database_name, e->message);
+  st.env->ingest_probe.corruption(e->message.starts_with("extent ") ? "extent" : "rowstore");
+}
+
 // One consistent view: this actor's extents and committed rowstore batches at this moment (a
 // seal switches a range from one to the other in a single step of the actor), captured here and
 // scanned on the query pool (table_query.hpp).
@@ -598,7 +607,11 @@ caf::result<model::outcome> run_query(table_ptr self, const table_query& q) {
     scan.rowstore_range = {st.batches.front().sequence, st.batches.back().sequence};
     scan.view = storage::read_view::take(st.env->store);
   }
-  if (!st.env->queries) return model::outcome{run_scan(scan, q)};
+  if (!st.env->queries) {
+    auto outcome = run_scan(scan, q);
+    report_corruption(st, outcome);
+    return outcome;
+  }
   const uint64_t id = st.next_scan++;
   auto h = caf::actor_cast<table_actor>(self);
   if (!st.env->queries->submit([scan = std::move(scan), q, h, id] {
@@ -617,6 +630,7 @@ void scanned(table_ptr self, uint64_t id, model::outcome& outcome) {
   auto& st = self->state;
   auto it = st.scans.find(id);
   if (it == st.scans.end()) return;
+  report_corruption(st, outcome);
   it->second.deliver(std::move(outcome));
   st.scans.erase(it);
   if (!st.scans.empty()) return;

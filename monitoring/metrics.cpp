@@ -351,6 +351,11 @@ struct ingest_probe::state {
                         .Help("The node's disk budget (--disk-budget); 0 = none.")
                         .Register(registry)
                         .Add({})),
+        corruptions(prometheus::BuildCounter()
+                        .Name("tributary_storage_corruptions_total")
+                        .Help("Reads that found corrupt data (extent file or rowstore batch); the request failed "
+                              "with StorageCorruption.")
+                        .Register(registry)),
         extent_capacity(prometheus::BuildGauge()
                             .Name("tributary_extent_capacity_bytes")
                             .Help("Bytes extents may use: the disk budget less the rowstore reserve while "
@@ -374,6 +379,7 @@ struct ingest_probe::state {
   Histogram& move_seconds;
   Gauge& extents;
   Gauge& disk_budget;
+  Family<Counter>& corruptions;
   Gauge& extent_capacity;
 };
 
@@ -500,6 +506,10 @@ void ingest_probe::moved(bool ok, uint64_t rowstore_bytes, std::chrono::nanoseco
 
 void ingest_probe::extent_bytes(int64_t delta) {
   if (state_) state_->extents.Increment(static_cast<double>(delta));
+}
+
+void ingest_probe::corruption(std::string_view what) {
+  if (state_) state_->corruptions.Add({{"what", std::string(what)}}).Increment();
 }
 
 void ingest_probe::disk_budget(uint64_t budget_bytes, uint64_t extent_capacity_bytes) {

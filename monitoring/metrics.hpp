@@ -117,6 +117,9 @@ class ingest_probe {
   void moved(bool ok, uint64_t rowstore_bytes, std::chrono::nanoseconds duration);
   /// tributary_extent_bytes: bytes of this node's registered extent files.
   void extent_bytes(int64_t delta);
+  /// tributary_storage_corruptions_total{what="extent|rowstore"}: a read found corrupt data (the
+  /// request failed with StorageCorruption; the node keeps serving).
+  void corruption(std::string_view what);
   /// tributary_disk_budget_bytes and tributary_extent_capacity_bytes (0 = none / unlimited).
   void disk_budget(uint64_t budget_bytes, uint64_t extent_capacity_bytes);
 

@@ -49,6 +49,14 @@ bool wait_for_extent_rows(client::connection& c, int64_t rows) {
   return false;
 }
 
+// The value of series `series` (name, or name{labels}) on the node's /metrics (-1 when absent).
+double gauge(node_process& node, const std::string& series) {
+  const auto text = http_get(node.metrics_port(), "/metrics");
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
+}
+
 void setup(client::connection& c) {
   ok(c.command("", ".create database Db"));
   ok(c.command("Db", ".create table T (n:long, s:string)"));
@@ -158,6 +166,7 @@ TEST(extents, a_corrupt_extent_is_an_error_and_the_node_keeps_serving) {
   auto e = failed(c.query("Db", "T | take 5"));
   EXPECT_EQ(e.code, "StorageCorruption");
   EXPECT_NE(e.message.find(".trx"), std::string::npos) << e.message;
+  EXPECT_EQ(gauge(node, R"(tributary_storage_corruptions_total{what="extent"})"), 1);
   EXPECT_EQ(scalar(c.query("Db", "T | count")), 10) << "counts come from the registry";
   auto u = csv(0, 3);
   u.table = "U";
@@ -334,14 +343,6 @@ ingest_tally ingest_until_error(client::connection& c, int requests, int rows, i
     }
   }
   return t;
-}
-
-// The value of an unlabelled gauge on the node's /metrics (-1 when absent).
-double gauge(node_process& node, const std::string& name) {
-  const auto text = http_get(node.metrics_port(), "/metrics");
-  const auto at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::strtod(text.c_str() + at + name.size() + 2, nullptr);
 }
 
 TEST(disk_budget, extents_past_their_capacity_refuse_ingest_clearly_until_space_is_freed) {
