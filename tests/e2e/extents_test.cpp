@@ -57,6 +57,17 @@ double gauge(node_process& node, const std::string& series) {
   return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
 }
 
+// Overwrites four bytes of every extent file under `data_dir` (inside the header: the reader's
+// checks fail).
+void corrupt_extent_files(const fs::path& data_dir) {
+  for (const auto& d : fs::recursive_directory_iterator(data_dir / "extents")) {
+    if (!d.is_regular_file()) continue;
+    std::fstream f(d.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(12);
+    f.write("\xff\xff\xff\xff", 4);
+  }
+}
+
 void setup(client::connection& c) {
   ok(c.command("", ".create database Db"));
   ok(c.command("Db", ".create table T (n:long, s:string)"));
@@ -157,12 +168,7 @@ TEST(extents, a_corrupt_extent_is_an_error_and_the_node_keeps_serving) {
   ok(c.command("Db", ".alter table U policy streamingingestion enable"));
   ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, 10))));
   ASSERT_TRUE(wait_for_extent_rows(c, 10));
-  for (const auto& d : fs::recursive_directory_iterator(dir.path() / "data" / "extents")) {
-    if (!d.is_regular_file()) continue;
-    std::fstream f(d.path(), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(12);
-    f.write("\xff\xff\xff\xff", 4);
-  }
+  corrupt_extent_files(dir.path() / "data");
   auto e = failed(c.query("Db", "T | take 5"));
   EXPECT_EQ(e.code, "StorageCorruption");
   EXPECT_NE(e.message.find(".trx"), std::string::npos) << e.message;
@@ -300,12 +306,7 @@ TEST(extents, recent_row_queries_prune_older_extents_unread) {
   setup(c);
   ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, 10))));
   ASSERT_TRUE(wait_for_extent_rows(c, 10));
-  for (const auto& d : fs::recursive_directory_iterator(dir.path() / "data" / "extents")) {
-    if (!d.is_regular_file()) continue;
-    std::fstream f(d.path(), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(12);
-    f.write("\xff\xff\xff\xff", 4);
-  }
+  corrupt_extent_files(dir.path() / "data");
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(10, 5))));
   EXPECT_EQ(ok(c.query("Db", "T | where ingestion_time() > ago(1s) | take 100")).rows.size(), 5u);
