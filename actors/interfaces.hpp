@@ -142,6 +142,8 @@ struct seal_job {
   uint64_t to_sequence = 0;
   uint32_t pause_us = 0;  ///< per 4 MiB moved, from the controller's budget at the start (the
                           ///< mover asks again as it goes)
+  bool guaranteed = false;  ///< the controller guarantees movers a rate (rowstore near its
+                            ///< reserve): the move runs at normal priority
 };
 /// The extent written (not yet registered), or why not (the file is then removed).
 using seal_result = std::variant<storage::extent_record, model::error>;

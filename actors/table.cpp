@@ -419,7 +419,7 @@ void start_seal(table_ptr self) {
   auto& st = self->state;
   st.sealing = true;
   st.seal_started_ticks = now_ticks();
-  auto run = [self](uint32_t pause_us) {
+  auto run = [self](uint32_t pause_us, bool guaranteed) {
     auto& st = self->state;
     if (st.dropping || st.batches.empty()) {
       if (st.env->controller) self->send(st.env->controller, release_atom::value);
@@ -427,7 +427,7 @@ void start_seal(table_ptr self) {
       return;
     }
     seal_job job{st.state.table.id, st.state.table.columns, st.batches.front().sequence,
-                 st.batches.back().sequence, pause_us};
+                 st.batches.back().sequence, pause_us, guaranteed};
     const uint64_t original = st.total_bytes;
     const uint64_t generation = st.generation;
     auto mover = spawn_mover(self, *st.env);
@@ -438,9 +438,9 @@ void start_seal(table_ptr self) {
                 seal_finished(self, r, original, generation);
               });
   };
-  if (!st.env->controller) return run(0);
+  if (!st.env->controller) return run(0, false);
   self->request(st.env->controller, caf::infinite, acquire_atom::value)
-      .then([run](mover_budget& b) { run(b.pause_us); },
+      .then([run](mover_budget& b) { run(b.pause_us, b.rowstore_pressed); },
             [self](caf::error&) {
               seal_stopped(self);
               schedule_seal_check(self, std::chrono::seconds(5));

@@ -1,5 +1,9 @@
 #include "actors/table_query.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "storage/extent.hpp"
 
 namespace tributary::actors {
@@ -62,7 +66,10 @@ model::result_table count_result(uint64_t n) {
   return t;
 }
 
-model::outcome run_scan(const table_scan& scan, const table_query& q) {
+model::outcome run_scan(const table_scan& scan, const table_query& asked) {
+  // One record past the limit tells a result that is too large from one that just fits.
+  table_query q = asked;
+  q.take = std::min(q.take, max_result_records + 1);
   const bool counting = q.what == table_query::op::count;
   model::result_table result;
   result.columns = scan.columns;
@@ -72,6 +79,14 @@ model::outcome run_scan(const table_scan& scan, const table_query& q) {
     if (auto err = scan_extent(scan.data_dir, e, q, counted, result)) return *err;
   }
   if (counting) return count_result(counted + scan.rowstore_rows);
+  auto too_large = [&]() -> model::outcome {
+    return model::error{"QueryResultSetTooLarge",
+                        fmt::format("the result has more than {} records, the limit of a query result; "
+                                    "narrow it (| where ingestion_time() > ago(...), | take {}) or count it (| count)",
+                                    max_result_records, max_result_records),
+                        true};
+  };
+  if (result.rows.size() > max_result_records) return too_large();
   if (!scan.rowstore_range || result.rows.size() >= q.take) return result;
   auto failure = storage::read_batches(*scan.store, scan.table, scan.rowstore_range->first, scan.rowstore_range->second,
                                        [&](uint64_t, const model::column_batch& b) {
@@ -79,6 +94,7 @@ model::outcome run_scan(const table_scan& scan, const table_query& q) {
                                        },
                                        {.view = scan.view.get()});
   if (failure) return *failure;
+  if (result.rows.size() > max_result_records) return too_large();
   return result;
 }
 

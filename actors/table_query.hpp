@@ -33,6 +33,10 @@ struct table_scan {
 /// failed read (StorageError).
 model::outcome run_scan(const table_scan& scan, const table_query& q);
 
+/// Results hold at most this many records (Kusto's default `truncationmaxrecords`); a query
+/// that would return more fails with QueryResultSetTooLarge, naming the fix.
+inline constexpr uint64_t max_result_records = 500'000;
+
 /// The one-row, one-column answer of `T | count`.
 model::result_table count_result(uint64_t n);
 

@@ -13,10 +13,20 @@ namespace tributary::client {
 namespace {
 
 model::error connection_failed(const std::string& address, const kj::Exception& e) {
+  if (e.getType() != kj::Exception::Type::DISCONNECTED)
+    return {"RpcFailed", "the call to tributaryd at " + address + " failed: " + e.getDescription().cStr(), false};
   return {"ConnectionFailed",
           "cannot reach tributaryd at " + address + ": " + e.getDescription().cStr() +
               "; is the node running and --node right?",
           false};
+}
+
+// The node is trusted and bounds its answers itself (query results: 500,000 records); Cap'n
+// Proto's default 64 MiB traversal limit would refuse a large result it sends.
+capnp::ReaderOptions reader_options() {
+  capnp::ReaderOptions o;
+  o.traversalLimitInWords = uint64_t{1} << 30;
+  return o;
 }
 
 }  // namespace
@@ -40,7 +50,7 @@ struct connection::impl {
   capnp::EzRpcClient rpc;
   wire::Tributary::Client service;
   explicit impl(const std::string& a)
-      : address(a), rpc(a), service(rpc.getMain<wire::Tributary>()) {}
+      : address(a), rpc(a, 0, reader_options()), service(rpc.getMain<wire::Tributary>()) {}
 };
 
 connection::connection(const std::string& address) : impl_(std::make_unique<impl>(address)) {}

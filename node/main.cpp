@@ -49,6 +49,8 @@ struct flags {
   unsigned seal_after_seconds = 60;
 };
 
+constexpr uint64_t default_rowstore_reserve_bytes = uint64_t{4} << 30;
+
 std::string host_name() {
   char buf[256] = {};
   return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string("tributaryd");
@@ -242,7 +244,7 @@ int main(int argc, char** argv) {
   app.add_option("--rowstore-reserve,--rowstore-quota", f.rowstore_reserve_bytes,
                  "Part of the disk budget reserved for the rowstore while streaming is on: ingest is "
                  "throttled at it, movers get a guaranteed rate before it. 0 = a quarter of "
-                 "--disk-budget, none without one")
+                 "--disk-budget, 4 GiB without one")
       ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
   app.add_option("--backpressure-cpu-high", f.backpressure_cpu_high,
@@ -253,7 +255,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  if (f.rowstore_reserve_bytes == 0) f.rowstore_reserve_bytes = f.disk_budget_bytes / 4;
+  if (f.rowstore_reserve_bytes == 0)
+    f.rowstore_reserve_bytes = f.disk_budget_bytes ? f.disk_budget_bytes / 4 : default_rowstore_reserve_bytes;
   if (f.disk_budget_bytes && f.rowstore_reserve_bytes >= f.disk_budget_bytes) {
     std::cerr << "--rowstore-reserve (" << f.rowstore_reserve_bytes << " bytes) must be less than --disk-budget ("
               << f.disk_budget_bytes << " bytes): the rest is where extents live\n";

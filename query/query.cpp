@@ -92,7 +92,6 @@ class cursor {
 std::variant<plan, model::error> parse(std::string_view text) {
   cursor c(text);
   plan p;
-  p.take = default_row_limit;
   auto table = c.name();
   if (!table) return c.error("a table name");
   p.table = *table;

@@ -18,15 +18,12 @@ namespace tributary::query {
 struct plan {
   std::string table;
   enum class op : uint8_t { count, take } what = op::take;
-  uint64_t take = 0;
+  uint64_t take = UINT64_MAX;  ///< rows at most (`take N`); the node bounds every result itself
   /// ingestion_time() > now - this (100-ns ticks), when the query has that filter.
   std::optional<int64_t> ingested_within_ticks;
 };
 
 /// Parses `text`; errors are "BadRequest_SyntaxError" with the position and what is supported.
 std::variant<plan, model::error> parse(std::string_view text);
-
-/// Rows a query without `take`/`count` returns at most (Kusto's default truncation limit).
-constexpr uint64_t default_row_limit = 500'000;
 
 }  // namespace tributary::query

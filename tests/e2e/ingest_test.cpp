@@ -95,6 +95,28 @@ TEST_F(ingest, acknowledged_rows_are_visible_to_the_very_next_query) {
   EXPECT_EQ(ok(c.query("Db", "T | where ingestion_time() > ago(250ms) | take 100")).rows.size(), 10u);
 }
 
+// Like Kusto, a query result holds at most 500,000 records: one past it is an error that says
+// what to do, not a truncated answer nor a message too large for the wire.
+TEST_F(ingest, a_result_past_the_record_limit_fails_with_the_fix) {
+  client::connection c(node_->rpc_address());
+  ok(c.command("Db", ".create table Small (n:long)"));
+  ok(c.command("Db", ".alter table Small policy streamingingestion enable"));
+  client::ingest_request r;
+  r.database = "Db";
+  r.table = "Small";
+  r.fmt = client::format::csv;
+  for (int i = 0; i < 250'001; ++i) r.data += std::to_string(i % 10) + "\n";
+  acked(c.ingest(r));
+  acked(c.ingest(r));
+  EXPECT_EQ(count(c, "Db", "Small | count"), 500'002);
+  auto e = failed(c.query("Db", "Small | take 10000000"));
+  EXPECT_EQ(e.code, "QueryResultSetTooLarge");
+  EXPECT_TRUE(e.permanent);
+  EXPECT_NE(e.message.find("500000"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("| count"), std::string::npos) << e.message;
+  EXPECT_EQ(ok(c.query("Db", "Small | take 1000")).rows.size(), 1000u);
+}
+
 TEST_F(ingest, refuses_in_order_with_codes_that_say_what_to_do) {
   client::connection c(node_->rpc_address());
   ok(c.command("Db", ".create table NoPolicy (a:int)"));

@@ -1,5 +1,6 @@
 #include "tests/support/node_process.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -63,6 +64,12 @@ void node_process::start() {
                                    "--metrics-listen", "127.0.0.1:0",
                                    "--ready-file", ready.string(),
                                    "--log-level", "warn"};
+  // Test machines are loaded (CI runs tests in parallel, sanitizers slow them): CPU backpressure
+  // would pause extent moves that tests wait for. It has its own tests (a fake /proc); here it is
+  // off unless a test asks for it.
+  if (std::none_of(extra_args_.begin(), extra_args_.end(),
+                   [](const std::string& a) { return a.starts_with("--backpressure-cpu-high"); }))
+    args.insert(args.end(), {"--backpressure-cpu-high", "1"});
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

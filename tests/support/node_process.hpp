@@ -23,8 +23,8 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
-/// Starts tributaryd with `--data-dir`, ephemeral RPC and metrics ports on 127.0.0.1 and
-/// `extra_args`; waits until it is ready (its --ready-file appears). Throws std::runtime_error
+/// Starts tributaryd with `--data-dir`, ephemeral RPC and metrics ports on 127.0.0.1, CPU
+/// backpressure off (`--backpressure-cpu-high 1`, unless `extra_args` set it) and `extra_args`; waits until it is ready (its --ready-file appears). Throws std::runtime_error
 /// if the node exits or is not ready within 20 s. The destructor kills the node (SIGKILL) if it
 /// is still running.
 class node_process {
