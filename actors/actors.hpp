@@ -86,6 +86,9 @@ struct node_env {
   /// (DiskBudgetExceeded) while extents fill their capacity. Movers get a guaranteed rate well
   /// before the reserve fills (the controller), so the rowstore drains.
   disk_budget disk;
+  /// Niceness of extent movers' threads (0..19): how far they yield the CPU to everything else
+  /// on the machine. A move the controller guarantees runs at 0 whatever this says.
+  int mover_nice = 19;
   /// Where table scans run; null = on the table actor itself (tests of the actor alone).
   query_pool* queries = nullptr;
 };

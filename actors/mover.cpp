@@ -25,7 +25,6 @@ using model::ticks_per_second;
 // then: a move follows the pressure while it runs, and the pause is per amount of data, not per
 // (possibly tiny) rowstore batch.
 constexpr size_t bytes_between_budget_checks = 4u << 20;
-constexpr int mover_nice = 19;
 constexpr auto yield_every = std::chrono::microseconds(200);
 constexpr unsigned max_compression_threads = 4;
 
@@ -98,13 +97,13 @@ class pacer {
 // Runs on the mover's own thread (detached): reads, writes and fsyncs block only it.
 seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& job) {
   // Moves yield the CPU to ingest and queries: this thread (a detached actor's own; compression
-  // helpers inherit from it) runs at the lowest priority, nice 19, and its disk I/O in the idle
+  // helpers inherit from it) runs at a low priority (--mover-nice, 19 by default), and its disk I/O in the idle
   // class, behind the group commit's fsyncs. Not SCHED_IDLE: under a CPU saturated by others a
   // nice-19 thread still gets a sliver, an idle-class one nothing at all. A move started while
   // the controller guarantees movers a rate (the rowstore nears its reserve) keeps the normal
   // priority: the rowstore must drain whatever else runs. (Linux applies both to one thread.)
   if (!job.guaranteed) {
-    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), mover_nice);
+    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), env.mover_nice);
     constexpr int ioprio_class_idle = 3, ioprio_class_shift = 13, ioprio_who_process = 1;
     syscall(SYS_ioprio_set, ioprio_who_process, ::gettid(), ioprio_class_idle << ioprio_class_shift);
   }

@@ -46,6 +46,7 @@ struct flags {
   uint64_t disk_budget_bytes = 0;
   uint64_t rowstore_reserve_bytes = 0;
   double backpressure_cpu_high = 0.85;
+  int mover_nice = 19;
   unsigned seal_after_seconds = 60;
 };
 
@@ -116,7 +117,8 @@ int run(const flags& f) {
                              .seal_after_age = std::chrono::seconds(f.seal_after_seconds),
                              .controller = {},
                              .usage = usage,
-                             .disk = {f.disk_budget_bytes, f.rowstore_reserve_bytes}};
+                             .disk = {f.disk_budget_bytes, f.rowstore_reserve_bytes},
+                             .mover_nice = f.mover_nice};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
   caf::actor_system_config cfg;
@@ -246,6 +248,11 @@ int main(int argc, char** argv) {
                  "throttled at it, movers get a guaranteed rate before it. 0 = a quarter of "
                  "--disk-budget, 4 GiB without one")
       ->transform(CLI::AsSizeValue(true))
+      ->capture_default_str();
+  app.add_option("--mover-nice", f.mover_nice,
+                 "Niceness of extent movers' threads: 19 yields the CPU to everything else on the machine, 0 "
+                 "competes evenly (moves the controller guarantees run at 0 anyway)")
+      ->check(CLI::Range(0, 19))
       ->capture_default_str();
   app.add_option("--backpressure-cpu-high", f.backpressure_cpu_high,
                  "System CPU fraction above which extent movers slow down")
