@@ -86,9 +86,11 @@ struct node_env {
   /// (DiskBudgetExceeded) while extents fill their capacity. Movers get a guaranteed rate well
   /// before the reserve fills (the controller), so the rowstore drains.
   disk_budget disk;
-  /// Niceness of extent movers' threads (0..19): how far they yield the CPU to everything else
-  /// on the machine. A move the controller guarantees runs at 0 whatever this says.
-  int mover_nice = 19;
+  /// Priority of extent movers' threads: `mover_idle` (SCHED_IDLE: only CPU nothing else wants)
+  /// or a niceness 0..19. A move the controller guarantees runs at normal priority whatever
+  /// this says, so the rowstore drains even on a saturated machine.
+  static constexpr int mover_idle = -1;
+  int mover_nice = mover_idle;
   /// Where table scans run; null = on the table actor itself (tests of the actor alone).
   query_pool* queries = nullptr;
 };

@@ -97,13 +97,17 @@ class pacer {
 // Runs on the mover's own thread (detached): reads, writes and fsyncs block only it.
 seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& job) {
   // Moves yield the CPU to ingest and queries: this thread (a detached actor's own; compression
-  // helpers inherit from it) runs at a low priority (--mover-nice, 19 by default), and its disk I/O in the idle
-  // class, behind the group commit's fsyncs. Not SCHED_IDLE: under a CPU saturated by others a
-  // nice-19 thread still gets a sliver, an idle-class one nothing at all. A move started while
-  // the controller guarantees movers a rate (the rowstore nears its reserve) keeps the normal
-  // priority: the rowstore must drain whatever else runs. (Linux applies both to one thread.)
+  // helpers inherit from it) runs at a low priority (--mover-priority: SCHED_IDLE by default, which
+  // only gets CPU nothing else wants, or a niceness), and its disk I/O in the idle class, behind
+  // the group commit's fsyncs. A move started while the controller guarantees movers a rate (the
+  // rowstore nears its reserve) keeps the normal priority: the rowstore must drain whatever else
+  // runs. (Linux applies both to one thread; leaving SCHED_IDLE would need a privilege, so the
+  // choice is made once per move.)
   if (!job.guaranteed) {
-    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), env.mover_nice);
+    sched_param idle{};
+    if (env.mover_nice != node_env::mover_idle || sched_setscheduler(::gettid(), SCHED_IDLE, &idle) != 0)
+      setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()),
+                  env.mover_nice == node_env::mover_idle ? 19 : env.mover_nice);
     constexpr int ioprio_class_idle = 3, ioprio_class_shift = 13, ioprio_who_process = 1;
     syscall(SYS_ioprio_set, ioprio_who_process, ::gettid(), ioprio_class_idle << ioprio_class_shift);
   }

@@ -46,7 +46,7 @@ struct flags {
   uint64_t disk_budget_bytes = 0;
   uint64_t rowstore_reserve_bytes = 0;
   double backpressure_cpu_high = 0.85;
-  int mover_nice = 19;
+  std::string mover_priority = "idle";
   unsigned seal_after_seconds = 60;
 };
 
@@ -118,7 +118,8 @@ int run(const flags& f) {
                              .controller = {},
                              .usage = usage,
                              .disk = {f.disk_budget_bytes, f.rowstore_reserve_bytes},
-                             .mover_nice = f.mover_nice};
+                             .mover_nice = f.mover_priority == "idle" ? actors::node_env::mover_idle
+                                                                      : std::stoi(f.mover_priority)};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
   caf::actor_system_config cfg;
@@ -249,10 +250,11 @@ int main(int argc, char** argv) {
                  "--disk-budget, 4 GiB without one")
       ->transform(CLI::AsSizeValue(true))
       ->capture_default_str();
-  app.add_option("--mover-nice", f.mover_nice,
-                 "Niceness of extent movers' threads: 19 yields the CPU to everything else on the machine, 0 "
-                 "competes evenly (moves the controller guarantees run at 0 anyway)")
-      ->check(CLI::Range(0, 19))
+  app.add_option("--mover-priority", f.mover_priority,
+                 "Extent movers' threads: 'idle' (SCHED_IDLE, only CPU nothing else wants) or a niceness "
+                 "0..19; moves the controller guarantees (rowstore near its reserve) run at normal priority")
+      ->check(CLI::IsMember({"idle", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14",
+                             "15", "16", "17", "18", "19"}))
       ->capture_default_str();
   app.add_option("--backpressure-cpu-high", f.backpressure_cpu_high,
                  "System CPU fraction above which extent movers slow down")

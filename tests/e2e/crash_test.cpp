@@ -167,16 +167,14 @@ TEST(crash, acknowledged_rows_survive_sigkill_exactly_once) {
 // Extent moves run all the time (a seal every few requests), so kills land between an extent's
 // write, its fsync and its registration: still nothing lost or doubled.
 TEST(crash, acknowledged_rows_survive_sigkill_during_extent_moves) {
-  run_crash_rounds({"--streaming-ingestion=on", "--seal-after-bytes", "4000", "--mover-nice", "0"}, 20261201, true);
+  run_crash_rounds({"--streaming-ingestion=on", "--seal-after-bytes", "4000"}, 20261201, true);
 }
 
 // The node kills itself at each step of the durability protocol in turn (twice each, on a random
 // pass): after an extent's data is written, after its fsync, after its directory's fsync, after
 // the registration commits, after an ingest group commits but before its acks.
 TEST(crash, acknowledged_rows_survive_kills_at_injected_points_of_moves_and_commits) {
-  // Movers at normal priority: the crash points are in moves, which a loaded machine would
-  // otherwise starve.
-  run_crash_rounds({"--streaming-ingestion=on", "--seal-after-bytes", "4000", "--mover-nice", "0"}, 20261130, true,
+  run_crash_rounds({"--streaming-ingestion=on", "--seal-after-bytes", "4000"}, 20261130, true,
                    {"extent.data_written", "extent.file_synced", "extent.synced", "rowstore.seal_committed",
                     "rowstore.group_committed"});
 }

@@ -65,11 +65,14 @@ void node_process::start() {
                                    "--ready-file", ready.string(),
                                    "--log-level", "warn"};
   // Test machines are loaded (CI runs tests in parallel, sanitizers slow them): CPU backpressure
-  // would pause extent moves that tests wait for. It has its own tests (a fake /proc); here it is
-  // off unless a test asks for it.
-  if (std::none_of(extra_args_.begin(), extra_args_.end(),
-                   [](const std::string& a) { return a.starts_with("--backpressure-cpu-high"); }))
-    args.insert(args.end(), {"--backpressure-cpu-high", "1"});
+  // would pause, and idle-priority threads starve, the extent moves tests wait for. Backpressure
+  // has its own tests (a fake /proc); scheduling is the benchmarks' business. Here both are off
+  // unless a test asks for them.
+  auto given = [&](std::string_view flag) {
+    return std::any_of(extra_args_.begin(), extra_args_.end(), [&](const std::string& a) { return a.starts_with(flag); });
+  };
+  if (!given("--backpressure-cpu-high")) args.insert(args.end(), {"--backpressure-cpu-high", "1"});
+  if (!given("--mover-priority")) args.insert(args.end(), {"--mover-priority", "0"});
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -24,7 +24,8 @@ class temp_dir {
 };
 
 /// Starts tributaryd with `--data-dir`, ephemeral RPC and metrics ports on 127.0.0.1, CPU
-/// backpressure off (`--backpressure-cpu-high 1`, unless `extra_args` set it) and `extra_args`; waits until it is ready (its --ready-file appears). Throws std::runtime_error
+/// backpressure off and movers at normal priority (`--backpressure-cpu-high 1`,
+/// `--mover-priority 0`, unless `extra_args` set them) and `extra_args`; waits until it is ready (its --ready-file appears). Throws std::runtime_error
 /// if the node exits or is not ready within 20 s. The destructor kills the node (SIGKILL) if it
 /// is still running.
 class node_process {
