@@ -106,7 +106,8 @@ node_under_test::node_under_test(const options& o, std::string_view scenario)
   flags_.insert(flags_.end(), o.node_args.begin(), o.node_args.end());
   progress(fmt::format("starting tributaryd {} (data on {})", fmt::join(flags_, " "),
                        filesystem_of(scratch_.path())));
-  process_ = std::make_unique<testing::node_process>(scratch_.path() / "node", flags_);
+  process_ = std::make_unique<testing::node_process>(scratch_.path() / "node", flags_,
+                                                     testing::node_process::scheduling::node_defaults);
   database_ = "Bench";
 }
 

@@ -46,8 +46,9 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-node_process::node_process(std::filesystem::path data_dir, std::vector<std::string> extra_args)
-    : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)) {
+node_process::node_process(std::filesystem::path data_dir, std::vector<std::string> extra_args,
+                           scheduling sched)
+    : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)), sched_(sched) {
   start();
 }
 
@@ -71,8 +72,9 @@ void node_process::start() {
   auto given = [&](std::string_view flag) {
     return std::any_of(extra_args_.begin(), extra_args_.end(), [&](const std::string& a) { return a.starts_with(flag); });
   };
-  if (!given("--backpressure-cpu-high")) args.insert(args.end(), {"--backpressure-cpu-high", "1"});
-  if (!given("--mover-priority")) args.insert(args.end(), {"--mover-priority", "0"});
+  if (sched_ == scheduling::test && !given("--backpressure-cpu-high"))
+    args.insert(args.end(), {"--backpressure-cpu-high", "1"});
+  if (sched_ == scheduling::test && !given("--mover-priority")) args.insert(args.end(), {"--mover-priority", "0"});
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

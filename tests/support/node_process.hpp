@@ -23,14 +23,17 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
-/// Starts tributaryd with `--data-dir`, ephemeral RPC and metrics ports on 127.0.0.1, CPU
-/// backpressure off and movers at normal priority (`--backpressure-cpu-high 1`,
-/// `--mover-priority 0`, unless `extra_args` set them) and `extra_args`; waits until it is ready (its --ready-file appears). Throws std::runtime_error
+/// Starts tributaryd with `--data-dir`, ephemeral RPC and metrics ports on 127.0.0.1 and
+/// `extra_args` — for tests (`scheduling::test`) also with CPU backpressure off and movers at
+/// normal priority (`--backpressure-cpu-high 1`, `--mover-priority 0`, unless `extra_args` set
+/// them); benchmarks keep the node's own defaults (`scheduling::node_defaults`); waits until it is ready (its --ready-file appears). Throws std::runtime_error
 /// if the node exits or is not ready within 20 s. The destructor kills the node (SIGKILL) if it
 /// is still running.
 class node_process {
  public:
-  node_process(std::filesystem::path data_dir, std::vector<std::string> extra_args = {});
+  enum class scheduling { test, node_defaults };
+  node_process(std::filesystem::path data_dir, std::vector<std::string> extra_args = {},
+               scheduling sched = scheduling::test);
   ~node_process();
   node_process(const node_process&) = delete;
   node_process& operator=(const node_process&) = delete;
@@ -59,6 +62,7 @@ class node_process {
   std::filesystem::path data_dir_;
   std::vector<std::string> extra_args_;
   std::vector<std::string> extra_env_;
+  scheduling sched_ = scheduling::test;
   int pid_ = -1;
   int exit_status_ = 0;
   uint16_t rpc_port_ = 0;
