@@ -1,0 +1,152 @@
+#pragma once
+/// Private to the table actor (actors/table.cpp, actors/table_seal.cpp): its state and the
+/// sealing steps the two files share. Protocol: `table_actor` in actors/interfaces.hpp.
+
+#include <caf/all.hpp>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/actors.hpp"
+#include "monitoring/metrics.hpp"
+#include "storage/rowstore.hpp"
+
+namespace tributary::actors::table_detail {
+
+using clock = std::chrono::steady_clock;
+
+// A batch handed to the writer. Its own answer leaves from the writer thread; retries of the
+// same request id that arrive meanwhile wait here for it.
+struct pending_commit {
+  std::vector<ingest_reply> retries;
+  std::string request_id;
+  uint32_t rows = 0;
+  int64_t ingestion_ticks = 0;
+  uint32_t bytes = 0;
+  uint64_t input_bytes = 0;
+  clock::time_point start;
+};
+
+// What the table knows of itself: its definition, effective policy and the switch.
+struct table_state {
+  model::table table;
+  std::optional<model::streaming_policy> effective_policy;
+  bool streaming_on = false;
+};
+
+struct table_st {
+  const node_env* env = nullptr;
+  table_state state;
+  std::optional<model::streaming_policy> database_policy;
+  std::string database_name;
+  uint64_t next_sequence = 1;
+  // Committed batches, in sequence order: what queries see.
+  std::vector<storage::table_recovery::batch_info> batches;
+  uint64_t total_rows = 0;
+  uint64_t total_bytes = 0;
+  bool counted_in_usage = false;  // in usage.tables_with_rowstore
+  // Batches handed to the writer and not yet committed, by sequence.
+  std::unordered_map<uint64_t, pending_commit> pending;
+  std::unordered_map<std::string, uint64_t> pending_ids;
+  // Sealed ranges, in sequence order: the rows before the rowstore's.
+  std::vector<storage::extent_record> extents;
+  bool sealing = false;          // a move or its registration is under way
+  int64_t seal_started_ticks = 0;
+  bool seal_tick_pending = false;
+  bool dropping = false;
+  // .clear table T data: batches below this sequence that commit later were deleted with it;
+  // moves started before it are discarded (their generation is older).
+  uint64_t cleared_below_sequence = 0;
+  uint64_t generation = 0;
+  // Scans running on the query pool, by id; while any runs, removed extents keep their files.
+  std::unordered_map<uint64_t, caf::typed_response_promise<model::outcome>> scans;
+  uint64_t next_scan = 0;
+  std::vector<std::filesystem::path> doomed_files;
+  std::optional<caf::typed_response_promise<model::outcome>> clear_reply;
+  bool clear_written = false;  // the clear's delete is durable; the reply waits for a running move
+  std::vector<std::filesystem::path> clear_files;  // the cleared extents' files, removed once durable
+  model::result_table clear_result;
+  static inline const char* name = "table";
+
+  void recompute() {
+    state.effective_policy = state.table.policy ? state.table.policy : database_policy;
+  }
+
+  model::error not_found() const {
+    return {"BadRequest_TableNotExist",
+            fmt::format("Table '{}' does not exist in database '{}' (it was dropped)", state.table.name,
+                        database_name),
+            true};
+  }
+
+  bool policy_off() const { return !state.effective_policy || !state.effective_policy->is_enabled; }
+
+  // HintAllocatedRate (GB per hour) raises the size trigger to five minutes of that rate.
+  uint64_t seal_threshold() const {
+    // The node's rowstore nears its reserve: everything goes, so that thinly spread data drains.
+    if (env->usage.rowstore_pressed.load(std::memory_order_relaxed)) return 1;
+    uint64_t t = env->seal_after_bytes;
+    if (state.effective_policy && state.effective_policy->hint_allocated_rate)
+      t = std::max<uint64_t>(t, static_cast<uint64_t>(*state.effective_policy->hint_allocated_rate * 1e9 / 12));
+    return t;
+  }
+
+  uint64_t extent_file_bytes() const {
+    uint64_t n = 0;
+    for (const auto& e : extents) n += e.file_bytes;
+    return n;
+  }
+
+  uint64_t extent_rows() const {
+    uint64_t n = 0;
+    for (const auto& e : extents) n += e.rows;
+    return n;
+  }
+
+  // Rowstore bytes and rows changed: the per-database metric and the node total the
+  // backpressure controller watches.
+  // Called after total_bytes changed.
+  void account(int64_t bytes, int64_t rows) {
+    env->ingest_probe.rowstore(database_name, bytes, rows);
+    env->usage.rowstore_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    if (const bool holds = total_bytes > 0; holds != counted_in_usage) {
+      env->usage.tables_with_rowstore.fetch_add(holds ? 1 : -1, std::memory_order_relaxed);
+      counted_in_usage = holds;
+    }
+  }
+
+  // The rowstore's rows are gone (cleared, dropped).
+  void forget_rowstore() {
+    const auto bytes = static_cast<int64_t>(total_bytes), rows = static_cast<int64_t>(total_rows);
+    batches.clear();
+    total_bytes = total_rows = 0;
+    account(-bytes, -rows);
+  }
+
+  // Extent file bytes changed: the metric and the node total held against the disk budget.
+  void account_extents(int64_t bytes) const {
+    env->ingest_probe.extent_bytes(bytes);
+    env->usage.extent_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+
+  void add_batch(const storage::table_recovery::batch_info& b) {
+    batches.push_back(b);
+    total_rows += b.rows;
+    total_bytes += b.bytes;
+  }
+};
+
+using table_ptr = table_actor::stateful_pointer<table_st>;
+
+
+// --- sealing (actors/table_seal.cpp) ---
+
+/// Seals when the rowstore passes its size threshold, its oldest row its age threshold, or the
+/// effective policy is gone or disabled; otherwise checks again when the oldest row is old enough.
+void maybe_seal(table_ptr self);
+/// The registration of extent `id` committed (or failed: retried).
+void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error);
+
+}  // namespace tributary::actors::table_detail
