@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "client/client.hpp"
+#include "tests/support/exposition.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
 #include "tests/support/run_process.hpp"
@@ -49,12 +50,9 @@ bool wait_for_extent_rows(client::connection& c, int64_t rows) {
   return false;
 }
 
-// The value of series `series` (name, or name{labels}) on the node's /metrics (-1 when absent).
+// The value of `series` (name, or name{labels}) on the node's /metrics; -1 when absent.
 double gauge(node_process& node, const std::string& series) {
-  const auto text = http_get(node.metrics_port(), "/metrics");
-  const auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
+  return sample(http_get(node.metrics_port(), "/metrics"), series).value_or(-1);
 }
 
 // Overwrites four bytes of every extent file under `data_dir` (inside the header: the reader's

@@ -19,11 +19,13 @@
 #include <vector>
 
 #include "monitoring/metrics.hpp"
+#include "tests/support/exposition.hpp"
 
 namespace tributary::monitoring {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::sample;
 
 struct http_response {
   std::string head;
@@ -60,16 +62,6 @@ http_response http_get(uint16_t port, const std::string& path) {
   auto split = response.find("\r\n\r\n");
   if (split == std::string::npos) throw std::runtime_error("no HTTP header in: " + response);
   return {response.substr(0, split), response.substr(split + 4)};
-}
-
-// The value of the sample whose name-and-labels text is exactly `series`, or nullopt.
-std::optional<double> sample(const std::string& exposition, const std::string& series) {
-  std::istringstream lines(exposition);
-  for (std::string line; std::getline(lines, line);)
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ')
-      return std::stod(line.substr(series.size() + 1));
-  return std::nullopt;
 }
 
 std::string scrape_http(const metrics& m) {
