@@ -260,8 +260,7 @@ void cleared(table_ptr self, std::optional<model::error>& e) {
     st.clear_written = true;  // seal_stopped answers
     return;
   }
-  st.clear_reply->deliver(e ? model::outcome{*e} : model::outcome{std::move(st.clear_result)});
-  st.clear_reply.reset();
+  st.answer_clear(e);
 }
 
 // Kusto counts extents only (the rowstore is not in .show table details); every extent of a

@@ -39,10 +39,7 @@ void register_extent(table_ptr self, const storage::extent_record& e) {
 void seal_stopped(table_ptr self) {
   auto& st = self->state;
   st.sealing = false;
-  if (!st.clear_reply || !st.clear_written) return;
-  st.clear_reply->deliver(model::outcome{std::move(st.clear_result)});
-  st.clear_reply.reset();
-  st.clear_written = false;
+  if (st.clear_reply && st.clear_written) st.answer_clear(std::nullopt);
 }
 
 void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes, uint64_t generation) {

@@ -68,6 +68,13 @@ struct table_st {
   bool clear_written = false;  // the clear's delete is durable; the reply waits for a running move
   std::vector<std::filesystem::path> clear_files;  // the cleared extents' files, removed once durable
   model::result_table clear_result;
+
+  // Answers the running clear (its result, or the error that stopped it).
+  void answer_clear(std::optional<model::error> error) {
+    clear_reply->deliver(error ? model::outcome{*error} : model::outcome{std::move(clear_result)});
+    clear_reply.reset();
+    clear_written = false;
+  }
   static inline const char* name = "table";
 
   void recompute() {

@@ -66,6 +66,11 @@ void corrupt_extent_files(const fs::path& data_dir) {
   }
 }
 
+// Ingests rows 0..n-1 into T and waits until they are all in extents: whether both happened.
+bool ingest_sealed(client::connection& c, int n) {
+  return std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, n))) && wait_for_extent_rows(c, n);
+}
+
 void setup(client::connection& c) {
   ok(c.command("", ".create database Db"));
   ok(c.command("Db", ".create table T (n:long, s:string)"));
@@ -136,8 +141,7 @@ TEST(extents, orphans_are_removed_at_start_up_and_drops_remove_files) {
   {
     client::connection c(node.rpc_address());
     setup(c);
-    ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, 10))));
-    ASSERT_TRUE(wait_for_extent_rows(c, 10));
+    ASSERT_TRUE(ingest_sealed(c, 10));
   }
   node.stop();
   const auto extents = dir.path() / "data" / "extents";
@@ -164,8 +168,7 @@ TEST(extents, a_corrupt_extent_is_an_error_and_the_node_keeps_serving) {
   setup(c);
   ok(c.command("Db", ".create table U (n:long, s:string)"));
   ok(c.command("Db", ".alter table U policy streamingingestion enable"));
-  ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, 10))));
-  ASSERT_TRUE(wait_for_extent_rows(c, 10));
+  ASSERT_TRUE(ingest_sealed(c, 10));
   corrupt_extent_files(dir.path() / "data");
   auto e = failed(c.query("Db", "T | take 5"));
   EXPECT_EQ(e.code, "StorageCorruption");
@@ -311,8 +314,7 @@ TEST(extents, recent_row_queries_prune_older_extents_unread) {
   node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--seal-after-bytes", "1"});
   client::connection c(node.rpc_address());
   setup(c);
-  ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(0, 10))));
-  ASSERT_TRUE(wait_for_extent_rows(c, 10));
+  ASSERT_TRUE(ingest_sealed(c, 10));
   corrupt_extent_files(dir.path() / "data");
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   ASSERT_TRUE(std::holds_alternative<client::ingest_ack>(c.ingest(csv(10, 5))));
