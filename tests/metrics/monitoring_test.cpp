@@ -223,16 +223,63 @@ TEST(metrics, serves_nothing_when_listen_is_empty) {
   EXPECT_EQ(sample(m.scrape(), "tributary_catalog_version"), 3);
 }
 
+// The tributary_* lines of an exposition (process_* series change on their own between scrapes).
+std::string tributary_series(const std::string& exposition) {
+  std::istringstream lines(exposition);
+  std::string kept;
+  for (std::string line; std::getline(lines, line);)
+    if (line.starts_with("tributary_")) kept += line + '\n';
+  return kept;
+}
+
+// A detached probe reaches no registry: not a live metrics object's (no global or shared
+// registry behind the default constructor), and from several threads at once (thread-safe).
 TEST(metrics, detached_probes_do_nothing) {
+  metrics m("", "n1");
+  m.catalog().version(7);
+  m.commands().executed("create_table", true);
+  auto before = tributary_series(m.scrape());
+  ASSERT_NE(before.find("tributary_catalog_version 7\n"), std::string::npos) << before;
+
   command_probe commands;
   rpc_probe rpc;
   catalog_probe catalog;
-  commands.executed("create_table", true);
-  rpc.finished("command", false, 1ms);
-  rpc.in_flight(1);
-  catalog.version(1);
-  catalog.objects(1, 1);
-  catalog.actors("table", 1);
+  ingest_probe ingest;
+  controller_probe controller;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t)
+    workers.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        commands.executed("create_table", true);
+        commands.executed("detached_kind", false);
+        rpc.finished("command", false, 1ms);
+        rpc.in_flight(1);
+        catalog.version(99);
+        catalog.objects(5, 50);
+        catalog.actors("table", 1);
+        ingest.finished("detached_db", "ok", 100, 10, 1ms);
+        ingest.throttled();
+        ingest.in_flight(1);
+        ingest.rowstore("detached_db", 100, 10);
+        ingest.group_commit(3, 300, 1ms, 1ms);
+        ingest.prepared(1ms);
+        ingest.moved(true, 100, 1ms);
+        ingest.extent_bytes(100);
+        ingest.corruption("extent");
+        ingest.disk_budget(1000, 1000);
+        controller.decided({.movers_allowed = 4, .ingest_throttled = true, .rss_bytes = 1});
+        controller.running(2);
+      }
+    });
+  for (auto& w : workers) w.join();
+
+  EXPECT_EQ(tributary_series(m.scrape()), before);
+  // The same calls on the live probes do show, so the comparison above can see a change.
+  m.catalog().version(99);
+  m.ingest().throttled();
+  auto after = m.scrape();
+  EXPECT_EQ(sample(after, "tributary_catalog_version"), 99);
+  EXPECT_EQ(sample(after, "tributary_ingest_throttled_total"), 1);
 }
 
 TEST(metrics, exposition_passes_promtool_lint) {
