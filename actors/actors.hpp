@@ -109,9 +109,15 @@ database_actor spawn_database(caf::local_actor* parent, const node_env& env, std
 mover_actor spawn_mover(caf::local_actor* parent, const node_env& env);
 
 /// Spawns a TABLE actor linked to `parent`, recovering its shard from `recovered` (may be null
-/// for a new table).
+/// for a new table). `movers` counts the table's running extent movers and outlives the actor
+/// (its parent keeps it across restarts): a restarted table starts no move while a mover of its
+/// failed predecessor still runs.
 table_actor spawn_table(caf::local_actor* parent, const node_env& env, std::string database_name,
                         table_update initial,
-                        std::shared_ptr<const storage::table_recovery> recovered);
+                        std::shared_ptr<const storage::table_recovery> recovered,
+                        std::shared_ptr<std::atomic<int>> movers);
+
+/// The transient error a table answers while it restarts after a failure.
+model::error table_restarting(const std::string& database, const std::string& table, const std::string& why);
 
 }  // namespace tributary::actors

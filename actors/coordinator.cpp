@@ -8,6 +8,7 @@
 #include "actors/operations.hpp"
 #include "commands/commands.hpp"
 #include "monitoring/metrics.hpp"
+#include "storage/crash_point.hpp"
 #include "storage/rowstore.hpp"
 #include "storage/store.hpp"
 
@@ -147,6 +148,7 @@ caf::result<model::outcome> show_streaming_state(coordinator_ptr self) {
 caf::result<model::outcome> run_command(coordinator_ptr self, const std::string& database,
                                         const std::string& text) {
   auto& st = self->state;
+  if (storage::fail_point("coordinator.command", database)) throw std::runtime_error("injected by TRIBUTARY_FAIL_AT");
   auto ex = commands::execute(st.cat, {database, now_ticks()}, text);
   if (ex.forward) {
     st.env->command_probe.executed(ex.kind, true);

@@ -137,12 +137,15 @@ void gateway::query(std::string database, std::string text, reply done) const {
 
 void gateway::ingest(ingest_call call, ingest_reply_fn done) const {
   if (impl_->stopped) return done(shutting_down());
-  if (!impl_->tables->streaming_on()) return done(streaming_disabled());
-  // The fast path goes straight to the table actor, which answers through `done` itself.
+  // The fast path goes straight to the table actor, which answers through `done` itself. The
+  // table checks the switch too, after its request ids: a retry of an acknowledged request is a
+  // duplicate even once streaming is off.
   if (auto t = impl_->tables->find(call.database, call.table)) {
     caf::anon_send(*t, ingest_atom::value, std::move(call), ingest_reply{std::move(done)});
     return;
   }
+  // Switched off, a request naming an unknown table hears about the switch first.
+  if (!impl_->tables->streaming_on()) return done(streaming_disabled());
   caf::anon_send(impl_->bridge, ingest_atom::value, std::move(call), ingest_reply{std::move(done)});
 }
 

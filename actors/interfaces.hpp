@@ -13,6 +13,7 @@
 /// backpressure controller for slots and pace), the query pool (table scans captured by the
 /// table actor, table_query.hpp), and the coordinator (detached: catalog commits block).
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -102,6 +103,8 @@ using details_atom = caf::atom_constant<caf::atom("details")>;
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using budget_atom = caf::atom_constant<caf::atom("budget")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
 
 /// What the backpressure controller currently allows extent movers, and the readings behind it.
 struct mover_budget {
@@ -144,6 +147,9 @@ struct seal_job {
                           ///< mover asks again as it goes)
   bool guaranteed = false;  ///< the controller guarantees movers a rate (rowstore near its
                             ///< reserve): the move runs at normal priority
+  /// Set by the table when the move's result is no longer wanted (table dropped or failed): the
+  /// mover stops at its next batch, removes its file and answers "Cancelled".
+  std::shared_ptr<std::atomic<bool>> cancelled;
 };
 /// The extent written (not yet registered), or why not (the file is then removed).
 using seal_result = std::variant<storage::extent_record, model::error>;
@@ -181,6 +187,8 @@ using table_actor = caf::typed_actor<
     caf::reacts_to<seal_atom>,
     /// The registration of extent `id` (and the deletion of its rowstore range) committed.
     caf::reacts_to<sealed_atom, uint64_t, std::optional<model::error>>,
+    /// Registers extent `id` again after a failed registration (backed off).
+    caf::reacts_to<register_atom, uint64_t>,
     /// `.show table T extents`: one row per extent.
     caf::replies_to<extents_atom>::with<model::outcome>,
     /// `.show table T details`: fills the extent statistics into the catalog's row.
@@ -194,8 +202,15 @@ using table_actor = caf::typed_actor<
 /// A table's actor, or why there is none.
 using resolved_table = std::variant<table_actor, model::error>;
 
-/// DATABASE: one per database; spawns, updates and stops its table actors.
+/// DATABASE: one per database; spawns, updates and stops its table actors, and supervises
+/// them: a table actor that fails (an exception) has answered its in-flight requests with a
+/// transient `TableRestarting` error; the database restarts it from its durable state once its
+/// earlier writes are settled and its mover has stopped, without touching the other tables.
+/// A failing database takes the coordinator, and so the node, down (main exits non-zero).
 using database_actor = caf::typed_actor<
+    /// Restart step for a failed table: `settled` false = wait for its mover and its earlier
+    /// writes; true = they are durable: recover its shard and spawn it again.
+    caf::reacts_to<restart_atom, model::table_id, bool>,
     /// The database's own policy or the switch changed; forwarded to every table.
     caf::reacts_to<update_atom, database_update>,
     /// A table was created or changed: spawn or update its actor.

@@ -127,6 +127,10 @@ seal_result move(caf::actor_system& sys, const node_env& env, const seal_job& jo
   size_t since_check = 0;
   auto read = storage::read_batches(env.store, job.table, job.from_sequence, job.to_sequence,
                                     [&](uint64_t, const model::column_batch& b) {
+                                      if (job.cancelled && job.cancelled->load(std::memory_order_relaxed)) {
+                                        failure = model::error{"Cancelled", "the move was cancelled", false};
+                                        return false;
+                                      }
                                       between_steps();
                                       failure = writer.append(b);
                                       since_check += b.byte_size();

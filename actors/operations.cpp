@@ -16,13 +16,14 @@ model::result_table data_operations::show() const {
   t.columns = {{"Timestamp", ct::datetime},  {"Database", ct::string},     {"Table", ct::string},
                {"ClientActivityId", ct::string}, {"OperationKind", ct::string}, {"OriginalSize", ct::long_},
                {"ExtentSize", ct::long_},    {"RowCount", ct::long_},      {"ExtentCount", ct::long_},
-               {"Duration", ct::timespan}};
+               {"Duration", ct::timespan},   {"Result", ct::string},       {"Details", ct::string}};
   std::lock_guard lock(mutex_);
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
     t.rows.push_back({it->timestamp_ticks, it->database, it->table,
                       fmt::format("tributary.{};{}", it->kind, it->timestamp_ticks), it->kind,
                       static_cast<int64_t>(it->original_bytes), static_cast<int64_t>(it->extent_bytes),
-                      static_cast<int64_t>(it->rows), static_cast<int64_t>(it->extents), it->duration_ticks});
+                      static_cast<int64_t>(it->rows), static_cast<int64_t>(it->extents), it->duration_ticks,
+                      it->result, it->details});
   }
   return t;
 }

@@ -22,6 +22,8 @@ struct data_operation {
   uint64_t rows = 0;
   uint64_t extents = 0;
   int64_t duration_ticks = 0;
+  std::string result = "Completed";  ///< "Completed" or "Failed" (then `details` says why)
+  std::string details;
 };
 
 class data_operations {
@@ -29,7 +31,8 @@ class data_operations {
   explicit data_operations(size_t capacity = 10'000) : capacity_(capacity) {}
   void add(data_operation op);
   /// Kusto's columns: Timestamp, Database, Table, ClientActivityId, OperationKind, OriginalSize,
-  /// ExtentSize, RowCount, ExtentCount, Duration; newest first.
+  /// ExtentSize, RowCount, ExtentCount, Duration; then Result (Completed, Failed) and Details
+  /// (why it failed); newest first.
   model::result_table show() const;
 
  private:

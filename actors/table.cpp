@@ -12,6 +12,7 @@
 #include "actors/table_query.hpp"
 #include "actors/table_state.hpp"
 #include "monitoring/metrics.hpp"
+#include "storage/crash_point.hpp"
 #include "storage/extent.hpp"
 #include "storage/rowstore.hpp"
 
@@ -95,14 +96,9 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
     reply.fn(ingest_outcome{std::move(e)});
   };
   if (st.dropping) return fail(st.not_found());
-  if (auto e = check_allowed(st, call); !e.code.empty()) {
-    if (e.code == "Throttling") maybe_seal(self);  // the rowstore is full: this table gives back its part
-    return fail(std::move(e));
-  }
-  auto mapping = find_mapping(st, call);
-  if (auto* e = std::get_if<model::error>(&mapping)) return fail(std::move(*e));
-  if (auto e = ingest::check_properties(call.properties)) return fail(std::move(*e));
-
+  // A retry of a request that was acknowledged is answered as a duplicate whatever changed since
+  // (policy disabled, switch off, disk full): an error here could make a client send the same
+  // rows elsewhere and ingest them twice. So the request id is looked up before any admission.
   const auto now = now_ticks();
   if (!call.request_id.empty()) {
     if (auto it = st.pending_ids.find(call.request_id); it != st.pending_ids.end()) {
@@ -117,7 +113,15 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
       return reply.fn(ingest_outcome{ingest_ack{r->consumed_records, true}});
     }
   }
+  if (auto e = check_allowed(st, call); !e.code.empty()) {
+    if (e.code == "Throttling") maybe_seal(self);  // the rowstore is full: this table gives back its part
+    return fail(std::move(e));
+  }
+  auto mapping = find_mapping(st, call);
+  if (auto* e = std::get_if<model::error>(&mapping)) return fail(std::move(*e));
+  if (auto e = ingest::check_properties(call.properties)) return fail(std::move(*e));
 
+  if (storage::fail_point("table.ingest", st.state.table.name)) throw std::bad_alloc();
   auto data = ingest::decompress(call.data);
   if (auto* e = std::get_if<model::error>(&data)) return fail(std::move(*e));
   auto parsed = ingest::parse(call.format, std::get<std::string>(data), st.state.table,
@@ -135,6 +139,13 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   w.table = st.state.table.id;
   w.sequence = seq;
   w.batch = storage::encode_batch(batch);
+  if (const size_t limit = st.env->writer.max_queued_bytes(); w.batch.size() > limit)
+    return fail({"BadRequest_RequestTooLarge",
+                 fmt::format("the request's rows for table '{}' encode to {} bytes, more than the node's whole "
+                             "rowstore write queue holds (--max-queued-write-bytes {}); retrying cannot succeed: "
+                             "split the data into smaller requests or raise --max-queued-write-bytes",
+                             st.state.table.name, w.batch.size(), limit),
+                 true});
   if (!call.request_id.empty()) w.request = storage::request_record{call.request_id, now, batch.rows, seq};
   pending_commit p;
   p.request_id = call.request_id;
@@ -147,6 +158,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   // through this actor. Visibility still holds: `committed` is enqueued to this actor before the
   // answer leaves, so any query the client sends after the answer queues behind it.
   auto answer = std::make_shared<ingest_reply>(std::move(reply));
+  reply.fn = nullptr;  // the writer answers from now on (the failure handler must not)
   w.done = [h = caf::actor_cast<table_actor>(self), seq, rows = batch.rows,
             answer](std::optional<model::error> e) {
     auto outcome = e ? ingest_outcome{*e} : ingest_outcome{ingest_ack{rows, false}};
@@ -171,6 +183,7 @@ void remove_doomed_files(table_st& st) {
 }
 
 void finish_drop(table_ptr self) {
+  if (self->state.clear_reply) self->state.answer_clear(self->state.not_found());
   storage::rowstore_write w;
   w.table = self->state.state.table.id;
   w.drop_table = true;
@@ -210,57 +223,64 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
     probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
     for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
   }
-  if (st.dropping && st.pending.empty() && st.scans.empty()) finish_drop(self);
+  if (st.dropping) maybe_finish_drop(self);
   else maybe_seal(self);
 }
 
 // Deletes everything ingested so far: one write behind every pending one (the writer keeps
-// order), so rows acknowledged a moment ago go too; rows ingested after this message stay.
+// order), so rows acknowledged a moment ago go too; rows ingested after this message stay. The
+// table's memory follows only once the delete is durable (cleared()): a failed clear changes
+// nothing, and queries see every row until the clear has happened.
 caf::result<model::outcome> clear_data(table_ptr self) {
   auto& st = self->state;
   if (st.clear_reply) return model::outcome{model::error{"Throttling", "a clear of this table is already running; retry", false}};
-  const uint64_t rows = st.extent_rows() + st.total_rows;
-  const uint64_t extents = st.extents.size();
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : st.extents)
-    files.push_back(storage::extent_path(st.env->data_dir, e.table, storage::extent_id{e.id}));
   storage::rowstore_write w;
   w.table = st.state.table.id;
-  w.drop_table = true;
+  w.clear_below_sequence = st.next_sequence;
   w.done = [h = caf::actor_cast<table_actor>(self)](std::optional<model::error> e) {
     caf::anon_send(h, clear_atom::value, std::move(e));
   };
   if (!st.env->writer.submit(std::move(w)))
     return model::outcome{model::error{"Throttling", "the node's write queue is full; retry the clear", false}};
-  st.clear_files = std::move(files);
-  st.forget_rowstore();
-  st.account_extents(-static_cast<int64_t>(st.extent_file_bytes()));
-  st.extents.clear();
-  st.cleared_below_sequence = st.next_sequence;
-  ++st.generation;
-  st.clear_result = model::result_table{};
-  using ct = model::column_type;
-  st.clear_result.columns = {{"TableName", ct::string}, {"DatabaseName", ct::string}, {"ClearedRows", ct::long_},
-                             {"ClearedExtents", ct::long_}};
-  st.clear_result.rows.push_back({st.state.table.name, st.database_name, static_cast<int64_t>(rows),
-                                  static_cast<int64_t>(extents)});
+  st.clear_below = st.next_sequence;
   st.clear_reply = self->make_response_promise<model::outcome>();
   return *st.clear_reply;
 }
 
 void cleared(table_ptr self, std::optional<model::error>& e) {
   auto& st = self->state;
-  if (!e) {
-    st.doomed_files.insert(st.doomed_files.end(), st.clear_files.begin(), st.clear_files.end());
-    if (st.scans.empty()) remove_doomed_files(st);
+  const uint64_t below = std::exchange(st.clear_below, 0);
+  if (e) {
+    spdlog::warn("clearing table '{}' in database '{}' failed, nothing was deleted: {}", st.state.table.name,
+                 st.database_name, e->message);
+    if (st.clear_reply) st.answer_clear(e);
+    return maybe_seal(self);
   }
-  st.clear_files.clear();
-  if (!st.clear_reply) return;
-  if (!e && st.sealing) {
-    st.clear_written = true;  // seal_stopped answers
+  // Everything this table committed before the clear's delete: every batch it knows of now and
+  // every extent (no move registered while the clear was on its way).
+  const uint64_t rows = st.extent_rows() + st.total_rows;
+  const uint64_t extents = st.extents.size();
+  for (const auto& x : st.extents)
+    st.doomed_files.push_back(storage::extent_path(st.env->data_dir, x.table, storage::extent_id{x.id}));
+  st.forget_rowstore();
+  st.account_extents(-static_cast<int64_t>(st.extent_file_bytes()));
+  st.extents.clear();
+  st.cleared_below_sequence = below;
+  ++st.generation;
+  if (st.scans.empty()) remove_doomed_files(st);
+  if (!st.clear_reply) return maybe_seal(self);
+  using ct = model::column_type;
+  st.clear_result = model::result_table{};
+  st.clear_result.columns = {{"TableName", ct::string}, {"DatabaseName", ct::string}, {"ClearedRows", ct::long_},
+                             {"ClearedExtents", ct::long_}};
+  st.clear_result.rows.push_back({st.state.table.name, st.database_name, static_cast<int64_t>(rows),
+                                  static_cast<int64_t>(extents)});
+  if (st.sealing) {
+    st.clear_written = true;  // seal_stopped answers once the running move has removed its file
     return;
   }
-  st.answer_clear(e);
+  st.answer_clear(std::nullopt);
+  maybe_seal(self);
 }
 
 // Kusto counts extents only (the rowstore is not in .show table details); every extent of a
@@ -346,8 +366,20 @@ caf::result<model::outcome> run_query(table_ptr self, const table_query& q) {
   }
   const uint64_t id = st.next_scan++;
   auto h = caf::actor_cast<table_actor>(self);
-  if (!st.env->queries->submit([scan = std::move(scan), q, h, id] {
-        caf::anon_send(h, scanned_atom::value, id, run_scan(scan, q));
+  if (!st.env->queries->submit([scan = std::move(scan), q, h, id, name = st.state.table.name] {
+        // Whatever happens in the scan, the table hears back: it waits for every scan before it
+        // removes files or finishes a drop.
+        model::outcome out;
+        try {
+          if (storage::fail_point("query.scan", name)) throw std::runtime_error("injected by TRIBUTARY_FAIL_AT");
+          out = run_scan(scan, q);
+        } catch (const std::exception& e) {
+          out = model::error{"InternalServerError",
+                             fmt::format("the scan of table '{}' failed inside the node ({}); retry the query", name,
+                                         e.what()),
+                             false};
+        }
+        caf::anon_send(h, scanned_atom::value, id, std::move(out));
       }))
     return model::outcome{model::error{"Throttling", "too many queries are waiting on this node; retry after a short backoff",
                                        false}};
@@ -367,15 +399,59 @@ void scanned(table_ptr self, uint64_t id, model::outcome& outcome) {
   st.scans.erase(it);
   if (!st.scans.empty()) return;
   remove_doomed_files(st);
-  if (st.dropping && st.pending.empty()) finish_drop(self);
+  if (st.dropping) maybe_finish_drop(self);
+}
+
+// What an exception (a bug, or memory running out) says of itself.
+std::string describe(const std::exception_ptr& ep) {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an unknown exception";
+  }
+}
+
+// The actor is failing: every request it holds is answered with a transient error (the writer
+// still answers the batches it was handed: they are durable), its running move is cancelled and
+// its share of the node's usage given back; its database restarts it from what is durable.
+void fail_in_flight(table_ptr self, const std::string& why) {
+  auto& st = self->state;
+  const auto e = table_restarting(st.database_name, st.state.table.name, why);
+  for (auto& [seq, p] : st.pending)
+    for (auto& r : p.retries) r.fn(ingest_outcome{e});
+  st.pending.clear();
+  st.pending_ids.clear();
+  for (auto& [id, rp] : st.scans) rp.deliver(model::outcome{e});
+  st.scans.clear();
+  if (st.clear_reply) {
+    auto unknown = e;
+    unknown.message += fmt::format("; the clear may or may not have happened: check with .show table {} details "
+                                   "before running it again",
+                                   st.state.table.name);
+    st.answer_clear(std::move(unknown));
+  }
+  if (st.move_cancelled) st.move_cancelled->store(true);
+  st.forget_rowstore();
+  st.account_extents(-static_cast<int64_t>(st.extent_file_bytes()));
+  st.extents.clear();
 }
 
 table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table_update init,
                                       std::shared_ptr<const storage::table_recovery> recovered,
-                                      std::string database_name) {
+                                      std::string database_name, std::shared_ptr<std::atomic<int>> movers) {
   auto& st = self->state;
   st.env = env;
+  st.movers = std::move(movers);
   st.database_name = std::move(database_name);
+  self->set_exception_handler([self](std::exception_ptr& ep) -> caf::error {
+    const auto why = describe(ep);
+    spdlog::error("table '{}' in database '{}' failed: {}; its database restarts it from its durable state",
+                  self->state.state.table.name, self->state.database_name, why);
+    fail_in_flight(self, why);
+    return caf::make_error(caf::sec::runtime_error, why);
+  });
   env->catalog_probe.actors("table", +1);
   self->attach_functor([env] { env->catalog_probe.actors("table", -1); });
   auto apply_database = [self](const database_update& d) {
@@ -404,19 +480,29 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
         apply_database(d);
         maybe_seal(self);
       },
-      [self](ingest_atom, ingest_call& call, ingest_reply& reply) { ingest(self, call, reply); },
+      [self](ingest_atom, ingest_call& call, ingest_reply& reply) {
+        try {
+          ingest(self, call, reply);
+        } catch (const std::exception& e) {
+          // The request that failed is answered too; the exception handler answers the rest.
+          if (reply.fn) reply.fn(ingest_outcome{table_restarting(self->state.database_name, call.table, e.what())});
+          throw;
+        }
+      },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
       [self](query_atom, const table_query& q) { return run_query(self, q); },
       [self](scanned_atom, uint64_t id, model::outcome& o) { scanned(self, id, o); },
       [self](drop_atom) {
         self->state.dropping = true;
-        if (self->state.pending.empty() && self->state.scans.empty()) finish_drop(self);
+        if (self->state.move_cancelled) self->state.move_cancelled->store(true);
+        maybe_finish_drop(self);
       },
       [self](seal_atom) {
         self->state.seal_tick_pending = false;
         maybe_seal(self);
       },
       [self](sealed_atom, uint64_t id, std::optional<model::error>& e) { sealed(self, id, e); },
+      [self](register_atom, uint64_t id) { register_again(self, id); },
       [self](extents_atom) { return show_extents(self); },
       [self](details_atom, model::result_table& t) { return fill_details(self, t); },
       [self](clear_atom) { return clear_data(self); },
@@ -426,11 +512,25 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
 
 }  // namespace
 
+void table_detail::maybe_finish_drop(table_ptr self) {
+  const auto& st = self->state;
+  if (st.dropping && st.pending.empty() && st.scans.empty() && !st.sealing) finish_drop(self);
+}
+
 table_actor spawn_table(caf::local_actor* parent, const node_env& env, std::string database_name,
                         table_update initial,
-                        std::shared_ptr<const storage::table_recovery> recovered) {
+                        std::shared_ptr<const storage::table_recovery> recovered,
+                        std::shared_ptr<std::atomic<int>> movers) {
   return parent->spawn<caf::linked>(table_impl, &env, std::move(initial), std::move(recovered),
-                                    std::move(database_name));
+                                    std::move(database_name), std::move(movers));
+}
+
+model::error table_restarting(const std::string& database, const std::string& table, const std::string& why) {
+  return {"TableRestarting",
+          fmt::format("table '{}' in database '{}' failed inside the node ({}) and is being restarted from its "
+                      "durable state; nothing acknowledged is lost: retry (ingests with the same requestId)",
+                      table, database, why),
+          false};
 }
 
 }  // namespace tributary::actors

@@ -2,6 +2,7 @@
 /// Private to the table actor (actors/table.cpp, actors/table_seal.cpp): its state and the
 /// sealing steps the two files share. Protocol: `table_actor` in actors/interfaces.hpp.
 
+#include <atomic>
 #include <caf/all.hpp>
 #include <chrono>
 #include <filesystem>
@@ -54,11 +55,20 @@ struct table_st {
   std::vector<storage::extent_record> extents;
   bool sealing = false;          // a move or its registration is under way
   int64_t seal_started_ticks = 0;
+  // The running move's cancel flag (set when a drop or a failure makes its result unwanted), and
+  // the table's running movers, kept by the database across restarts of this actor.
+  std::shared_ptr<std::atomic<bool>> move_cancelled;
+  std::shared_ptr<std::atomic<int>> movers;
+  // A failed registration is retried after this long, doubling up to max_register_backoff.
+  std::chrono::milliseconds register_backoff{0};
   bool seal_tick_pending = false;
   bool dropping = false;
-  // .clear table T data: batches below this sequence that commit later were deleted with it;
-  // moves started before it are discarded (their generation is older).
-  uint64_t cleared_below_sequence = 0;
+  // .clear table T data: while its delete is on its way to disk, rows below `clear_below`
+  // (0 = no clear running) are still the table's; memory follows only once the delete is
+  // durable, so a failed clear changes nothing. No move starts or registers meanwhile. Moves
+  // started before a committed clear are discarded (their generation is older).
+  uint64_t clear_below = 0;
+  uint64_t cleared_below_sequence = 0;  // the last committed clear's boundary
   uint64_t generation = 0;
   // Scans running on the query pool, by id; while any runs, removed extents keep their files.
   std::unordered_map<uint64_t, caf::typed_response_promise<model::outcome>> scans;
@@ -66,7 +76,6 @@ struct table_st {
   std::vector<std::filesystem::path> doomed_files;
   std::optional<caf::typed_response_promise<model::outcome>> clear_reply;
   bool clear_written = false;  // the clear's delete is durable; the reply waits for a running move
-  std::vector<std::filesystem::path> clear_files;  // the cleared extents' files, removed once durable
   model::result_table clear_result;
 
   // Answers the running clear (its result, or the error that stopped it).
@@ -153,7 +162,12 @@ using table_ptr = table_actor::stateful_pointer<table_st>;
 /// Seals when the rowstore passes its size threshold, its oldest row its age threshold, or the
 /// effective policy is gone or disabled; otherwise checks again when the oldest row is old enough.
 void maybe_seal(table_ptr self);
-/// The registration of extent `id` committed (or failed: retried).
+/// The registration of extent `id` committed (or failed: retried after a backoff).
 void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error);
+/// The backoff after a failed registration ended: registers extent `id` again.
+void register_again(table_ptr self, uint64_t id);
+/// A dropped table stops once nothing of it runs any more: no commit pending, no scan reading
+/// its files, no move writing one. Then its data is deleted and the actor quits.
+void maybe_finish_drop(table_ptr self);
 
 }  // namespace tributary::actors::table_detail

@@ -218,10 +218,18 @@ struct catalog_probe::state {
                               .Help("Live database and table actors on this node, by kind.")
                               .Register(registry)](const std::string& kind) {
           return &family.Add({{"kind", kind}});
+        }),
+        restarts([&family = prometheus::BuildCounter()
+                                .Name("tributary_actor_restarts_total")
+                                .Help("Actors that failed (an exception) and were restarted by their supervisor, "
+                                      "by kind.")
+                                .Register(registry)](const std::string& kind) {
+          return &family.Add({{"kind", kind}});
         }) {
     // Both kinds show from the first scrape, as 0, rather than appearing later.
     actors.get("database");
     actors.get("table");
+    restarts.get("table");
   }
 
   static Gauge& gauge(prometheus::Registry& registry, const std::string& name,
@@ -233,6 +241,7 @@ struct catalog_probe::state {
   Gauge& databases;
   Gauge& tables;
   label_cache<Gauge*> actors;
+  label_cache<Counter*> restarts;
 };
 
 catalog_probe::catalog_probe() = default;
@@ -250,6 +259,10 @@ void catalog_probe::objects(size_t databases, size_t tables) {
 
 void catalog_probe::actors(std::string_view kind, int64_t delta) {
   if (state_) state_->actors.get(kind)->Increment(static_cast<double>(delta));
+}
+
+void catalog_probe::restarted(std::string_view kind) {
+  if (state_) state_->restarts.get(kind)->Increment();
 }
 
 // --- ingest_probe ---

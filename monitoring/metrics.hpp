@@ -78,6 +78,9 @@ class catalog_probe {
   void objects(size_t databases, size_t tables);
   /// Adds `delta` to the number of live actors of `kind` ("database", "table").
   void actors(std::string_view kind, int64_t delta);
+  /// tributary_actor_restarts_total{kind}: an actor of `kind` failed and was restarted by its
+  /// supervisor.
+  void restarted(std::string_view kind);
 
  private:
   friend class metrics;

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <kj/async-unix.h>
@@ -78,6 +79,10 @@ int run(const flags& f) {
     spdlog::warn("TRIBUTARY_CRASH_AT={}: fault injection is armed, this node will kill itself there (tests only)",
                  spec);
     storage::arm_crash_point(spec);
+  }
+  if (const char* spec = std::getenv("TRIBUTARY_FAIL_AT"); spec && *spec) {
+    spdlog::warn("TRIBUTARY_FAIL_AT={}: failure injection is armed, operations will fail there (tests only)", spec);
+    storage::arm_fail_points(spec);
   }
   auto opened = storage::store::open(f.data_dir, std::chrono::seconds(f.dedup_window_seconds));
   if (auto* e = std::get_if<model::error>(&opened)) {
@@ -159,6 +164,16 @@ int run(const flags& f) {
       return 1;
     }
     auto coordinator = std::get<actors::coordinator_actor>(spawned);
+    // Supervision's top: the coordinator (and with it every database) failing leaves a node that
+    // can only answer errors. It stops instead, exiting non-zero, so that its supervisor
+    // (systemd, Kubernetes) starts it again from its durable state.
+    std::atomic<bool> coordinator_failed{false};
+    coordinator->attach_functor([&coordinator_failed, &sys](const caf::error& reason) {
+      if (!reason || reason == caf::exit_reason::user_shutdown) return;
+      coordinator_failed = true;
+      spdlog::critical("the coordinator failed ({}); stopping the node", sys.render(reason));
+      ::kill(::getpid(), SIGTERM);  // the RPC loop drains and returns
+    });
     actors::gateway gateway(sys, coordinator, tables);
     try {
       node::serve_rpc(
@@ -182,6 +197,7 @@ int run(const flags& f) {
     caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(controller, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();  // no actor submits scans any more; ~query_pool finishes the last
+    if (coordinator_failed) status = 1;
   }  // ~actor_system
   writer.stop();  // commits what the actors queued last
   spdlog::info("stopped; closing storage");

@@ -72,6 +72,13 @@ std::string encode_extent(const extent_record& e) {
   return v;
 }
 
+// storage/FORMAT.md "Sequence high-water marks": in the catalog column family, "hw/" + table.
+std::string high_water_key(model::table_id t) {
+  std::string k = "hw/";
+  put_be64(k, static_cast<uint64_t>(t));
+  return k;
+}
+
 std::string row_key(model::table_id t, uint64_t seq) {
   std::string k = table_prefix(t);
   put_be64(k, seq);
@@ -237,17 +244,30 @@ void rowstore_writer::run() {
     }
     auto start = std::chrono::steady_clock::now();
     rocksdb::WriteBatch batch;
+    bool failed = false;  // an armed fail point (tests): the group is not written
     for (const auto& w : group) {
+      if (w.barrier) continue;
+      const model::table_id next_table{static_cast<uint64_t>(w.table) + 1};
       if (w.drop_table) {
         auto from = table_prefix(w.table);
-        auto to = table_prefix(model::table_id{static_cast<uint64_t>(w.table) + 1});
+        auto to = table_prefix(next_table);
         batch.DeleteRange(impl.rowstore, from, to);
         batch.DeleteRange(impl.requests, from, to);
-        batch.DeleteRange(impl.catalog, extent_prefix(w.table),
-                          extent_prefix(model::table_id{static_cast<uint64_t>(w.table) + 1}));
+        batch.DeleteRange(impl.catalog, extent_prefix(w.table), extent_prefix(next_table));
+        batch.Delete(impl.catalog, high_water_key(w.table));
+        continue;
+      }
+      if (w.clear_below_sequence) {
+        failed |= fail_point("rowstore.clear");
+        batch.DeleteRange(impl.rowstore, row_key(w.table, 0), row_key(w.table, *w.clear_below_sequence));
+        batch.DeleteRange(impl.catalog, extent_prefix(w.table), extent_prefix(next_table));
+        std::string hw;
+        put_be64(hw, *w.clear_below_sequence - 1);
+        batch.Put(impl.catalog, high_water_key(w.table), hw);
         continue;
       }
       if (w.seal) {
+        failed |= fail_point("rowstore.seal");
         batch.Put(impl.catalog, extent_key(w.table, w.seal->id), encode_extent(*w.seal));
         batch.DeleteRange(impl.rowstore, row_key(w.table, w.seal->from_sequence),
                           row_key(w.table, w.seal->to_sequence + 1));
@@ -264,7 +284,7 @@ void rowstore_writer::run() {
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    auto s = impl.db->Write(wo, &batch);
+    auto s = failed ? rocksdb::Status::IOError("injected by TRIBUTARY_FAIL_AT") : impl.db->Write(wo, &batch);
     if (s.ok()) {
       if (std::any_of(group.begin(), group.end(), [](const auto& w) { return w.seal.has_value(); }))
         crash_point("rowstore.seal_committed");
@@ -289,55 +309,127 @@ void rowstore_writer::run() {
   }
 }
 
-std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(const store& s) {
-  auto& impl = *s.impl_;
-  std::unordered_map<uint64_t, table_recovery> tables;
-  std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.rowstore));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto k = it->key();
-    auto v = it->value();
-    if (k.size() != 16 || v.size() < batch_header_bytes)
-      return corrupt(fmt::format("malformed rowstore entry (key {} bytes)", k.size()));
-    auto& t = tables[get_be64(k.data())];
-    table_recovery::batch_info info{};
-    info.sequence = get_be64(k.data() + 8);
-    std::memcpy(&info.ingestion_ticks, v.data() + 8, 8);
-    std::memcpy(&info.rows, v.data() + 16, 4);
-    info.bytes = static_cast<uint32_t>(v.size());
-    t.batches.push_back(info);
-    t.last_sequence = info.sequence;
-  }
+namespace {
+
+// One rowstore entry's batch_info (storage/FORMAT.md "Rowstore"), or nullopt when malformed.
+std::optional<table_recovery::batch_info> batch_info_of(const rocksdb::Slice& k, const rocksdb::Slice& v) {
+  if (k.size() != 16 || v.size() < batch_header_bytes) return std::nullopt;
+  table_recovery::batch_info info{};
+  info.sequence = get_be64(k.data() + 8);
+  std::memcpy(&info.ingestion_ticks, v.data() + 8, 8);
+  std::memcpy(&info.rows, v.data() + 16, 4);
+  info.bytes = static_cast<uint32_t>(v.size());
+  return info;
+}
+
+// One extent registry entry (storage/FORMAT.md "Extent registry"), or nullopt when malformed.
+std::optional<extent_record> extent_of(const rocksdb::Slice& k, const rocksdb::Slice& v) {
+  if (k.size() != 19 || v.size() != extent_value_bytes) return std::nullopt;
+  extent_record e;
+  e.table = model::table_id{get_be64(k.data() + 3)};
+  uint64_t u[5];
+  std::memcpy(u, v.data(), sizeof u);
+  e.from_sequence = u[0];
+  e.to_sequence = u[1];
+  e.rows = u[2];
+  e.original_bytes = u[3];
+  e.file_bytes = u[4];
+  int64_t t[3];
+  std::memcpy(t, v.data() + 40, sizeof t);
+  e.min_ingestion_ticks = t[0];
+  e.max_ingestion_ticks = t[1];
+  e.created_ticks = t[2];
+  std::memcpy(&e.id, v.data() + 64, 8);
+  return e;
+}
+
+// Visits the entries of `cf` with keys in [from, to) (to empty: to the end of the prefix `from`).
+template <class F>
+std::optional<model::error> scan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, const std::string& from,
+                                 const std::string& to, const char* what, F&& f) {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(to);
+  if (!to.empty()) ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
+  for (it->Seek(from); it->Valid() && (!to.empty() || it->key().starts_with(from)); it->Next())
+    if (auto e = f(it->key(), it->value())) return e;
   if (!it->status().ok())
-    return model::error{"StorageError", "cannot read the rowstore: " + it->status().ToString(), false};
-  const std::string prefix = "ex/";
-  std::unique_ptr<rocksdb::Iterator> ex(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.catalog));
-  for (ex->Seek(prefix); ex->Valid() && ex->key().starts_with(prefix); ex->Next()) {
-    auto k = ex->key();
-    auto v = ex->value();
-    if (k.size() != 19 || v.size() != extent_value_bytes) return corrupt("malformed extent registry entry");
-    extent_record e;
-    e.table = model::table_id{get_be64(k.data() + 3)};
-    uint64_t u[5];
-    std::memcpy(u, v.data(), sizeof u);
-    e.from_sequence = u[0];
-    e.to_sequence = u[1];
-    e.rows = u[2];
-    e.original_bytes = u[3];
-    e.file_bytes = u[4];
-    int64_t t[3];
-    std::memcpy(t, v.data() + 40, sizeof t);
-    e.min_ingestion_ticks = t[0];
-    e.max_ingestion_ticks = t[1];
-    e.created_ticks = t[2];
-    std::memcpy(&e.id, v.data() + 64, 8);
-    auto& tr = tables[static_cast<uint64_t>(e.table)];
-    tr.last_sequence = std::max(tr.last_sequence, e.to_sequence);
-    tr.extents.push_back(e);
-  }
-  if (!ex->status().ok())
-    return model::error{"StorageError", "cannot read the extent registry: " + ex->status().ToString(), false};
+    return model::error{"StorageError", fmt::format("cannot read {}: {}", what, it->status().ToString()), false};
+  return std::nullopt;
+}
+
+// Scans the rowstore, the extent registry and the high-water marks between `from` and `to`
+// (table prefixes; empty = every table) into `tables`.
+std::optional<model::error> recover_into(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* rowstore,
+                                         rocksdb::ColumnFamilyHandle* catalog,
+                                         std::unordered_map<uint64_t, table_recovery>& tables, const std::string& from,
+                                         const std::string& to) {
+  auto e = scan(db, rowstore, from, to, "the rowstore", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    auto info = batch_info_of(k, v);
+    if (!info) return std::optional<model::error>(corrupt(fmt::format("malformed rowstore entry (key {} bytes)", k.size())));
+    auto& t = tables[get_be64(k.data())];
+    t.batches.push_back(*info);
+    t.last_sequence = info->sequence;
+    return std::optional<model::error>();
+  });
+  if (e) return e;
+  e = scan(db, catalog, "ex/" + from, to.empty() ? std::string() : "ex/" + to, "the extent registry",
+           [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+             auto rec = extent_of(k, v);
+             if (!rec) return std::optional<model::error>(corrupt("malformed extent registry entry"));
+             auto& tr = tables[static_cast<uint64_t>(rec->table)];
+             tr.last_sequence = std::max(tr.last_sequence, rec->to_sequence);
+             tr.extents.push_back(*rec);
+             return std::optional<model::error>();
+           });
+  if (e) return e;
+  return scan(db, catalog, "hw/" + from, to.empty() ? std::string() : "hw/" + to, "the high-water marks",
+              [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+                if (k.size() != 11 || v.size() != 8) return std::optional<model::error>(corrupt("malformed high-water mark"));
+                auto& tr = tables[get_be64(k.data() + 3)];
+                tr.last_sequence = std::max(tr.last_sequence, get_be64(v.data()));
+                return std::optional<model::error>();
+              });
+}
+
+}  // namespace
+
+std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(const store& s) {
+  std::unordered_map<uint64_t, table_recovery> tables;
+  if (auto e = recover_into(*s.impl_->db, s.impl_->rowstore, s.impl_->catalog, tables, std::string(), std::string()))
+    return *e;
   return tables;
 }
+
+std::variant<table_recovery, model::error> recover_table(const store& s, model::table_id table) {
+  std::unordered_map<uint64_t, table_recovery> tables;
+  if (auto e = recover_into(*s.impl_->db, s.impl_->rowstore, s.impl_->catalog, tables, table_prefix(table),
+                            table_prefix(model::table_id{static_cast<uint64_t>(table) + 1})))
+    return *e;
+  auto it = tables.find(static_cast<uint64_t>(table));
+  return it == tables.end() ? table_recovery{} : std::move(it->second);
+}
+
+namespace {
+
+// Removes the files in `dir` (one table's extent directory) that no extent of `shard` claims.
+size_t remove_unclaimed(const std::filesystem::path& data_dir, const std::filesystem::path& dir,
+                        const table_recovery* shard) {
+  namespace fs = std::filesystem;
+  size_t removed = 0;
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    bool registered = false;
+    if (shard) {
+      for (const auto& e : shard->extents)
+        registered |= f.path().filename() == extent_path(data_dir, e.table, storage::extent_id{e.id}).filename();
+    }
+    if (!registered && fs::remove(f.path(), ec)) ++removed;
+  }
+  return removed;
+}
+
+}  // namespace
 
 size_t remove_orphan_extents(const std::filesystem::path& data_dir,
                              const std::unordered_map<uint64_t, table_recovery>& tables,
@@ -353,17 +445,18 @@ size_t remove_orphan_extents(const std::filesystem::path& data_dir,
     auto [p, err] = std::from_chars(name.data(), name.data() + name.size(), table);
     const bool known = err == std::errc() && p == name.data() + name.size() && known_tables.count(table);
     auto rec = known ? tables.find(table) : tables.end();
-    for (const auto& f : fs::directory_iterator(dir.path(), ec)) {
-      bool registered = false;
-      if (rec != tables.end()) {
-        for (const auto& e : rec->second.extents)
-          registered |= f.path().filename() == extent_path(data_dir, e.table, storage::extent_id{e.id}).filename();
-      }
-      if (!registered && fs::remove(f.path(), ec)) ++removed;
-    }
+    removed += remove_unclaimed(data_dir, dir.path(), rec != tables.end() ? &rec->second : nullptr);
     if (!known) fs::remove(dir.path(), ec);
   }
   return removed;
+}
+
+size_t remove_orphan_extents_of(const std::filesystem::path& data_dir, model::table_id table,
+                                const table_recovery& shard) {
+  const auto dir = extent_path(data_dir, table, storage::extent_id{0}).parent_path();
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return 0;
+  return remove_unclaimed(data_dir, dir, &shard);
 }
 
 std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,

@@ -57,9 +57,19 @@ struct rowstore_write {
   uint64_t sequence = 0;
   std::string batch;                          ///< encode_batch() output
   std::optional<request_record> request;      ///< persisted in the same write batch
-  bool drop_table = false;  ///< delete all of `table`'s rows, request ids and extent records
-                            ///< (table dropped or cleared); ordered after every write of the
-                            ///< table queued before it. The caller removes the files after.
+  bool drop_table = false;  ///< delete all of `table`'s rows, request ids, extent records and
+                            ///< sequence high-water mark (table dropped); ordered after every
+                            ///< write of the table queued before it. The caller removes the
+                            ///< files after.
+  /// `.clear table T data`: delete `table`'s rows with sequence below this and every extent
+  /// record of the table, keep its request ids (a retry within the dedup window is still
+  /// answered as a duplicate), and record sequence - 1 as the table's high-water mark so that
+  /// sequences and extent ids never repeat after a restart (storage/FORMAT.md "Sequence
+  /// high-water marks"). The caller removes the extent files after.
+  std::optional<uint64_t> clear_below_sequence;
+  /// Writes nothing: `done` is called once every write queued before it is durable (a table
+  /// actor restarted after a failure recovers only after its earlier writes are settled).
+  bool barrier = false;
   /// Registers this extent and deletes its rowstore range, in the same synced write batch.
   std::optional<extent_record> seal;
   /// Called once, on the writer thread, after the synced write (nullopt) or its failure.
@@ -98,6 +108,8 @@ class rowstore_writer {
   bool submit(rowstore_write w);
   /// Bytes queued and not yet committed.
   size_t queued_bytes() const;
+  /// The queue's bound: a write larger than this can never be queued.
+  size_t max_queued_bytes() const { return options_.max_queued_bytes; }
   /// Commits what is queued, then stops the thread. Later submits are refused.
   void stop();
 
@@ -130,6 +142,9 @@ struct table_recovery {
 
 /// Scans the rowstore and the extent registry once (start-up), grouping by table.
 std::variant<std::unordered_map<uint64_t, table_recovery>, model::error> recover(const store& s);
+/// Recovers one table's shard (a table actor restarted after a failure): its batches, extents
+/// and high-water mark, as recover() finds them. Reads only that table's key ranges.
+std::variant<table_recovery, model::error> recover_table(const store& s, model::table_id table);
 
 /// The committed request with id `request_id` of `table`, if it was committed at or after
 /// `not_before_ticks` (older ones are outside the dedup window). A point lookup (bloom filter
@@ -144,6 +159,12 @@ std::variant<std::optional<request_record>, model::error> find_request(const sto
 size_t remove_orphan_extents(const std::filesystem::path& data_dir,
                              const std::unordered_map<uint64_t, table_recovery>& tables,
                              const std::unordered_map<uint64_t, bool>& known_tables);
+
+/// Removes the files under `<data_dir>/extents/<table>` that no extent of `shard` claims (a
+/// table actor restarted after a failure: its moves' files that were never registered). Returns
+/// how many files were removed.
+size_t remove_orphan_extents_of(const std::filesystem::path& data_dir, model::table_id table,
+                                const table_recovery& shard);
 
 /// A point-in-time view of the rowstore (a RocksDB snapshot) for a read that runs later or on
 /// another thread than where the view was taken: it sees exactly what was committed then, even

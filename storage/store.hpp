@@ -50,6 +50,7 @@ class store {
   friend class rowstore_writer;
   friend std::variant<std::unordered_map<uint64_t, struct table_recovery>, model::error> recover(
       const store&);
+  friend std::variant<struct table_recovery, model::error> recover_table(const store&, model::table_id);
   friend std::variant<std::optional<struct request_record>, model::error> find_request(
       const store&, model::table_id, std::string_view, int64_t);
   friend std::optional<model::error> read_batches(
