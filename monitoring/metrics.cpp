@@ -169,8 +169,18 @@ struct rpc_probe::state {
                       .Help("RPC calls received and not yet answered.")
                       .Register(registry)
                       .Add({})),
+        throttled([&family = prometheus::BuildCounter()
+                                 .Name("tributary_rpc_throttled_total")
+                                 .Help("Commands and queries refused at once with Throttling: the node had its "
+                                       "limit of them in flight.")
+                                 .Register(registry)](const std::string& method) {
+          return &family.Add({{"method", method}});
+        }),
         known{make("command"), make("query"), make("ingest")},
-        others([this](const std::string& method) { return make(method); }) {}
+        others([this](const std::string& method) { return make(method); }) {
+    throttled.get("command");  // from the first scrape, as 0
+    throttled.get("query");
+  }
 
   rpc_method_series make(const std::string& method) {
     return {add_results(requests, "method", method),
@@ -187,6 +197,7 @@ struct rpc_probe::state {
   Family<Counter>& requests;
   Family<Histogram>& latency;
   Gauge& in_flight;
+  label_cache<Counter*> throttled;
   std::array<rpc_method_series, 3> known;
   label_cache<rpc_method_series> others;
 };
@@ -203,6 +214,10 @@ void rpc_probe::finished(std::string_view method, bool ok, std::chrono::nanoseco
 
 void rpc_probe::in_flight(int delta) {
   if (state_) state_->in_flight.Increment(delta);
+}
+
+void rpc_probe::throttled(std::string_view method) {
+  if (state_) state_->throttled.get(method)->Increment();
 }
 
 // --- catalog_probe ---
@@ -305,7 +320,18 @@ struct ingest_probe::state {
                     .Add({}, latency_buckets())),
         in_flight(prometheus::BuildGauge()
                       .Name("tributary_ingest_in_flight")
-                      .Help("Streaming ingest requests received and not yet answered.")
+                      .Help("Streaming ingest requests received and not yet finished inside the node.")
+                      .Register(registry)
+                      .Add({})),
+        in_flight_bytes(prometheus::BuildGauge()
+                            .Name("tributary_ingest_in_flight_bytes")
+                            .Help("Request bytes held by streaming ingest requests in flight.")
+                            .Register(registry)
+                            .Add({})),
+        abandoned(prometheus::BuildCounter()
+                      .Name("tributary_ingest_abandoned_total")
+                      .Help("Ingest requests dropped unparsed and unanswered: their caller had cancelled them "
+                            "or disconnected.")
                       .Register(registry)
                       .Add({})),
         throttled(prometheus::BuildCounter()
@@ -381,6 +407,8 @@ struct ingest_probe::state {
   label_cache<database_ingest_series> by_database;
   Histogram& latency;
   Gauge& in_flight;
+  Gauge& in_flight_bytes;
+  Counter& abandoned;
   Counter& throttled;
   Histogram& commit_writes;
   Histogram& commit_seconds;
@@ -421,6 +449,14 @@ void ingest_probe::throttled() {
 
 void ingest_probe::in_flight(int delta) {
   if (state_) state_->in_flight.Increment(delta);
+}
+
+void ingest_probe::in_flight_bytes(int64_t delta) {
+  if (state_) state_->in_flight_bytes.Increment(static_cast<double>(delta));
+}
+
+void ingest_probe::abandoned() {
+  if (state_) state_->abandoned.Increment();
 }
 
 void ingest_probe::rowstore(std::string_view database, int64_t bytes_delta, int64_t rows_delta) {

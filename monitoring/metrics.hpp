@@ -40,7 +40,7 @@ class command_probe {
 /// Cap'n Proto RPC calls, by method ("command", "query", "ingest").
 /// Series: tributary_rpc_requests_total{method, result="ok|error"},
 /// tributary_rpc_latency_seconds{method} (histogram, buckets 50us..10s),
-/// tributary_rpc_in_flight (gauge).
+/// tributary_rpc_in_flight (gauge), tributary_rpc_throttled_total{method}.
 class rpc_probe {
  public:
   /// A detached probe: calls do nothing.
@@ -54,6 +54,9 @@ class rpc_probe {
   void finished(std::string_view method, bool ok, std::chrono::nanoseconds latency);
   /// Adds `delta` (+1 on arrival, -1 on answer) to the number of calls being served.
   void in_flight(int delta);
+  /// A command or query refused at once with Throttling: the node had its limit of them in
+  /// flight (ingests count in tributary_ingest_throttled_total).
+  void throttled(std::string_view method);
 
  private:
   friend class metrics;
@@ -104,8 +107,13 @@ class ingest_probe {
                 uint64_t rows, std::chrono::nanoseconds latency);
   /// tributary_ingest_throttled_total: requests refused at once because the node was full.
   void throttled();
-  /// tributary_ingest_in_flight: requests received and not yet answered.
+  /// tributary_ingest_in_flight: requests received and not yet finished inside the node.
   void in_flight(int delta);
+  /// tributary_ingest_in_flight_bytes: request bytes (data and every other field) held by them.
+  void in_flight_bytes(int64_t delta);
+  /// tributary_ingest_abandoned_total: requests dropped unparsed and unanswered because their
+  /// caller had cancelled them or disconnected.
+  void abandoned();
   /// tributary_rowstore_bytes{database}, tributary_rowstore_rows{database}.
   void rowstore(std::string_view database, int64_t bytes_delta, int64_t rows_delta);
   /// One group commit: tributary_group_commit_writes (histogram of requests per commit),
