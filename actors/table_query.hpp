@@ -36,6 +36,16 @@ model::outcome run_scan(const table_scan& scan, const table_query& q);
 /// Results hold at most this many records (Kusto's default `truncationmaxrecords`); a query
 /// that would return more fails with QueryResultSetTooLarge, naming the fix.
 inline constexpr uint64_t max_result_records = 500'000;
+/// ... and at most this many bytes as the RPC layer encodes them (Kusto's default
+/// `truncationmaxsize`, 64 MB), see encoded_bytes.
+inline constexpr uint64_t max_result_bytes = uint64_t{64} << 20;
+
+/// The bytes a result with `columns` takes in its Cap'n Proto answer (schema/tributary.capnp,
+/// Result of a ResultTable) before any row, and the bytes one row adds: a Row is a pointer plus
+/// its values list's tag (16 bytes), each Value two data words and a pointer (24 bytes), and a
+/// text its bytes and a NUL rounded up to 8. Exact for the node's own encoding.
+uint64_t encoded_bytes(const std::vector<model::column>& columns);
+uint64_t encoded_bytes(const std::vector<model::value>& row);
 
 /// The one-row, one-column answer of `T | count`.
 model::result_table count_result(uint64_t n);
