@@ -33,7 +33,8 @@ using bridge_actor =
 
 // Catalog commands fsync; ingests wait for one group commit; queries scan one table. All finish
 // far sooner unless the node is wedged. A timed-out ingest may still commit: clients retry with
-// the same request id, which makes the retry safe.
+// the same request id, which makes the retry safe. A timed-out command may have committed too,
+// and nothing makes its retry safe: see outcome_unknown.
 constexpr auto call_timeout = std::chrono::seconds(60);
 
 
@@ -42,9 +43,24 @@ model::error internal(caf::actor_system& sys, const caf::error& e, const char* w
           fmt::format("the {} did not complete inside the node: {}; retry", what, sys.render(e)), false};
 }
 
+// The coordinator may have committed the command and lost only its answer (or be committing it
+// still). Permanent, so that no retry loop re-runs it blindly: `.create` would then fail with
+// "already exists" and `.clear table T data` would delete the rows ingested in between.
+model::error outcome_unknown(caf::actor_system& sys, const caf::error& e, const std::string& text) {
+  constexpr size_t shown = 120;
+  return {"CommandOutcomeUnknown",
+          fmt::format("the command '{}{}' got no answer ({}); it may or may not have been applied. Check the "
+                      "state before retrying: .show databases, .show tables, .show table T, .show table T "
+                      "ingestion mappings, .show table T policy streamingingestion, .show cluster policy "
+                      "streamingingestion",
+                      text.substr(0, shown), text.size() > shown ? "..." : "", sys.render(e)),
+          true};
+}
+
 struct bridge_env {
   coordinator_actor coordinator;
   const directory* tables = nullptr;
+  std::chrono::milliseconds command_timeout{};
 };
 
 using bridge_ptr = bridge_actor::pointer;
@@ -64,13 +80,18 @@ void with_table(bridge_ptr self, const bridge_env& env, const std::string& datab
           [self, fail](caf::error& e) { fail(internal(self->system(), e, "table lookup")); });
 }
 
-bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coordinator, const directory* tables) {
-  bridge_env env{std::move(coordinator), tables};
+bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coordinator, const directory* tables,
+                                        std::chrono::milliseconds command_timeout) {
+  bridge_env env{std::move(coordinator), tables, command_timeout};
   return {
       [self, env](command_atom, std::string& db, std::string& text, reply_to& r) {
-        self->request(env.coordinator, call_timeout, command_atom::value, std::move(db), std::move(text))
+        self->request(env.coordinator, env.command_timeout, command_atom::value, std::move(db), text)
             .then([r](model::outcome& o) { r.fn(std::move(o)); },
-                  [self, r](caf::error& e) { r.fn(internal(self->system(), e, "command")); });
+                  [self, r, text](caf::error& e) {
+                    // A .show changes nothing: retrying it is safe.
+                    const bool show = text.find_first_not_of(" \t\r\n") == text.find(".show");
+                    r.fn(show ? internal(self->system(), e, "command") : outcome_unknown(self->system(), e, text));
+                  });
       },
       [self, env](query_atom, std::string& db, std::string& text, reply_to& r) {
         auto parsed = query::parse(text);
@@ -83,9 +104,13 @@ bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coord
         with_table(
             self, env, db, p.table,
             [self, q, r](const table_actor& t) {
-              self->request(t, call_timeout, query_atom::value, q)
-                  .then([r](model::outcome& o) { r.fn(std::move(o)); },
-                        [self, r](caf::error& e) { r.fn(internal(self->system(), e, "query")); });
+              // An actor per query takes the answer: `r.fn` may build a large wire message, which
+              // must not hold up this bridge, which every command and query passes through.
+              self->spawn([t, q, r](caf::event_based_actor* a) {
+                a->request(t, call_timeout, query_atom::value, q)
+                    .then([r](model::outcome& o) { r.fn(std::move(o)); },
+                          [a, r](caf::error& e) { r.fn(internal(a->system(), e, "query")); });
+              });
             },
             [r](model::error e) { r.fn(std::move(e)); });
       },
@@ -115,9 +140,10 @@ struct gateway::impl {
   std::atomic<bool> stopped{false};
 };
 
-gateway::gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables)
+gateway::gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables,
+                 std::chrono::milliseconds command_timeout)
     : impl_(new impl) {
-  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables);
+  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables, command_timeout);
   impl_->tables = &tables;
 }
 

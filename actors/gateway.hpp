@@ -4,6 +4,7 @@
 /// actor state. Header free of CAF internals so the RPC glue stays light.
 
 #include <caf/fwd.hpp>
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -21,12 +22,17 @@ class gateway {
   using ingest_reply_fn = std::function<void(ingest_outcome)>;
 
   /// Spawns the bridge actor; `coordinator` must be alive and `tables` must outlive the gateway.
-  gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables);
+  /// A command not answered within `command_timeout` is answered CommandOutcomeUnknown.
+  gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables,
+          std::chrono::milliseconds command_timeout = std::chrono::seconds(60));
   ~gateway();
 
-  /// Runs a management command. Thread-safe; returns at once.
+  /// Runs a management command. Thread-safe; returns at once. When the command's answer is
+  /// lost (timeout, coordinator down) it may still have been applied: the error is then
+  /// CommandOutcomeUnknown (permanent: not to be retried blindly), telling to check the state.
   void command(std::string database, std::string text, reply done) const;
-  /// Runs a query. Thread-safe; returns at once.
+  /// Runs a query. Thread-safe; returns at once. `done` is called from an actor of its own, so
+  /// the caller may do heavy work in it (build a large answer) without holding up other calls.
   void query(std::string database, std::string text, reply done) const;
   /// Ingests one request into its table. Thread-safe; returns at once.
   void ingest(ingest_call call, ingest_reply_fn done) const;
