@@ -46,6 +46,15 @@ using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 
+/// The RPC layer's hold on one ingest request, carried with its call and its reply: the
+/// request's in-flight accounting ends in the destructor, when the last of them is gone (on any
+/// thread), not when the RPC call ends. `caller_gone` is set once the caller cancelled the call
+/// or disconnected; the table then drops the request unparsed and unanswered.
+struct ingest_ticket {
+  virtual ~ingest_ticket() = default;
+  std::atomic<bool> caller_gone{false};
+};
+
 /// One streaming ingest request as the RPC layer received it (data possibly gzip).
 struct ingest_call {
   std::string database;
@@ -55,6 +64,7 @@ struct ingest_call {
   std::string data;
   std::string request_id;
   std::vector<std::pair<std::string, std::string>> properties;
+  std::shared_ptr<ingest_ticket> ticket;  ///< null for calls from inside the node
 };
 
 /// The acknowledgement of a durable, visible ingest.

@@ -88,6 +88,9 @@ std::variant<const model::mapping*, model::error> find_mapping(const table_st& s
 }
 
 void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
+  // The caller cancelled or disconnected while this waited: nobody reads the answer, so the
+  // work is dropped unparsed (the RPC layer counts it when the ticket goes).
+  if (call.ticket && call.ticket->caller_gone.load(std::memory_order_relaxed)) return;
   auto& st = self->state;
   auto& probe = st.env->ingest_probe;
   const auto start = clock::now();

@@ -39,6 +39,10 @@ struct flags {
   unsigned threads = 0;
   size_t max_ingests_in_flight = 0;
   size_t max_ingest_bytes_in_flight = 256u << 20;
+  size_t max_commands_in_flight = 0;
+  size_t max_queries_in_flight = 0;
+  size_t max_call_bytes_per_connection = 64u << 20;
+  unsigned command_timeout_ms = 60'000;
   size_t max_queued_write_bytes = 256u << 20;
   unsigned dedup_window_seconds = 600;
   uint64_t seal_after_bytes = 16u << 20;
@@ -174,12 +178,15 @@ int run(const flags& f) {
       spdlog::critical("the coordinator failed ({}); stopping the node", sys.render(reason));
       ::kill(::getpid(), SIGTERM);  // the RPC loop drains and returns
     });
-    actors::gateway gateway(sys, coordinator, tables);
+    actors::gateway gateway(sys, coordinator, tables, std::chrono::milliseconds(f.command_timeout_ms));
     try {
       node::serve_rpc(
           {.listen = f.rpc_listen,
            .max_ingests_in_flight = f.max_ingests_in_flight ? f.max_ingests_in_flight : 6 * cores,
            .max_ingest_bytes_in_flight = f.max_ingest_bytes_in_flight,
+           .max_commands_in_flight = f.max_commands_in_flight ? f.max_commands_in_flight : 10 * cores,
+           .max_queries_in_flight = f.max_queries_in_flight ? f.max_queries_in_flight : 10 * cores,
+           .max_call_bytes_per_connection = f.max_call_bytes_per_connection,
            .on_listening =
                [&](uint16_t port) {
                  spdlog::info("tributaryd '{}' ready: RPC on port {}, metrics on port {}, data in {}",
@@ -231,6 +238,20 @@ int main(int argc, char** argv) {
   app.add_option("--max-ingest-bytes-in-flight", f.max_ingest_bytes_in_flight,
                  "Request bytes held by ingests in flight before Throttling")
       ->transform(CLI::AsSizeValue(true))
+      ->capture_default_str();
+  app.add_option("--max-commands-in-flight", f.max_commands_in_flight,
+                 "Management commands waiting for their answer at once before Throttling (default: 10 per core)");
+  app.add_option("--max-queries-in-flight", f.max_queries_in_flight,
+                 "Queries waiting for their answer at once before Throttling (default: 10 per core, as Kusto)");
+  app.add_option("--max-call-bytes-per-connection", f.max_call_bytes_per_connection,
+                 "Bytes of unanswered calls one connection may have before the node stops reading it "
+                 "(Cap'n Proto's flow limit)")
+      ->transform(CLI::AsSizeValue(true))
+      ->capture_default_str();
+  app.add_option("--command-timeout-ms", f.command_timeout_ms,
+                 "A command not answered within this is answered CommandOutcomeUnknown (it may still "
+                 "have been applied: check with .show before retrying)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--max-queued-write-bytes", f.max_queued_write_bytes,
                  "Bytes waiting for the rowstore group commit before Throttling")

@@ -1,26 +1,93 @@
 #include "node/rpc_server.hpp"
 
+#include <atomic>
+#include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
+#include <fmt/format.h>
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
-#include <fmt/format.h>
+#include <kj/debug.h>
+#include <kj/timer.h>
 #include <memory>
 #include <spdlog/spdlog.h>
 
 #include "actors/gateway.hpp"
+#include "actors/table_query.hpp"
 #include "monitoring/metrics.hpp"
 #include "schema/convert.hpp"
 
 namespace tributary::node {
 namespace {
 
+using clock = std::chrono::steady_clock;
+
+// The wire enum mirrors ingest::format one to one (same order); values past its end are refused.
+static_assert(static_cast<int>(wire::Format::CSV) == static_cast<int>(ingest::format::csv));
+static_assert(static_cast<int>(wire::Format::MULTIJSON) == static_cast<int>(ingest::format::multijson));
+
+// Bounds of the request fields besides an ingest's data (ingest::max_request_bytes).
+constexpr size_t max_name_chars = 1024;  // database, table, mapping: Kusto's entity names
+constexpr size_t max_request_id_bytes = 256;
+constexpr size_t max_properties = 32;
+constexpr size_t max_property_name_bytes = 128;
+constexpr size_t max_property_value_bytes = 4096;
+constexpr size_t max_text_bytes = 1u << 20;  // a command's or query's text
+
+// The largest message the node sends or reads: a result at its byte limit and the RPC envelope
+// around it. Cap'n Proto refuses to send a message past the limit it reads with.
+constexpr uint64_t max_message_words = (actors::max_result_bytes + (1u << 20)) / 8;
+
+// Rows copied into a call's results before the loop serves other events.
+constexpr auto hand_over_slice = std::chrono::microseconds(1000);
+
 std::string text(capnp::Text::Reader r) { return std::string(r.cStr(), r.size()); }
 
-// Calls in flight, touched only on the event-loop thread.
-struct call_count {
-  int in_flight = 0;
-  size_t ingests = 0;
-  size_t ingest_bytes = 0;
+// Characters of UTF-8 text (bytes that do not continue a sequence).
+size_t chars(capnp::Text::Reader r) {
+  size_t n = 0;
+  for (char c : r) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// The node's calls in flight. Commands and queries are counted on the loop thread; ingests by
+// tickets that the node releases on any thread once their work is finished, possibly after
+// serve_rpc has returned: they hold this alive.
+struct call_load {
+  int calls = 0;  // RPC calls not yet answered (drained at shutdown)
+  size_t commands = 0;
+  size_t queries = 0;
+  std::atomic<size_t> ingests{0};
+  std::atomic<size_t> ingest_bytes{0};
+};
+
+// One ingest's in-flight accounting, from admission until its call and its reply are both gone
+// inside the node (actors::ingest_ticket): a caller that cancels or disconnects does not free
+// its slot while its data is still queued.
+class ingest_hold final : public actors::ingest_ticket {
+ public:
+  ingest_hold(std::shared_ptr<call_load> load, size_t bytes, monitoring::ingest_probe& probe)
+      : load_(std::move(load)), bytes_(bytes), probe_(probe) {
+    load_->ingests.fetch_add(1);
+    load_->ingest_bytes.fetch_add(bytes_);
+    probe_.in_flight(+1);
+    probe_.in_flight_bytes(static_cast<int64_t>(bytes_));
+  }
+  ~ingest_hold() override {
+    if (caller_gone.load() && !answered.load()) probe_.abandoned();
+    load_->ingests.fetch_sub(1);
+    load_->ingest_bytes.fetch_sub(bytes_);
+    probe_.in_flight(-1);
+    probe_.in_flight_bytes(-static_cast<int64_t>(bytes_));
+  }
+  ingest_hold(const ingest_hold&) = delete;
+  ingest_hold& operator=(const ingest_hold&) = delete;
+
+  std::atomic<bool> answered{false};
+
+ private:
+  std::shared_ptr<call_load> load_;
+  size_t bytes_;
+  monitoring::ingest_probe& probe_;
 };
 
 // The actor that held the answer went away without giving it (a table dropped while the request
@@ -33,6 +100,15 @@ model::error lost(const kj::Exception& e) {
           false};
 }
 
+// A command's answer lost inside the node: it may have been applied (see gateway::command).
+model::error command_lost(const kj::Exception& e) {
+  return {"CommandOutcomeUnknown",
+          fmt::format("the command's answer was lost inside the node ({}); it may or may not have been applied. "
+                      "Check the state before retrying (.show databases, .show tables, .show table T ...)",
+                      e.getDescription().cStr()),
+          true};
+}
+
 model::error throttled(const char* what, size_t limit) {
   return {"Throttling",
           fmt::format("the node is at its limit of {} {}; retry after a short backoff (with the same "
@@ -41,28 +117,144 @@ model::error throttled(const char* what, size_t limit) {
           false};
 }
 
+model::error calls_throttled(const char* what, size_t limit, const char* flag) {
+  return {"Throttling",
+          fmt::format("the node is at its limit of {} {} in flight ({}); retry after a short backoff", limit, what,
+                      flag),
+          false};
+}
+
+// A field longer than its bound: permanent, naming the field, the bound and the fix.
+std::optional<model::error> too_long(const char* request, std::string_view field, size_t size, size_t limit,
+                                     const char* unit, std::string_view fix) {
+  if (size <= limit) return std::nullopt;
+  return model::error{"BadRequest_FieldTooLong",
+                      fmt::format("the {} request's {} is {} {} long; it takes at most {} {}: {}", request, field,
+                                  size, unit, limit, unit, fix),
+                      true};
+}
+
+std::optional<model::error> check_name(const char* request, const char* field, capnp::Text::Reader name) {
+  return too_long(request, field, chars(name), max_name_chars, "characters",
+                  "names of databases, tables and mappings are at most 1024 characters (Kusto's entity "
+                  "names); check the name");
+}
+
+// Every field of an ingest request but its data, before anything is copied.
+std::optional<model::error> check_ingest(wire::IngestRequest::Reader r) {
+  if (const auto f = static_cast<uint16_t>(r.getFormat()); f > static_cast<uint16_t>(wire::Format::MULTIJSON))
+    return model::error{"BadRequest_FormatNotSupported",
+                        fmt::format("the ingest request's format is {}, which is no format: format takes 0 (csv), "
+                                    "1 (tsv), 2 (scsv), 3 (sohsv), 4 (psv), 5 (json) or 6 (multijson) "
+                                    "(schema/tributary.capnp); send one of these",
+                                    f),
+                        true};
+  if (auto e = check_name("ingest", "database", r.getDatabase())) return e;
+  if (auto e = check_name("ingest", "table", r.getTable())) return e;
+  if (auto e = check_name("ingest", "mappingName", r.getMappingName())) return e;
+  if (auto e = too_long("ingest", "requestId", r.getRequestId().size(), max_request_id_bytes, "bytes",
+                        "use a shorter id (a GUID takes 36)"))
+    return e;
+  auto properties = r.getProperties();
+  if (auto e = too_long("ingest", "properties", properties.size(), max_properties, "entries",
+                        "streaming ingestion takes only format, streamFormat, mappingName, "
+                        "ingestionMappingReference and ingestionMappingType, each once"))
+    return e;
+  for (unsigned i = 0; i < properties.size(); ++i) {
+    if (auto e = too_long("ingest", fmt::format("property name #{}", i), properties[i].getName().size(),
+                          max_property_name_bytes, "bytes", "check the property's name"))
+      return e;
+    if (auto e = too_long("ingest", fmt::format("property value #{}", i), properties[i].getValue().size(),
+                          max_property_value_bytes, "bytes", "check the property's value"))
+      return e;
+  }
+  return std::nullopt;
+}
+
+// The bytes an ingest holds while in flight: its data and every other field.
+size_t request_bytes(wire::IngestRequest::Reader r) {
+  size_t n = r.getData().size() + r.getDatabase().size() + r.getTable().size() + r.getMappingName().size() +
+             r.getRequestId().size();
+  for (auto p : r.getProperties()) n += p.getName().size() + p.getValue().size();
+  return n;
+}
+
+std::optional<model::error> check_call(const char* request, capnp::Text::Reader database, capnp::Text::Reader text) {
+  if (auto e = check_name(request, "database", database)) return e;
+  return too_long(request, "text", text.size(), max_text_bytes, "bytes",
+                  "split it into smaller commands, or narrow the query");
+}
+
+// An answer built as a Cap'n Proto message (root: wire::Result) by the thread that produced it.
+using built = kj::Own<capnp::MallocMessageBuilder>;
+
+built build(const model::outcome& o) {
+  auto m = kj::heap<capnp::MallocMessageBuilder>();
+  wire::to_wire(o, m->initRoot<wire::Result>());
+  return m;
+}
+
+// What one answer cost the loop thread (measured for the debug log).
+struct hand_over_stats {
+  clock::duration total{};
+  clock::duration longest{};
+  unsigned slices = 0;
+};
+
+// Copies rows [from, end) of `in` into `out`, a slice of about `hand_over_slice` at a time, with a
+// zero timer between slices: the event loop polls sockets and cross-thread answers only when its
+// queue is empty, so yielding with evalLater would still starve every other call.
+kj::Promise<void> copy_rows(kj::Timer& timer, capnp::List<wire::Row>::Builder out,
+                            capnp::List<wire::Row>::Reader in, unsigned from, std::shared_ptr<hand_over_stats> stats) {
+  const auto start = clock::now();
+  unsigned i = from;
+  while (i < in.size()) {
+    out.setWithCaveats(i, in[i]);
+    ++i;
+    if (i % 256 == 0 && clock::now() - start >= hand_over_slice) break;
+  }
+  const auto took = clock::now() - start;
+  stats->total += took;
+  stats->longest = std::max(stats->longest, took);
+  ++stats->slices;
+  if (i == in.size()) return kj::READY_NOW;
+  return timer.afterDelay(0 * kj::MILLISECONDS).then([&timer, out, in, i, stats]() mutable {
+    return copy_rows(timer, out, in, i, stats);
+  });
+}
+
 class service final : public wire::Tributary::Server {
  public:
   service(const rpc_options& options, const actors::gateway& gateway, monitoring::rpc_probe& probe,
-          monitoring::ingest_probe& ingest_probe, call_count& calls)
-      : options_(options), gateway_(gateway), probe_(probe), ingest_probe_(ingest_probe), calls_(calls) {}
+          monitoring::ingest_probe& ingest_probe, std::shared_ptr<call_load> load, kj::Timer& timer)
+      : options_(options),
+        gateway_(gateway),
+        probe_(probe),
+        ingest_probe_(ingest_probe),
+        load_(std::move(load)),
+        timer_(timer) {}
 
   kj::Promise<void> command(CommandContext ctx) override {
     auto p = ctx.getParams();
-    return forward("command", ctx, [&](actors::gateway::reply done) {
-      gateway_.command(text(p.getDatabase()), text(p.getText()), std::move(done));
-    });
+    return forward("command", ctx, check_call("command", p.getDatabase(), p.getText()), load_->commands,
+                   options_.max_commands_in_flight, "--max-commands-in-flight", [&](actors::gateway::reply done) {
+                     gateway_.command(text(p.getDatabase()), text(p.getText()), std::move(done));
+                   });
   }
 
   kj::Promise<void> query(QueryContext ctx) override {
     auto p = ctx.getParams();
-    return forward("query", ctx, [&](actors::gateway::reply done) {
-      gateway_.query(text(p.getDatabase()), text(p.getText()), std::move(done));
-    });
+    return forward("query", ctx, check_call("query", p.getDatabase(), p.getText()), load_->queries,
+                   options_.max_queries_in_flight, "--max-queries-in-flight", [&](actors::gateway::reply done) {
+                     gateway_.query(text(p.getDatabase()), text(p.getText()), std::move(done));
+                   });
   }
 
   kj::Promise<void> ingest(IngestContext ctx) override {
-    auto start = std::chrono::steady_clock::now();
+    // A caller that cancels or disconnects drops this promise: the ticket then tells the table to
+    // skip the work if it has not started it.
+    ctx.allowCancellation();
+    auto start = clock::now();
     auto r = ctx.getParams().getRequest();
     auto data = r.getData();
     auto answer = [ctx, start, this](const actors::ingest_outcome& o) mutable {
@@ -75,16 +267,21 @@ class service final : public wire::Tributary::Server {
         a.setConsumedRecords(ack.consumed_records);
         a.setDuplicate(ack.duplicate);
       }
-      probe_.finished("ingest", std::holds_alternative<actors::ingest_ack>(o),
-                      std::chrono::steady_clock::now() - start);
+      probe_.finished("ingest", std::holds_alternative<actors::ingest_ack>(o), clock::now() - start);
     };
-    // Overload is answered here, at once, before anything is copied or queued.
-    if (calls_.ingests >= options_.max_ingests_in_flight) {
+    // Malformed and oversized requests and overload are answered here, at once, before anything
+    // is copied or queued.
+    if (auto e = check_ingest(r)) {
+      answer(*e);
+      return kj::READY_NOW;
+    }
+    const size_t bytes = request_bytes(r);
+    if (load_->ingests.load() >= options_.max_ingests_in_flight) {
       ingest_probe_.throttled();
       answer(throttled("ingest requests in flight", options_.max_ingests_in_flight));
       return kj::READY_NOW;
     }
-    if (calls_.ingest_bytes + data.size() > options_.max_ingest_bytes_in_flight) {
+    if (load_->ingest_bytes.load() + bytes > options_.max_ingest_bytes_in_flight) {
       ingest_probe_.throttled();
       answer(throttled("bytes of ingest requests in flight", options_.max_ingest_bytes_in_flight));
       return kj::READY_NOW;
@@ -97,6 +294,7 @@ class service final : public wire::Tributary::Server {
                           true});
       return kj::READY_NOW;
     }
+    auto ticket = std::make_shared<ingest_hold>(load_, bytes, ingest_probe_);
     actors::ingest_call call;
     call.database = text(r.getDatabase());
     call.table = text(r.getTable());
@@ -105,56 +303,153 @@ class service final : public wire::Tributary::Server {
     call.data.assign(reinterpret_cast<const char*>(data.begin()), data.size());
     call.request_id = text(r.getRequestId());
     for (auto p : r.getProperties()) call.properties.emplace_back(text(p.getName()), text(p.getValue()));
-    const size_t bytes = data.size();
-    ++calls_.in_flight;
-    ++calls_.ingests;
-    calls_.ingest_bytes += bytes;
+    call.ticket = ticket;
+    ++load_->calls;
     probe_.in_flight(+1);
-    ingest_probe_.in_flight(+1);
     auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::ingest_outcome>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
         kj::mv(paf.fulfiller));
-    gateway_.ingest(std::move(call), [fulfiller](actors::ingest_outcome o) { (*fulfiller)->fulfill(std::move(o)); });
+    gateway_.ingest(std::move(call), [fulfiller, ticket](actors::ingest_outcome o) {
+      ticket->answered = true;
+      (*fulfiller)->fulfill(std::move(o));
+    });
     return paf.promise.catch_([](kj::Exception&& e) -> actors::ingest_outcome { return lost(e); })
         .then(kj::mv(answer))
-        .attach(kj::defer([this, bytes] {
-      --calls_.in_flight;
-      --calls_.ingests;
-      calls_.ingest_bytes -= bytes;
-      probe_.in_flight(-1);
-      ingest_probe_.in_flight(-1);
-    }));
+        .attach(kj::defer([this, gone = std::weak_ptr<ingest_hold>(ticket)] {
+          // Answered, or cancelled: either way nobody waits here any more.
+          if (auto t = gone.lock()) t->caller_gone = true;
+          --load_->calls;
+          probe_.in_flight(-1);
+        }));
   }
 
  private:
-  // Hands the call to the actors and answers on this loop when they reply.
+  // Hands the call to the actors and answers on this loop when they reply. The answer's message
+  // is built by the replying actor; this loop only copies it into the call's results.
   template <class Context, class Send>
-  kj::Promise<void> forward(const char* method, Context ctx, Send&& send) {
-    auto start = std::chrono::steady_clock::now();
-    ++calls_.in_flight;
+  kj::Promise<void> forward(const char* method, Context ctx, std::optional<model::error> invalid, size_t& in_flight,
+                            size_t limit, const char* flag, Send&& send) {
+    auto start = clock::now();
+    if (invalid) {
+      wire::to_wire(*invalid, ctx.getResults().initResult().initError());
+      probe_.finished(method, false, clock::now() - start);
+      return kj::READY_NOW;
+    }
+    if (in_flight >= limit) {
+      probe_.throttled(method);
+      wire::to_wire(calls_throttled(method == std::string_view("command") ? "commands" : "queries", limit, flag),
+                    ctx.getResults().initResult().initError());
+      probe_.finished(method, false, clock::now() - start);
+      return kj::READY_NOW;
+    }
+    ++in_flight;
+    ++load_->calls;
     probe_.in_flight(+1);
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<model::outcome>();
-    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<model::outcome>>>(
-        kj::mv(paf.fulfiller));
-    send([fulfiller](model::outcome o) { (*fulfiller)->fulfill(std::move(o)); });
-    return paf.promise.catch_([](kj::Exception&& e) -> model::outcome { return lost(e); })
-        .then([ctx, method, start, this](model::outcome o) mutable {
-          wire::to_wire(o, ctx.getResults().initResult());
-          probe_.finished(method, std::holds_alternative<model::result_table>(o),
-                          std::chrono::steady_clock::now() - start);
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<built>();
+    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<built>>>(kj::mv(paf.fulfiller));
+    send([fulfiller](model::outcome o) {
+      try {
+        (*fulfiller)->fulfill(build(o));
+      } catch (const std::exception& e) {  // e.g. bad_alloc: the call fails, the actor lives on
+        (*fulfiller)->reject(KJ_EXCEPTION(FAILED, "building the answer failed", e.what()));
+      }
+    });
+    const bool is_command = method == std::string_view("command");
+    return paf.promise
+        .catch_([is_command](kj::Exception&& e) { return build(is_command ? command_lost(e) : lost(e)); })
+        .then([this, ctx, method, start](built m) mutable {
+          const bool ok = m->getRoot<wire::Result>().isTable();
+          return hand_over(ctx, kj::mv(m)).then([this, method, start, ok] {
+            probe_.finished(method, ok, clock::now() - start);
+          });
         })
-        .attach(kj::defer([this] {
-          --calls_.in_flight;
+        .attach(kj::defer([this, &in_flight] {
+          --in_flight;
+          --load_->calls;
           probe_.in_flight(-1);
         }));
+  }
+
+  // Copies a built answer into the call's results: a table in slices (copy_rows), anything
+  // else at once.
+  template <class Context>
+  kj::Promise<void> hand_over(Context ctx, built m) {
+    auto root = m->getRoot<wire::Result>().asReader();
+    if (!root.isTable()) {
+      ctx.getResults().setResult(root);
+      return kj::READY_NOW;
+    }
+    auto table = root.getTable();
+    const unsigned n = table.getRows().size();
+    auto stats = std::make_shared<hand_over_stats>();
+    const auto start = clock::now();
+    auto out = ctx.getResults(capnp::MessageSize{m->sizeInWords() + 16, 0}).initResult().initTable();
+    out.setColumns(table.getColumns());
+    auto rows = out.initRows(n);
+    stats->total += clock::now() - start;
+    return copy_rows(timer_, rows, table.getRows(), 0, stats).attach(kj::mv(m)).then([stats, n] {
+      using us = std::chrono::microseconds;
+      if (n >= 10'000)
+        spdlog::debug("an answer of {} rows handed over in {} slices: {} us on the RPC loop, the longest slice {} us",
+                      n, stats->slices, std::chrono::duration_cast<us>(stats->total).count(),
+                      std::chrono::duration_cast<us>(stats->longest).count());
+    });
   }
 
   const rpc_options& options_;
   const actors::gateway& gateway_;
   monitoring::rpc_probe& probe_;
   monitoring::ingest_probe& ingest_probe_;
-  call_count& calls_;
+  std::shared_ptr<call_load> load_;
+  kj::Timer& timer_;
 };
+
+// One accepted connection: what capnp::TwoPartyServer builds, plus the flow limit it does not
+// expose.
+struct connection {
+  connection(kj::Own<kj::AsyncIoStream>&& s, capnp::Capability::Client bootstrap, size_t flow_limit_bytes)
+      : stream(kj::mv(s)),
+        network(*stream, capnp::rpc::twoparty::Side::SERVER, receive_options()),
+        rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {
+    rpc.setFlowLimit(std::max<size_t>(flow_limit_bytes / 8, 1));
+  }
+  static capnp::ReaderOptions receive_options() {
+    capnp::ReaderOptions o;
+    o.traversalLimitInWords = max_message_words;
+    return o;
+  }
+  kj::Own<kj::AsyncIoStream> stream;
+  capnp::TwoPartyVatNetwork network;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
+};
+
+class connection_errors final : public kj::TaskSet::ErrorHandler {
+ public:
+  void taskFailed(kj::Exception&& e) override {
+    spdlog::debug("RPC connection ended: {}", e.getDescription().cStr());
+  }
+};
+
+// Accepts connections until cancelled; each runs until its peer disconnects. A failed accept
+// (out of file descriptors) is retried shortly rather than ending the loop for good.
+kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, kj::Timer& timer, capnp::Capability::Client bootstrap,
+                              kj::TaskSet& connections, size_t flow_limit_bytes) {
+  return listener.accept()
+      .then(
+          [&connections, bootstrap, flow_limit_bytes](kj::Own<kj::AsyncIoStream>&& s) mutable -> kj::Promise<void> {
+            auto c = kj::heap<connection>(kj::mv(s), kj::mv(bootstrap), flow_limit_bytes);
+            auto ended = c->network.onDisconnect();
+            connections.add(ended.attach(kj::mv(c)));
+            return kj::READY_NOW;
+          },
+          [&timer](kj::Exception&& e) -> kj::Promise<void> {
+            spdlog::warn("accepting an RPC connection failed: {}; trying again in 100 ms", e.getDescription().cStr());
+            return timer.afterDelay(100 * kj::MILLISECONDS);
+          })
+      .then([&listener, &timer, bootstrap = kj::mv(bootstrap), &connections, flow_limit_bytes]() mutable {
+        return accept_loop(listener, timer, kj::mv(bootstrap), connections, flow_limit_bytes);
+      });
+}
 
 }  // namespace
 
@@ -164,24 +459,27 @@ void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
   auto& ws = io.waitScope;
   auto address = io.provider->getNetwork().parseAddress(options.listen).wait(ws);
   auto listener = address->listen();
-  call_count calls;
-  capnp::TwoPartyServer server(kj::heap<service>(options, gateway, probe, ingest_probe, calls));
-  kj::Promise<void> accepting = server.listen(*listener);
+  auto load = std::make_shared<call_load>();
+  capnp::Capability::Client bootstrap =
+      kj::heap<service>(options, gateway, probe, ingest_probe, load, io.provider->getTimer());
+  connection_errors errors;
+  kj::TaskSet connections(errors);
+  kj::Promise<void> accepting =
+      accept_loop(*listener, io.provider->getTimer(), bootstrap, connections, options.max_call_bytes_per_connection);
   if (options.on_listening) options.on_listening(static_cast<uint16_t>(listener->getPort()));
 
   auto signalled = io.unixEventPort.onSignal(SIGTERM).exclusiveJoin(io.unixEventPort.onSignal(SIGINT));
   auto info = signalled.wait(ws);
   spdlog::info("signal {}: no longer accepting RPC connections; draining {} call(s)",
-               info.si_signo, calls.in_flight);
+               info.si_signo, load->calls);
 
   accepting = kj::NEVER_DONE;  // cancels the accept loop
   listener = nullptr;
-  auto deadline = std::chrono::steady_clock::now() + options.drain_timeout;
-  while (calls.in_flight > 0 && std::chrono::steady_clock::now() < deadline)
+  auto deadline = clock::now() + options.drain_timeout;
+  while (load->calls > 0 && clock::now() < deadline)
     io.provider->getTimer().afterDelay(5 * kj::MILLISECONDS).wait(ws);
-  if (calls.in_flight > 0)
-    spdlog::warn("{} RPC call(s) still running after the drain timeout; closing anyway",
-                 calls.in_flight);
+  if (load->calls > 0)
+    spdlog::warn("{} RPC call(s) still running after the drain timeout; closing anyway", load->calls);
 }
 
 }  // namespace tributary::node

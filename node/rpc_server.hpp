@@ -23,8 +23,17 @@ struct rpc_options {
   /// Ingest requests being processed at once; beyond, the node answers Throttling at once
   /// (Kusto: six per core).
   size_t max_ingests_in_flight = 12;
-  /// Request bytes held by ingests in flight; beyond, Throttling.
+  /// Request bytes (data and every other field) held by ingests in flight; beyond, Throttling.
+  /// An ingest counts as in flight until it is finished inside the node, even once its caller
+  /// has gone.
   size_t max_ingest_bytes_in_flight = 256u << 20;
+  /// Management commands waiting for their answer at once; beyond, Throttling.
+  size_t max_commands_in_flight = 20;
+  /// Queries waiting for their answer at once; beyond, Throttling (Kusto: ten per core).
+  size_t max_queries_in_flight = 20;
+  /// Per connection, bytes of calls not yet answered before the node stops reading that
+  /// connection (Cap'n Proto's flow limit): one client cannot queue calls without bound.
+  size_t max_call_bytes_per_connection = 64u << 20;
   /// Called once the socket is bound, with the bound port.
   std::function<void(uint16_t)> on_listening;
 };
