@@ -73,10 +73,51 @@ model::error format_error(std::string code, std::string_view data, const positio
   return {std::move(code), fmt::format("{} {}", where(data, at), what), true};
 }
 
-batch_builder::batch_builder(const std::vector<model::column>& schema, size_t expected_rows)
-    : schema_(schema), batch_(model::column_batch::with_columns(schema)) {
-  // A first guess only: a wrong one costs a reallocation, not correctness.
-  const size_t rows = std::min<size_t>(expected_rows, 1 << 20);
+model::error decoded_too_large(const model::table& t, std::string_view data, const position& at,
+                               size_t limit) {
+  const size_t mib = 1024 * 1024;
+  const std::string shown_limit =
+      limit % mib == 0 ? fmt::format("{} MiB", limit / mib) : fmt::format("{} bytes", limit);
+  const size_t per_row = row_fixed_bytes(t.columns);
+  return {"Stream_InputStreamTooLarge",
+          fmt::format("the rows of this request for table '{}' would take more than the {} limit "
+                      "on decoded data at {}: a row of its {} columns takes {} bytes before its "
+                      "text, so one request holds at most {} rows; split the data into smaller "
+                      "requests, or drop the columns or mapping entries (long text ConstValues) it does not "
+                      "need",
+                      t.name, shown_limit, where(data, at), t.columns.size(), per_row,
+                      per_row ? limit / per_row : limit),
+          true};
+}
+
+size_t row_fixed_bytes(const std::vector<model::column>& schema) {
+  size_t n = 0;
+  for (const auto& c : schema) {
+    switch (c.type) {
+      case model::column_type::string:
+      case model::column_type::decimal:
+      case model::column_type::guid:
+      case model::column_type::dynamic:
+        n += 1 + sizeof(uint32_t);
+        break;
+      default:
+        n += 1 + sizeof(int64_t);
+        break;
+    }
+  }
+  return n;
+}
+
+batch_builder::batch_builder(const std::vector<model::column>& schema, size_t expected_rows,
+                             size_t decoded_limit)
+    : schema_(schema),
+      batch_(model::column_batch::with_columns(schema)),
+      decoded_limit_(decoded_limit),
+      row_fixed_(row_fixed_bytes(schema)) {
+  // A first guess only: a wrong one costs a reallocation, not correctness. Never more rows than
+  // the decoded limit lets through: many tiny lines into a wide table would reserve gigabytes.
+  const size_t rows = std::min<size_t>(
+      {expected_rows, 1 << 20, row_fixed_ ? decoded_limit / row_fixed_ + 1 : size_t{0}});
   for (auto& col : batch_.columns) {
     col.nulls.reserve(rows);
     switch (col.type) {
@@ -100,9 +141,14 @@ batch_builder::~batch_builder() = default;
 
 problem batch_builder::raw_text(size_t c, std::string_view v) {
   auto& col = batch_.columns[c];
+  if (decoded_limit_ - decoded_ < v.size()) {
+    over_limit_ = true;
+    return "makes the request's rows pass the limit on decoded data";
+  }
   // Offsets are 32-bit; a 4 MiB request cannot get near this, a caller with a larger one can.
   if (col.text.size() + v.size() > std::numeric_limits<uint32_t>::max())
     return "makes the column's text in this request exceed 4 GiB; send smaller requests";
+  decoded_ += v.size();
   col.append_text(v);
   return {};
 }

@@ -9,6 +9,7 @@
 
 #include "ingest/convert.hpp"
 #include "model/batch.hpp"
+#include "model/catalog.hpp"
 #include "model/types.hpp"
 
 namespace tributary::ingest::detail {
@@ -41,13 +42,24 @@ model::error invalid_value(std::string_view data, const position& at, const mode
 /// "is not valid JSON: ...".
 model::error format_error(std::string code, std::string_view data, const position& at,
                           std::string_view what);
+/// Stream_InputStreamTooLarge (permanent): the rows for table `t` reach `limit` decoded bytes at
+/// the record `at`; says what one row costs and how to split the data.
+model::error decoded_too_large(const model::table& t, std::string_view data, const position& at,
+                               size_t limit);
+
+/// The decoded bytes one row takes before its text: per column a null flag and 8 bytes (ints,
+/// reals) or a 4-byte text offset, as model::column_data stores them.
+size_t row_fixed_bytes(const std::vector<model::column>& schema);
 
 /// The batch under construction, one column per table column. Values are appended column by
-/// column; end_record() closes a row once every column has one value.
+/// column between begin_record() and end_record(). Decoded bytes are counted before they are
+/// stored: a row's fixed cost by begin_record(), text by raw_text(); past `decoded_limit`
+/// they refuse, and over_limit() tells the parser to answer decoded_too_large().
 class batch_builder {
  public:
-  /// `expected_rows` only sizes the first allocation.
-  batch_builder(const std::vector<model::column>& schema, size_t expected_rows);
+  /// `expected_rows` only sizes the first allocation (never past what `decoded_limit` allows).
+  batch_builder(const std::vector<model::column>& schema, size_t expected_rows,
+                size_t decoded_limit);
   ~batch_builder();
   batch_builder(const batch_builder&) = delete;
   batch_builder& operator=(const batch_builder&) = delete;
@@ -65,9 +77,22 @@ class batch_builder {
   void integer(size_t c, int64_t v) { batch_.columns[c].append_int(v); }
   void real(size_t c, double v) { batch_.columns[c].append_real(v); }
   /// Text already in the column's final form (string, normalised decimal or guid, compact JSON).
+  /// Refuses (and sets over_limit()) text that would pass the decoded limit.
   problem raw_text(size_t c, std::string_view v);
 
+  /// Counts the next row's fixed cost; false (and over_limit()) when it would pass the decoded
+  /// limit, and then the caller appends nothing more.
+  bool begin_record() {
+    if (decoded_limit_ - decoded_ < row_fixed_) {
+      over_limit_ = true;
+      return false;
+    }
+    decoded_ += row_fixed_;
+    return true;
+  }
   void end_record() { ++rows_; }
+  /// True once a row or a text was refused for the decoded limit.
+  bool over_limit() const { return over_limit_; }
   size_t rows() const { return rows_; }
   /// The finished batch (ingestion_ticks left to the caller).
   model::column_batch finish();
@@ -76,6 +101,10 @@ class batch_builder {
   const std::vector<model::column>& schema_;
   model::column_batch batch_;
   size_t rows_ = 0;
+  const size_t decoded_limit_;
+  const size_t row_fixed_;
+  size_t decoded_ = 0;  // <= decoded_limit_
+  bool over_limit_ = false;
   std::string scratch_;
   std::unique_ptr<dynamic_text> dynamic_;
 };

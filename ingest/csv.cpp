@@ -89,13 +89,14 @@ std::variant<plan, model::error> make_plan(const model::table& t, const model::m
 class csv_parser {
  public:
   csv_parser(char sep, std::string_view data, const model::table& t, const model::mapping* m,
-             plan p)
+             plan p, size_t decoded_limit)
       : sep_(sep),
         data_(data),
         table_(t),
         mapping_(m),
         plan_(std::move(p)),
-        builder_(t.columns, count_lines(data)) {
+        decoded_limit_(decoded_limit),
+        builder_(t.columns, count_lines(data), decoded_limit) {
     stop_[static_cast<unsigned char>(sep)] = true;
     stop_['\n'] = true;
     bad_utf8_ = first_invalid_utf8(data);
@@ -117,7 +118,8 @@ class csv_parser {
       if (auto e = read_record()) return std::move(*e);
       if (bad_utf8_ < pos_) return utf8_error();
       if (auto e = check_count()) return std::move(*e);
-      if (auto e = convert()) return std::move(*e);
+      if (!builder_.begin_record()) return too_large();
+      if (auto e = convert()) return builder_.over_limit() ? too_large() : std::move(*e);
       builder_.end_record();
     }
     return builder_.finish();
@@ -184,6 +186,10 @@ class csv_parser {
       if (pos_ < n) ++pos_;  // the '\n'
       return std::nullopt;
     }
+  }
+
+  model::error too_large() const {
+    return decoded_too_large(table_, data_, at_, decoded_limit_);
   }
 
   bool ends_line(size_t i) const { return i >= data_.size() || data_[i] == '\n'; }
@@ -286,6 +292,7 @@ class csv_parser {
   const model::table& table_;
   const model::mapping* const mapping_;
   const plan plan_;
+  const size_t decoded_limit_;
   batch_builder builder_;
   std::array<bool, 256> stop_{};
   size_t bad_utf8_ = 0;
@@ -301,10 +308,11 @@ class csv_parser {
 
 std::variant<model::column_batch, model::error> parse_csv(char sep, std::string_view data,
                                                           const model::table& t,
-                                                          const model::mapping* m) {
+                                                          const model::mapping* m,
+                                                          size_t decoded_limit) {
   auto p = make_plan(t, m);
   if (auto* e = std::get_if<model::error>(&p)) return std::move(*e);
-  csv_parser parser(sep, data, t, m, std::move(std::get<plan>(p)));
+  csv_parser parser(sep, data, t, m, std::move(std::get<plan>(p)), decoded_limit);
   return parser.run();
 }
 

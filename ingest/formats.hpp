@@ -10,15 +10,19 @@
 
 namespace tributary::ingest::detail {
 
-/// CSV-like formats with separator `sep` (RFC 4180 quoting for every separator).
+/// CSV-like formats with separator `sep` (RFC 4180 quoting for every separator). Past
+/// `decoded_limit` bytes of rows: decoded_too_large.
 std::variant<model::column_batch, model::error> parse_csv(char sep, std::string_view data,
                                                           const model::table& t,
-                                                          const model::mapping* m);
+                                                          const model::mapping* m,
+                                                          size_t decoded_limit);
 
-/// JSON Lines (`multi` false) or MultiJSON (`multi` true).
+/// JSON Lines (`multi` false) or MultiJSON (`multi` true). Past `decoded_limit` bytes of rows:
+/// decoded_too_large.
 std::variant<model::column_batch, model::error> parse_json(bool multi, std::string_view data,
                                                            const model::table& t,
-                                                           const model::mapping* m);
+                                                           const model::mapping* m,
+                                                           size_t decoded_limit);
 
 /// The column a mapping element targets, or an error when the table no longer has it.
 std::variant<size_t, model::error> mapped_column(const model::table& t, const model::mapping& m,

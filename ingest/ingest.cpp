@@ -41,7 +41,8 @@ model::mapping_kind mapping_kind_for(format f) {
 
 std::variant<model::column_batch, model::error> parse(format f, std::string_view data,
                                                       const model::table& table,
-                                                      const model::mapping* mapping) {
+                                                      const model::mapping* mapping,
+                                                      size_t decoded_limit) {
   if (mapping && mapping->kind != mapping_kind_for(f)) {
     return model::error{
         "BadRequest_InconsistentMapping",
@@ -54,19 +55,19 @@ std::variant<model::column_batch, model::error> parse(format f, std::string_view
   if (data.starts_with("\xEF\xBB\xBF")) data.remove_prefix(3);
   switch (f) {
     case format::csv:
-      return detail::parse_csv(',', data, table, mapping);
+      return detail::parse_csv(',', data, table, mapping, decoded_limit);
     case format::tsv:
-      return detail::parse_csv('\t', data, table, mapping);
+      return detail::parse_csv('\t', data, table, mapping, decoded_limit);
     case format::scsv:
-      return detail::parse_csv(';', data, table, mapping);
+      return detail::parse_csv(';', data, table, mapping, decoded_limit);
     case format::sohsv:
-      return detail::parse_csv('\x01', data, table, mapping);
+      return detail::parse_csv('\x01', data, table, mapping, decoded_limit);
     case format::psv:
-      return detail::parse_csv('|', data, table, mapping);
+      return detail::parse_csv('|', data, table, mapping, decoded_limit);
     case format::json:
-      return detail::parse_json(false, data, table, mapping);
+      return detail::parse_json(false, data, table, mapping, decoded_limit);
     case format::multijson:
-      return detail::parse_json(true, data, table, mapping);
+      return detail::parse_json(true, data, table, mapping, decoded_limit);
   }
   return model::error{"BadRequest_FormatNotSupported", "unknown format", true};
 }

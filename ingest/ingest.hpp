@@ -29,6 +29,14 @@ model::mapping_kind mapping_kind_for(format f);
 /// Kusto's limit for one streaming request, compressed and uncompressed.
 constexpr size_t max_request_bytes = 4 * 1024 * 1024;
 
+/// The most one request's rows may take once decoded, counted as model::column_batch holds them:
+/// per row and column a null flag plus 8 bytes (bool, int, long, real, datetime, timespan) or a
+/// 4-byte text offset (string, decimal, guid, dynamic), plus the text bytes. Input of
+/// max_request_bytes can decode to far more (`[{},{},...]` is a full row per 3 bytes, a
+/// ConstValue-only mapping a full row per line): 16 times the input leaves room for any honest
+/// request and bounds what a hostile one costs.
+constexpr size_t max_decoded_bytes = 64 * 1024 * 1024;
+
 /// Returns `data` decompressed when it starts with gzip's magic bytes (1f 8b), else unchanged.
 /// Stops as soon as the output would exceed `limit` (a decompression bomb costs at most `limit`
 /// bytes of memory) and fails with code "BadRequest_RequestTooLarge"; corrupt gzip fails with
@@ -46,9 +54,13 @@ std::optional<model::error> check_properties(
 /// Without a mapping, CSV-like formats map fields by position and JSON maps properties by column
 /// name; with one, CSV maps by Ordinal and JSON by Path, ConstValue fills constants. The whole
 /// request fails on the first bad record, and the error names the record number (1-based), the
-/// column and the reason. `mapping`, when given, must be of mapping_kind_for(f).
+/// column and the reason. `mapping`, when given, must be of mapping_kind_for(f). Rows are
+/// counted against `decoded_limit` before they are stored: past it the request fails with the
+/// permanent "Stream_InputStreamTooLarge", naming the table, the limit and the record, having
+/// allocated no more than the limit (plus the vectors' spare capacity) for the batch.
 std::variant<model::column_batch, model::error> parse(format f, std::string_view data,
                                                       const model::table& table,
-                                                      const model::mapping* mapping);
+                                                      const model::mapping* mapping,
+                                                      size_t decoded_limit = max_decoded_bytes);
 
 }  // namespace tributary::ingest

@@ -142,12 +142,14 @@ std::variant<std::vector<source>, model::error> make_plan(const model::table& t,
 
 class json_parser {
  public:
-  json_parser(bool multi, std::string_view data, const model::table& t, const model::mapping* m)
+  json_parser(bool multi, std::string_view data, const model::table& t, const model::mapping* m,
+              size_t decoded_limit)
       : multi_(multi),
         data_(data),
         table_(t),
         mapping_(m),
-        builder_(t.columns, count_lines(data)),
+        decoded_limit_(decoded_limit),
+        builder_(t.columns, count_lines(data), decoded_limit),
         padded_(data.data(), data.size()) {
     // Sets the depth limit for every later parse; the capacity grows as needed. A failure here
     // shows again as the first parse's error.
@@ -236,7 +238,10 @@ class json_parser {
                       "{{\"a\":1}}",
                       kind_name(doc)));
     }
+    if (!builder_.begin_record()) return decoded_too_large(table_, data_, at_, decoded_limit_);
     auto e = mapping_ ? mapped(doc) : by_name(doc);
+    // Some appends ignore a refused text (a bool's "true"), so the limit is checked here.
+    if (builder_.over_limit()) return decoded_too_large(table_, data_, at_, decoded_limit_);
     if (e) return e;
     builder_.end_record();
     return std::nullopt;
@@ -572,6 +577,7 @@ class json_parser {
   const std::string_view data_;
   const model::table& table_;
   const model::mapping* const mapping_;
+  const size_t decoded_limit_;
   batch_builder builder_;
   simdjson::padded_string padded_;
   simdjson::dom::parser parser_;
@@ -587,8 +593,9 @@ class json_parser {
 
 std::variant<model::column_batch, model::error> parse_json(bool multi, std::string_view data,
                                                            const model::table& t,
-                                                           const model::mapping* m) {
-  json_parser parser(multi, data, t, m);
+                                                           const model::mapping* m,
+                                                           size_t decoded_limit) {
+  json_parser parser(multi, data, t, m, decoded_limit);
   return parser.run();
 }
 
