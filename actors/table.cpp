@@ -96,7 +96,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   const auto start = clock::now();
   auto fail = [&](model::error e) {
     probe.finished(st.database_name, e.code, call.data.size(), 0, clock::now() - start);
-    reply.fn(ingest_outcome{std::move(e)});
+    std::exchange(reply.fn, nullptr)(ingest_outcome{std::move(e)});
   };
   if (st.dropping) return fail(st.not_found());
   // A retry of a request that was acknowledged is answered as a duplicate whatever changed since
@@ -113,7 +113,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
     if (auto* e = std::get_if<model::error>(&earlier)) return fail(std::move(*e));
     if (const auto& r = std::get<std::optional<storage::request_record>>(earlier)) {
       probe.finished(st.database_name, "duplicate", call.data.size(), 0, clock::now() - start);
-      return reply.fn(ingest_outcome{ingest_ack{r->consumed_records, true}});
+      return std::exchange(reply.fn, nullptr)(ingest_outcome{ingest_ack{r->consumed_records, true}});
     }
   }
   if (auto e = check_allowed(st, call); !e.code.empty()) {
