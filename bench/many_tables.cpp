@@ -1,15 +1,22 @@
 // `many-tables`: throughput and ack latency with 64 requests in flight, each to a random one of
-// 1,000 tables, against RocksDB's own group commit of the same bytes from 64 threads.
+// 1,000 tables, against RocksDB's own group commit of the same bytes from 64 threads. The node at
+// the default --max-ingests-in-flight and at a raised one, each alternating with the limit in
+// slices so all three see the same background load.
 
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <exception>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
 #include "bench/rocksdb_limit.hpp"
 #include "bench/scenarios.hpp"
+#include "tests/support/node_process.hpp"
 
 namespace tributary::bench {
 namespace {
@@ -33,12 +40,12 @@ struct connection_stats {
 };
 
 /// Keeps `in_flight_per_connection` requests in flight on one connection until `deadline`,
-/// then waits for the last answers.
+/// then waits for the last answers. `round` makes every slice's payloads and request ids new.
 void drive(const node_under_test& node, const std::vector<std::string>& tables,
-           steady::time_point deadline, size_t index, connection_stats& stats) {
+           steady::time_point deadline, size_t index, size_t round, connection_stats& stats) {
   client::connection c(node.address());
-  payload_generator generator(100 + index);
-  std::mt19937_64 rng(200 + index);
+  payload_generator generator(100 + index + 1000 * round);
+  std::mt19937_64 rng(200 + index + 1000 * round);
   std::uniform_int_distribution<size_t> pick(0, tables.size() - 1);
   std::unordered_map<std::string, steady::time_point> first_sent;
   uint64_t sequence = 0;
@@ -48,7 +55,7 @@ void drive(const node_under_test& node, const std::vector<std::string>& tables,
       [&]() -> std::optional<client::ingest_request> {
         if (connection_lost || steady::now() >= deadline) return std::nullopt;
         auto r = make_request(node.database(), tables[pick(rng)], generator.next(),
-                              fmt::format("c{}-{}", index, sequence++));
+                              fmt::format("r{}-c{}-{}", round, index, sequence++));
         first_sent.emplace(r.request_id, steady::now());
         return r;
       },
@@ -73,60 +80,156 @@ void drive(const node_under_test& node, const std::vector<std::string>& tables,
       });
 }
 
-std::string in_flight_limit(const options& o) {
-  for (const auto& a : o.node_args)
-    if (a.rfind("--max-ingests-in-flight", 0) == 0) return a;
-  if (!o.node.empty()) return "unknown (node given by --node)";
-  return fmt::format("default: 6 per core = {}",
-                     6 * std::max(1u, std::thread::hardware_concurrency()));
+/// The raised in-flight limit: enough for every request the bench keeps in flight.
+constexpr size_t raised_in_flight = connections * in_flight_per_connection;
+/// Node and limit alternate in slices of this length (the last one shorter), so both see the
+/// same background load of a shared machine, as `latency` alternates them in blocks of writes.
+constexpr std::chrono::milliseconds slice{2000};
+
+bool is_in_flight_flag(const std::string& a) { return a.rfind("--max-ingests-in-flight", 0) == 0; }
+
+/// One node configuration of the run: its node and what the connections saw in its slices.
+struct configuration {
+  std::string name;          ///< "default_in_flight", "raised_in_flight" or "given_node"
+  std::string in_flight;     ///< the node's in-flight limit, for the report
+  std::unique_ptr<node_under_test> node;
+  std::vector<std::string> tables = {};
+  connection_stats all = {};
+  double seconds = 0;        ///< wall time of its slices, draining included
+  double cpu_seconds_busy = 0, cpu_seconds_idle = 0;  ///< the node process, in its slices / others
+};
+
+/// utime + stime of process `pid` so far, in seconds (0 when it is gone or there is none).
+double process_cpu_seconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  // Fields after the command name: state is field 3, utime 14, stime 15.
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-}  // namespace
-
-scenario_result run_many_tables(const options& o) {
-  const size_t table_count = o.tables.value_or(default_tables);
-  node_under_test node(o, "many-tables");
-  {
-    client::connection c(node.address());
-    create_database(c, node.database(), true);
-  }
-  std::vector<std::string> tables;
-  for (size_t i = 0; i < table_count; ++i) tables.push_back(fmt::format("T{}", i));
-  progress(fmt::format("many-tables: creating {} tables", table_count));
-  create_tables(node.address(), node.database(), tables, false, 4);
-
-  progress(fmt::format("many-tables: {} connections x {} in flight for {} s", connections,
-                       in_flight_per_connection, o.duration.count()));
+/// Runs `connections` × `in_flight_per_connection` against `c`'s node until `until` (slice
+/// number `round`), adding to its statistics; returns the slice's wall time, the last answers
+/// included.
+double run_slice(configuration& c, steady::time_point until, size_t round) {
   std::vector<connection_stats> stats(connections);
   std::vector<std::thread> threads;
   const auto start = steady::now();
-  const auto deadline = start + o.duration;
   for (size_t i = 0; i < connections; ++i)
     threads.emplace_back([&, i] {
       try {
-        drive(node, tables, deadline, i, stats[i]);
+        drive(*c.node, c.tables, until, i, round, stats[i]);
       } catch (...) {
         stats[i].failure = std::current_exception();
       }
     });
   for (auto& t : threads) t.join();
   const double seconds = std::chrono::duration<double>(steady::now() - start).count();
-  connection_stats all;
   for (auto& s : stats) {
     if (s.failure) std::rethrow_exception(s.failure);
-    all.latencies_us.insert(all.latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
-    all.rows += s.rows;
-    all.bytes += s.bytes;
-    all.throttled += s.throttled;
-    for (const auto& [code, n] : s.errors) all.errors[code] += n;
+    c.all.latencies_us.insert(c.all.latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
+    c.all.rows += s.rows;
+    c.all.bytes += s.bytes;
+    c.all.throttled += s.throttled;
+    for (const auto& [code, n] : s.errors) c.all.errors[code] += n;
   }
-  const auto ours = summarize(std::move(all.latencies_us));
-  const double requests_per_s = static_cast<double>(ours.count) / seconds;
+  return seconds;
+}
 
-  progress(fmt::format("many-tables: limit, {} threads of synced RocksDB Puts for {} s",
-                       limit_threads, o.duration.count()));
-  auto limit_run =
-      concurrent_synced_puts(node.scratch() / "rocksdb-limit", limit_threads, o.duration);
+json node_figures(configuration& c) {
+  const auto ours = summarize(std::move(c.all.latencies_us));
+  const double requests_per_s = static_cast<double>(ours.count) / c.seconds;
+  return {{"in_flight_limit", c.in_flight},
+          {"seconds", rounded(c.seconds, 2)},
+          {"requests", ours.count},
+          {"requests_per_s", rounded(requests_per_s)},
+          {"rows_per_s", rounded(static_cast<double>(c.all.rows) / c.seconds)},
+          {"mib_per_s", rounded(static_cast<double>(c.all.bytes) / c.seconds / (1 << 20), 2)},
+          {"ack_p50_us", rounded(ours.p50_us)},
+          {"ack_p99_us", rounded(ours.p99_us)},
+          {"ack_max_us", rounded(ours.max_us)},
+          {"throttled_answers", c.all.throttled},
+          {"errors", c.all.errors},
+          {"node_cores_in_its_slices", rounded(c.cpu_seconds_busy / c.seconds, 2)},
+          {"node_cpu_seconds_while_idle", rounded(c.cpu_seconds_idle, 2)}};
+}
+
+}  // namespace
+
+scenario_result run_many_tables(const options& o) {
+  const size_t table_count = o.tables.value_or(default_tables);
+  // Two nodes when the bench starts them: the default in-flight limit, and the raised one (the
+  // --node-arg value when given, else one slot per request in flight). A --node runs as it is.
+  std::vector<configuration> configs;
+  if (!o.node.empty()) {
+    configs.emplace_back(configuration{"given_node", "unknown (node given by --node)",
+                                       std::make_unique<node_under_test>(o, "many-tables")});
+  } else {
+    options as_default = o, raised = o;
+    std::erase_if(as_default.node_args, is_in_flight_flag);
+    if (std::none_of(o.node_args.begin(), o.node_args.end(), is_in_flight_flag))
+      raised.node_args.push_back(fmt::format("--max-ingests-in-flight={}", raised_in_flight));
+    std::string raised_flag;
+    for (const auto& a : raised.node_args)
+      if (is_in_flight_flag(a)) raised_flag = a;
+    configs.emplace_back(configuration{
+        "default_in_flight",
+        fmt::format("default: 6 per core = {}", 6 * std::max(1u, std::thread::hardware_concurrency())),
+        std::make_unique<node_under_test>(as_default, "many-tables")});
+    configs.emplace_back(configuration{"raised_in_flight", raised_flag,
+                                       std::make_unique<node_under_test>(raised, "many-tables")});
+  }
+  for (auto& c : configs) {
+    {
+      client::connection conn(c.node->address());
+      create_database(conn, c.node->database(), true);
+    }
+    for (size_t i = 0; i < table_count; ++i) c.tables.push_back(fmt::format("T{}", i));
+    progress(fmt::format("many-tables: creating {} tables ({})", table_count, c.name));
+    create_tables(c.node->address(), c.node->database(), c.tables, false, 4);
+  }
+
+  // Slices: each node in turn, then the limit, until each has run for --duration-seconds; the
+  // order of the nodes flips every round so neither always follows the limit.
+  const auto total = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration);
+  const size_t rounds = static_cast<size_t>((total + slice - std::chrono::milliseconds(1)) / slice);
+  progress(fmt::format(
+      "many-tables: {} rounds of {} ms: {} ({} connections x {} in flight), then {} threads of "
+      "synced RocksDB Puts",
+      rounds, slice.count(), configs.size() == 1 ? "the node" : "each node", connections,
+      in_flight_per_connection, limit_threads));
+  limit_db limit_store(configs.front().node->scratch() / "rocksdb-limit");
+  concurrent_puts limit_run;
+  for (size_t round = 0; round < rounds; ++round) {
+    const auto length = std::min(slice, total - slice * static_cast<long>(round));
+    for (size_t k = 0; k < configs.size(); ++k) {
+      auto& c = configs[round % 2 ? configs.size() - 1 - k : k];
+      std::vector<double> before;
+      for (auto& other : configs)
+        before.push_back(process_cpu_seconds(other.node->process() ? other.node->process()->pid() : 0));
+      c.seconds += run_slice(c, steady::now() + length, round);
+      for (size_t i = 0; i < configs.size(); ++i) {
+        auto& other = configs[i];
+        const double used =
+            process_cpu_seconds(other.node->process() ? other.node->process()->pid() : 0) - before[i];
+        (&other == &c ? other.cpu_seconds_busy : other.cpu_seconds_idle) += used;
+      }
+    }
+    auto part = concurrent_synced_puts(limit_store, limit_threads, length, round);
+    limit_run.writes += part.writes;
+    limit_run.bytes += part.bytes;
+    limit_run.seconds += part.seconds;
+    limit_run.latencies_us.insert(limit_run.latencies_us.end(), part.latencies_us.begin(),
+                                  part.latencies_us.end());
+  }
   const double limit_writes_per_s = static_cast<double>(limit_run.writes) / limit_run.seconds;
   const double limit_mib_per_s =
       static_cast<double>(limit_run.bytes) / limit_run.seconds / (1 << 20);
@@ -136,29 +239,32 @@ scenario_result run_many_tables(const options& o) {
   r.scenario = "many-tables";
   r.work = fmt::format(
       "{} tables (database streaming policy), {} connections x {} in flight, {} rows per request "
-      "to a random table, {} s",
-      table_count, connections, in_flight_per_connection, rows_per_request, o.duration.count());
-  r.figures = {{"tables", table_count},
-               {"seconds", rounded(seconds, 2)},
-               {"requests", ours.count},
-               {"requests_per_s", rounded(requests_per_s)},
-               {"rows_per_s", rounded(static_cast<double>(all.rows) / seconds)},
-               {"mib_per_s", rounded(static_cast<double>(all.bytes) / seconds / (1 << 20), 2)},
-               {"ack_p50_us", rounded(ours.p50_us)},
-               {"ack_p99_us", rounded(ours.p99_us)},
-               {"ack_max_us", rounded(ours.max_us)},
-               {"throttled_answers", all.throttled},
-               {"errors", all.errors}};
+      "to a random table, {} s per node in {} ms slices alternating with the limit{}",
+      table_count, connections, in_flight_per_connection, rows_per_request, o.duration.count(),
+      slice.count(),
+      configs.size() == 2 ? "; two nodes: the default --max-ingests-in-flight and a raised one" : "");
+  r.figures = {{"tables", table_count}, {"slices_per_node", rounds}};
+  std::vector<double> requests_per_s;
+  for (auto& c : configs) {
+    auto f = node_figures(c);
+    requests_per_s.push_back(f["requests_per_s"].get<double>());
+    r.figures[c.name] = std::move(f);
+  }
   r.limit_work = fmt::format(
-      "{} threads of synced RocksDB Puts of ~1 KiB (RocksDB group commit), fresh DB, {}, {} s",
-      limit_threads, node.limit_place(), o.duration.count());
-  r.limit = {{"writes_per_s", rounded(limit_writes_per_s)},
+      "{} threads of synced RocksDB Puts of ~1 KiB (RocksDB group commit), fresh DB, {}, {} s in "
+      "slices alternating with the node(s)",
+      limit_threads, configs.front().node->limit_place(), o.duration.count());
+  r.limit = {{"seconds", rounded(limit_run.seconds, 2)},
+             {"writes_per_s", rounded(limit_writes_per_s)},
              {"mib_per_s", rounded(limit_mib_per_s, 2)},
              {"put_p50_us", rounded(limit.p50_us)},
              {"put_p99_us", rounded(limit.p99_us)}};
-  r.ratio = requests_per_s / limit_writes_per_s;
-  r.ratio_of = "requests/s / limit writes/s";
-  r.extra = {{"node_in_flight_limit", in_flight_limit(o)}, {"node", node.describe()}};
+  r.ratio = requests_per_s.front() / limit_writes_per_s;
+  r.ratio_of = fmt::format("requests/s ({}) / limit writes/s", configs.front().name);
+  if (configs.size() == 2) r.extra["ratio_raised_in_flight"] = rounded(requests_per_s[1] / limit_writes_per_s, 3);
+  json nodes = json::object();
+  for (const auto& c : configs) nodes[c.name] = c.node->describe();
+  r.extra["nodes"] = nodes;
   return r;
 }
 

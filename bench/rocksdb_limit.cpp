@@ -53,6 +53,11 @@ double limit_db::synced_put_us(std::string_view key, std::string_view value) {
 concurrent_puts concurrent_synced_puts(const std::filesystem::path& dir, size_t threads,
                                        std::chrono::seconds duration) {
   limit_db db(dir);
+  return concurrent_synced_puts(db, threads, duration, 0);
+}
+
+concurrent_puts concurrent_synced_puts(limit_db& db, size_t threads,
+                                       std::chrono::milliseconds duration, uint64_t round) {
   struct per_thread {
     std::vector<double> latencies;
     uint64_t bytes = 0;
@@ -65,11 +70,12 @@ concurrent_puts concurrent_synced_puts(const std::filesystem::path& dir, size_t 
   for (size_t t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       auto& mine = results[t];
-      payload_generator payloads(1000 + t);
+      payload_generator payloads(1000 + round * threads + t);
       try {
         for (uint64_t i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
           auto value = payloads.next();  // made outside the timed Put, as the client makes requests
-          mine.latencies.push_back(db.synced_put_us(fmt::format("t{:03}-{:010}", t, i), value));
+          mine.latencies.push_back(
+              db.synced_put_us(fmt::format("r{:04}-t{:03}-{:010}", round, t, i), value));
           mine.bytes += value.size();
         }
       } catch (...) {

@@ -42,4 +42,9 @@ struct concurrent_puts {
 concurrent_puts concurrent_synced_puts(const std::filesystem::path& dir, size_t threads,
                                        std::chrono::seconds duration);
 
+/// The same into `db`, which earlier calls may have written: one slice of a limit run that
+/// alternates with the node's. `round` (0, 1, ...) keeps each call's keys and payloads new.
+concurrent_puts concurrent_synced_puts(limit_db& db, size_t threads,
+                                       std::chrono::milliseconds duration, uint64_t round);
+
 }  // namespace tributary::bench

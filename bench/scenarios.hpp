@@ -12,7 +12,8 @@ namespace tributary::bench {
 scenario_result run_latency(const options& o);
 
 /// `many-tables`: 1,000 tables (or --tables), 8 connections × 8 requests in flight, each to a
-/// random table, for --duration-seconds; against 64 threads of synced RocksDB Puts.
+/// random table, for --duration-seconds, on a node at the default --max-ingests-in-flight and on
+/// one with it raised; against 64 threads of synced RocksDB Puts, in slices alternating with them.
 scenario_result run_many_tables(const options& o);
 
 /// `visibility`: as `latency`, with `T | count` on a second connection after every ack.
@@ -25,7 +26,7 @@ scenario_result run_tables_memory(const options& o);
 /// `seal`: 200 MiB (or --seal-mib) of CSV in one table's rowstore, sealed by deleting its
 /// policy: move MiB/s, extent size / input size, and the `latency` loop's p99 into a second
 /// table during the move vs. without (--cpu-hog: with a busy-loop process beside the node);
-/// against zstd alone compressing the same column data.
+/// against zstd alone compressing the same column data, on one thread and on the move's.
 scenario_result run_seal(const options& o);
 
 }  // namespace tributary::bench
