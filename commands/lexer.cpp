@@ -247,6 +247,69 @@ token lexer::next() {
   return finish(std::move(end));
 }
 
+std::pair<char32_t, size_t> decode_utf8(std::string_view s, size_t i) {
+  const size_t n = utf8_length(s, i);
+  if (n == 0) return {0xFFFD, 1};
+  auto b = [&](size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[i + k])); };
+  switch (n) {
+    case 1: return {b(0), 1};
+    case 2: return {((b(0) & 0x1Fu) << 6) | (b(1) & 0x3Fu), 2};
+    case 3: return {((b(0) & 0x0Fu) << 12) | ((b(1) & 0x3Fu) << 6) | (b(2) & 0x3Fu), 3};
+    default: return {((b(0) & 0x07u) << 18) | ((b(1) & 0x3Fu) << 12) | ((b(2) & 0x3Fu) << 6) | (b(3) & 0x3Fu), 4};
+  }
+}
+
+std::optional<std::string_view> hidden_code_point(char32_t cp) {
+  struct range {
+    char32_t first, last;
+  };
+  auto in = [cp](std::initializer_list<range> ranges) {
+    return std::any_of(ranges.begin(), ranges.end(), [cp](range r) { return cp >= r.first && cp <= r.last; });
+  };
+  if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return "a control character";
+  // Unicode's Bidi_Control property.
+  if (in({{0x061C, 0x061C}, {0x200E, 0x200F}, {0x202A, 0x202E}, {0x2066, 0x2069}}))
+    return "a bidirectional control character";
+  // General category Cf (Unicode 15.1), less the bidirectional controls above.
+  if (in({{0x00AD, 0x00AD},
+          {0x0600, 0x0605},
+          {0x06DD, 0x06DD},
+          {0x070F, 0x070F},
+          {0x0890, 0x0891},
+          {0x08E2, 0x08E2},
+          {0x180E, 0x180E},
+          {0x200B, 0x200D},
+          {0x2060, 0x2064},
+          {0x206A, 0x206F},
+          {0xFEFF, 0xFEFF},
+          {0xFFF9, 0xFFFB},
+          {0x110BD, 0x110BD},
+          {0x110CD, 0x110CD},
+          {0x13430, 0x1343F},
+          {0x1BCA0, 0x1BCA3},
+          {0x1D173, 0x1D17A},
+          {0xE0001, 0xE0001},
+          {0xE0020, 0xE007F}}))
+    return "an invisible format character";
+  // Default-ignorable code points outside Cf: they render as nothing.
+  if (in({{0x034F, 0x034F},
+          {0x115F, 0x1160},
+          {0x17B4, 0x17B5},
+          {0x180B, 0x180D},
+          {0x180F, 0x180F},
+          {0x3164, 0x3164},
+          {0xFE00, 0xFE0F},
+          {0xFFA0, 0xFFA0},
+          {0xE0100, 0xE01EF}}))
+    return "an invisible filler or variation selector";
+  // Zs other than U+0020, Zl, Zp.
+  if (in({{0x00A0, 0x00A0}, {0x1680, 0x1680}, {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F},
+          {0x205F, 0x205F}, {0x3000, 0x3000}}))
+    return "a space or separator other than ' '";
+  if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFEu) == 0xFFFEu) return "a noncharacter";
+  return std::nullopt;
+}
+
 std::string quote(std::string_view s) {
   constexpr size_t max_bytes = 80;
   std::string out = "'";
@@ -257,6 +320,14 @@ std::string quote(std::string_view s) {
     auto ch = static_cast<unsigned char>(s[i]);
     if (ch < 0x20 || ch == 0x7F) {
       out += escape_byte(ch);
+    } else if (ch >= 0x80) {
+      auto [cp, n] = decode_utf8(s, i);
+      if (hidden_code_point(cp))
+        out += cp > 0xFFFF ? fmt::format("\\U{:08X}", static_cast<uint32_t>(cp))
+                           : fmt::format("\\u{:04X}", static_cast<uint32_t>(cp));
+      else
+        out.append(s.substr(i, std::min(n, limit - i)));
+      i += n - 1;
     } else {
       out.push_back(static_cast<char>(ch));
     }

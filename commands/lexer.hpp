@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "model/types.hpp"
 
@@ -58,8 +59,22 @@ class lexer {
 /// truncated and with control bytes escaped so messages stay printable and short.
 std::string describe(const token& t);
 
-/// `s` quoted for a message: 'Name', truncated past 80 characters, control bytes escaped.
+/// `s` quoted for a message: 'Name', truncated past 80 characters, control bytes escaped, and
+/// the code points hidden_code_point() names written as \u202E (so a message never carries a
+/// bidirectional override or an invisible character into a terminal or a log).
 std::string quote(std::string_view s);
+
+/// Why code point `cp` cannot appear in a name although it is well-formed: it cannot be seen, or
+/// it changes how the text around it displays. "a control character" (Cc), "a bidirectional
+/// control character" (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069), "an invisible format
+/// character" (the other Cf code points, e.g. U+200B, U+2060, U+FEFF, U+00AD, tag characters),
+/// "an invisible filler or variation selector" (U+034F, U+115F, U+3164, U+FE00–U+FE0F, ...),
+/// "a space or separator other than ' '" (Zs, Zl, Zp), "a noncharacter"; nullopt otherwise.
+std::optional<std::string_view> hidden_code_point(char32_t cp);
+
+/// The code point of the well-formed UTF-8 sequence starting at `s[i]`, and its length in bytes;
+/// {U+FFFD, 1} for a byte that starts no well-formed sequence.
+std::pair<char32_t, size_t> decode_utf8(std::string_view s, size_t i);
 
 /// `s` with ASCII letters lower-cased (Kusto's case-insensitive property names).
 std::string ascii_lower(std::string_view s);

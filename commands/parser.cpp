@@ -447,6 +447,8 @@ std::string_view to_string(verb v) {
 
 std::optional<std::string> check_entity_name(std::string_view name, std::string_view what) {
   if (name.empty()) return fmt::format("a {} name must not be empty", what);
+  constexpr std::string_view allowed =
+      "names may contain only letters, digits, '_', and in ['bracketed names'] also spaces, '.' and '-'";
   size_t chars = 0;
   bool any_visible = false;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -457,9 +459,17 @@ std::optional<std::string> check_entity_name(std::string_view name, std::string_
               c == ' ' || c == '.' || c == '-' || c >= 0xC2;
     if (!ok) {
       std::string shown = c >= 0x20 && c < 0x7F ? fmt::format("'{}'", static_cast<char>(c)) : fmt::format("byte 0x{:02X}", c);
-      return fmt::format("names may contain only letters, digits, '_', and in ['bracketed names'] also spaces, "
-                         "'.' and '-'; found {}",
-                         shown);
+      return fmt::format("{}; found {}", allowed, shown);
+    }
+    // A name must read as what it is: no character that cannot be seen or that reorders the
+    // text around it (Trojan Source, CVE-2021-42574), as Kusto's letters-and-digits rule implies.
+    if (c >= 0x80) {
+      const char32_t cp = decode_utf8(name, i).first;
+      if (auto why = hidden_code_point(cp)) {
+        return fmt::format("character {} of the name is U+{:04X}, {}, which would make the name look "
+                           "different from what it is; {} (no invisible, control or format characters)",
+                           chars, static_cast<uint32_t>(cp), *why, allowed);
+      }
     }
     if (c != ' ') any_visible = true;
   }

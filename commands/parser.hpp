@@ -74,8 +74,10 @@ struct parsed_command {
 std::variant<parsed_command, model::error> parse(std::string_view text);
 
 /// Checks Kusto's entity-name rules (1..1024 characters; letters, digits, '_', and in
-/// bracketed names also ' ', '.', '-'; no leading/trailing "__"). Returns the reason, or
-/// nullopt when `name` is valid. `what` names the entity kind ("table", "column", ...).
+/// bracketed names also ' ', '.', '-'; no leading/trailing "__"; no code point that
+/// hidden_code_point() names, such as U+202E or U+200B). Returns the reason (for a hidden code
+/// point: which character of the name and its U+ number), or nullopt when `name` is valid.
+/// `what` names the entity kind ("table", "column", ...).
 std::optional<std::string> check_entity_name(std::string_view name, std::string_view what);
 
 }  // namespace tributary::commands

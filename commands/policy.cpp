@@ -53,7 +53,13 @@ std::variant<policy_patch, model::error> parse_policy(std::string_view text, std
         return fail(fmt::format("property {} must be a non-negative number (GB per hour) or null, found {}",
                                 quote(key), value.dump()));
       }
-      patch.hint_allocated_rate = rate;
+      if (rate > max_hint_allocated_rate) {
+        return fail(fmt::format("property {} is {} GB per hour, more than the largest rate a table can be given "
+                                "({:.0f} GB per hour, a petabyte an hour); give the expected hourly volume in "
+                                "gigabytes, or null",
+                                quote(key), value.dump(), max_hint_allocated_rate));
+      }
+      patch.hint_allocated_rate = rate == 0 ? 0.0 : rate;  // -0 reads as 0
     } else {
       unknown.push_back(quote(key));
     }

@@ -16,10 +16,15 @@ struct policy_patch {
   std::optional<double> hint_allocated_rate;  ///< the value given; nullopt for JSON null
 };
 
+/// The largest HintAllocatedRate a policy may give, in GB per hour (a petabyte an hour): the
+/// table actor turns the rate into a byte count (rate * 1e9 / 12) that must fit in 64 bits.
+constexpr double max_hint_allocated_rate = 1e6;
+
 /// Parses `{"IsEnabled": bool, "HintAllocatedRate": number|null}` (property names matched
 /// case-insensitively, as Kusto's deserializer does). Unknown properties, wrong types, a
-/// negative rate or nesting past max_json_depth give a BadRequest_InvalidPolicy error naming
-/// the property; `entity` ("table 'T' in database 'D'") is used in messages.
+/// rate that is negative, not finite or above max_hint_allocated_rate, or nesting past
+/// max_json_depth give a BadRequest_InvalidPolicy error naming the property; `entity`
+/// ("table 'T' in database 'D'") is used in messages.
 std::variant<policy_patch, model::error> parse_policy(std::string_view json, std::string_view entity);
 
 /// `base` with the properties of `patch` applied.

@@ -188,6 +188,87 @@ TEST(names, length_limit_is_1024_characters) {
   EXPECT_EQ(parsed(".create table ['" + unicode_name + "'] (a:int)").table, unicode_name);
 }
 
+// Code points that cannot be seen or that reorder the text around them (Trojan Source): a
+// name holding one would look like another name, in a command, a result or a log.
+TEST(names, invisible_and_bidirectional_code_points_are_refused_in_every_name) {
+  auto e = syntax(".create table ['abc\xE2\x80\xAE" "def'] (x:int)");  // U+202E RIGHT-TO-LEFT OVERRIDE
+  EXPECT_EQ(e.code, "BadRequest_InvalidEntityName");
+  EXPECT_TRUE(e.permanent);
+  EXPECT_HAS(e.message, "Invalid table name 'abc\\u202Edef' at line 1, column 15: character 4 of the name is "
+                        "U+202E, a bidirectional control character, which would make the name look different "
+                        "from what it is; names may contain only letters, digits, '_', and in ['bracketed names'] "
+                        "also spaces, '.' and '-' (no invisible, control or format characters)");
+  EXPECT_EQ(e.message.find("\xE2\x80\xAE"), std::string::npos) << "the message itself carries the override";
+
+  struct hidden {
+    const char* utf8;
+    const char* shown;
+    const char* why;
+  };
+  const hidden cases[] = {
+      {"\xE2\x80\x8B", "U+200B", "an invisible format character"},  // zero width space
+      {"\xE2\x80\x8C", "U+200C", "an invisible format character"},  // zero width non-joiner
+      {"\xE2\x80\x8D", "U+200D", "an invisible format character"},  // zero width joiner
+      {"\xE2\x80\x8E", "U+200E", "a bidirectional control character"},
+      {"\xE2\x80\x8F", "U+200F", "a bidirectional control character"},
+      {"\xE2\x80\xAA", "U+202A", "a bidirectional control character"},
+      {"\xE2\x80\xAD", "U+202D", "a bidirectional control character"},
+      {"\xE2\x81\xA0", "U+2060", "an invisible format character"},  // word joiner
+      {"\xE2\x81\xA4", "U+2064", "an invisible format character"},
+      {"\xE2\x81\xA6", "U+2066", "a bidirectional control character"},
+      {"\xE2\x81\xA9", "U+2069", "a bidirectional control character"},
+      {"\xEF\xBB\xBF", "U+FEFF", "an invisible format character"},  // byte order mark
+      {"\xC2\xAD", "U+00AD", "an invisible format character"},      // soft hyphen
+      {"\xD8\x9C", "U+061C", "a bidirectional control character"},  // Arabic letter mark
+      {"\xE1\xA0\x8E", "U+180E", "an invisible format character"},  // Mongolian vowel separator
+      {"\xF3\xA0\x81\x81", "U+E0041", "an invisible format character"},  // tag latin capital A
+      {"\xC2\x85", "U+0085", "a control character"},                // next line (C1)
+      {"\xC2\x9B", "U+009B", "a control character"},                // control sequence introducer
+      {"\xC2\xA0", "U+00A0", "a space or separator other than ' '"},  // no-break space
+      {"\xE2\x80\xA8", "U+2028", "a space or separator other than ' '"},
+      {"\xE3\x80\x80", "U+3000", "a space or separator other than ' '"},
+      {"\xE3\x85\xA4", "U+3164", "an invisible filler or variation selector"},  // Hangul filler
+      {"\xEF\xB8\x8F", "U+FE0F", "an invisible filler or variation selector"},
+      {"\xEF\xBF\xBE", "U+FFFE", "a noncharacter"},
+  };
+  for (const auto& h : cases) {
+    const std::string name = std::string("ab") + h.utf8 + "c";
+    const std::string what = std::string("character 3 of the name is ") + h.shown + ", " + h.why;
+    const std::string commands[][2] = {
+        {".create database ['" + name + "']", "Invalid database name"},
+        {".create table ['" + name + "'] (x:int)", "Invalid table name"},
+        {".create table T (ok:int, ['" + name + "']:string)", "Invalid column name"},
+        {".create-merge table T (['" + name + "']:string)", "Invalid column name"},
+        {".create table T ingestion csv mapping '" + name + "' '[]'", "Invalid mapping name"},
+        {".create-or-alter table T ingestion json mapping ['" + name + "'] '[]'", "Invalid mapping name"},
+    };
+    for (const auto& [text, wanted] : commands) {
+      auto err = syntax(text);
+      EXPECT_EQ(err.code, "BadRequest_InvalidEntityName") << text;
+      EXPECT_HAS(err.message, wanted);
+      EXPECT_HAS(err.message, what);
+      EXPECT_EQ(err.message.find(h.utf8), std::string::npos) << "unescaped " << h.shown << " in: " << err.message;
+    }
+  }
+  // The position is the name's, on its own line.
+  EXPECT_HAS(syntax(".create table T (a:int,\n  ['b\xE2\x80\x8B" "c']:string)").message,
+             "Invalid column name 'b\\u200Bc' at line 2, column 3: character 2 of the name is U+200B");
+  // Letters of every script stay names, and so does a visible non-ASCII character next to a hidden one's range.
+  EXPECT_EQ(parsed(".create table ['Данные_数据_Ωmega'] (a:int)").table, "Данные_数据_Ωmega");
+  EXPECT_EQ(parsed(".create table ['\xE2\x80\x90'] (a:int)").table, "\xE2\x80\x90");  // U+2010 hyphen
+}
+
+TEST(names, every_name_is_at_most_1024_characters) {
+  const std::string long_name(1025, 'n');
+  for (const auto& text : {".create database " + long_name, ".create table T (" + long_name + ":int)",
+                           ".create table T ingestion csv mapping '" + long_name + "' '[]'"}) {
+    auto e = syntax(text);
+    EXPECT_EQ(e.code, "BadRequest_InvalidEntityName");
+    EXPECT_HAS(e.message, "at most 1024 characters long; this one has 1025");
+    EXPECT_LT(e.message.size(), 600u) << "the message repeats the whole name";
+  }
+}
+
 TEST(columns, duplicates_and_empty_lists_are_refused) {
   auto e = syntax(".create table T (a:int, b:string, a:long)");
   EXPECT_EQ(e.code, "BadRequest_DuplicateColumnName");

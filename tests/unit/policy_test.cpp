@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "commands/policy.hpp"
 #include "test_util.hpp"
 
@@ -65,6 +67,25 @@ TEST(policy_json, refuses_wrong_types_negative_rates_and_unknown_properties) {
   EXPECT_HAS(policy_error("[true]").message, "must be a JSON object, found array");
   EXPECT_HAS(policy_error("{IsEnabled: true}").message, "the policy is not valid JSON");
   EXPECT_HAS(policy_error(std::string(40, '{')).message, "nesting deeper than 32");
+}
+
+TEST(policy_json, hint_allocated_rate_is_bounded_before_anything_multiplies_it) {
+  // The table turns the rate into a byte count (rate * 1e9 / 12), which must fit in 64 bits.
+  EXPECT_EQ(patch_of(R"({"HintAllocatedRate": 1000000})").hint_allocated_rate, commands::max_hint_allocated_rate);
+  EXPECT_LT(commands::max_hint_allocated_rate * 1e9 / 12, 18446744073709551615.0);
+  auto e = policy_error(R"({"IsEnabled": true, "HintAllocatedRate": 1000000.5})");
+  EXPECT_HAS(e.message, "property 'HintAllocatedRate' is 1000000.5 GB per hour, more than the largest rate a "
+                        "table can be given (1000000 GB per hour, a petabyte an hour); give the expected hourly "
+                        "volume in gigabytes, or null");
+  EXPECT_HAS(policy_error(R"({"HintAllocatedRate": 1.7976931348623157e308})").message, "more than the largest rate");
+  EXPECT_HAS(policy_error(R"({"HintAllocatedRate": 18446744073709551615})").message, "more than the largest rate");
+  EXPECT_HAS(policy_error(R"({"HintAllocatedRate": -1e-300})").message, "must be a non-negative number");
+  EXPECT_HAS(policy_error(R"({"HintAllocatedRate": -Infinity})").message, "the policy is not valid JSON");
+  EXPECT_HAS(policy_error(R"({"HintAllocatedRate": NaN})").message, "the policy is not valid JSON");
+  // -0 is zero, and shows as 0.
+  auto zero = patch_of(R"({"HintAllocatedRate": -0.0})").hint_allocated_rate;
+  ASSERT_TRUE(zero.has_value());
+  EXPECT_FALSE(std::signbit(*zero));
 }
 
 TEST(policy_json, apply_replaces_only_given_properties) {
