@@ -105,7 +105,9 @@ struct table_st {
     if (env->usage.rowstore_pressed.load(std::memory_order_relaxed)) return 1;
     uint64_t t = env->seal_after_bytes;
     if (state.effective_policy && state.effective_policy->hint_allocated_rate)
-      t = std::max<uint64_t>(t, static_cast<uint64_t>(*state.effective_policy->hint_allocated_rate * 1e9 / 12));
+      // Bounded at parse time (commands::max_hint_allocated_rate); clamped here too, for a catalog
+      // written before that bound: a double past 2^64 cast to uint64_t is undefined.
+      t = std::max<uint64_t>(t, static_cast<uint64_t>(std::clamp(*state.effective_policy->hint_allocated_rate, 0.0, 1e6) * 1e9 / 12));
     return t;
   }
 

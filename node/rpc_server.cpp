@@ -303,6 +303,9 @@ class service final : public wire::Tributary::Server {
     call.data.assign(reinterpret_cast<const char*>(data.begin()), data.size());
     call.request_id = text(r.getRequestId());
     for (auto p : r.getProperties()) call.properties.emplace_back(text(p.getName()), text(p.getValue()));
+    // The call's own copy is all the node keeps: the request message (up to 4 MiB) goes now, not
+    // when the answer leaves, so an ingest in flight holds its bytes once, not twice.
+    ctx.releaseParams();
     call.ticket = ticket;
     ++load_->calls;
     probe_.in_flight(+1);

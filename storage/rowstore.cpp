@@ -158,6 +158,13 @@ std::variant<model::column_batch, model::error> decode_batch(std::string_view by
   b.ingestion_ticks = r.get<int64_t>();
   b.rows = r.get<uint32_t>();
   const size_t rows = b.rows;
+  // Checked before anything is allocated by them: every column takes at least 2 bytes and, per
+  // row, at least 4 (a text offset; fixed-width values take 8), so a corrupt count cannot ask for
+  // more memory than the value's own size justifies.
+  const size_t body = bytes.size() - batch_header_bytes;
+  if (size_t{columns} * 2 > body || (rows > 0 && (columns == 0 || rows > body / 4)))
+    return corrupt(fmt::format("the header claims {} rows in {} columns, more than the {}-byte value holds", rows,
+                               columns, bytes.size()));
   for (uint16_t i = 0; i < columns && r.ok; ++i) {
     model::column_data c;
     auto type = r.get<uint8_t>();
@@ -173,7 +180,7 @@ std::variant<model::column_batch, model::error> decode_batch(std::string_view by
     if (c.type == model::column_type::real) {
       auto v = r.take(rows * 8);
       c.reals.resize(rows);
-      if (r.ok) std::memcpy(c.reals.data(), v.data(), v.size());
+      if (r.ok && !v.empty()) std::memcpy(c.reals.data(), v.data(), v.size());
     } else if (is_text(c.type)) {
       auto total = r.get<uint32_t>();
       auto offs = r.take((rows + 1) * 4);
@@ -188,7 +195,7 @@ std::variant<model::column_batch, model::error> decode_batch(std::string_view by
     } else {
       auto v = r.take(rows * 8);
       c.ints.resize(rows);
-      if (r.ok) std::memcpy(c.ints.data(), v.data(), v.size());
+      if (r.ok && !v.empty()) std::memcpy(c.ints.data(), v.data(), v.size());
     }
     b.columns.push_back(std::move(c));
   }
