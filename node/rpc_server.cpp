@@ -312,9 +312,13 @@ class service final : public wire::Tributary::Server {
     auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::ingest_outcome>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
         kj::mv(paf.fulfiller));
-    gateway_.ingest(std::move(call), [fulfiller, ticket](actors::ingest_outcome o) {
+    // The answer gives its hold on the ticket up at once: the closure itself may live on a little
+    // (the writer frees its group after answering all of it), and a client answered must be able
+    // to send its next request without being throttled by its previous one.
+    gateway_.ingest(std::move(call), [fulfiller, ticket](actors::ingest_outcome o) mutable {
       ticket->answered = true;
       (*fulfiller)->fulfill(std::move(o));
+      ticket.reset();
     });
     return paf.promise.catch_([](kj::Exception&& e) -> actors::ingest_outcome { return lost(e); })
         .then(kj::mv(answer))
