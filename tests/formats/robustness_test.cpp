@@ -253,13 +253,20 @@ TEST(robustness, worst_case_payloads_stay_linear) {
       std::vector<clock::duration> took;
       for (size_t n : {ingest::max_request_bytes / 8, ingest::max_request_bytes}) {
         const std::string input = make(n);
-        const auto start = clock::now();
-        auto r = ingest::parse(f, input, *t, nullptr);
-        took.push_back(clock::now() - start);
-        ASSERT_NO_FATAL_FAILURE(check(r, *t));
+        // The fastest of three: a quadratic parse is slow every time, a busy machine only sometimes.
+        auto best = clock::duration::max();
+        for (int attempt = 0; attempt < 3; ++attempt) {
+          const auto start = clock::now();
+          auto r = ingest::parse(f, input, *t, nullptr);
+          best = std::min<clock::duration>(best, clock::now() - start);
+          ASSERT_NO_FATAL_FAILURE(check(r, *t));
+        }
+        took.push_back(best);
       }
       const std::string what = std::string(ingest::to_string(f)) + " input starting " + make(8);
-      EXPECT_LT(took[1], 24 * took[0] + std::chrono::milliseconds(50)) << what;
+      // 8x the input in at most 24x the time, plus what a 4 MiB input costs whatever the parse
+      // (fresh buffers' page faults, caches): a quadratic parse takes 64x.
+      EXPECT_LT(took[1], 24 * took[0] + std::chrono::milliseconds(150)) << what;
       EXPECT_LT(took[1], std::chrono::seconds(60)) << what;
     }
   }
