@@ -6,32 +6,20 @@
 
 #include <gtest/gtest.h>
 #include <csignal>
-#include <map>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "client/client.hpp"
+#include "tests/support/acked_requests.hpp"
 #include "tests/support/node_process.hpp"
 
 namespace tributary::testing {
 namespace {
 
-constexpr int rows_per_request = 7;
 // A round waiting for its kill (a crash point the node is slow to reach on a loaded machine)
 // stops sending new requests here, so that the final check reads a bounded table.
 constexpr int max_new_per_round = 3000;
-
-client::ingest_request request(int i) {
-  client::ingest_request r;
-  r.database = "Db";
-  r.table = "T";
-  r.fmt = client::format::csv;
-  r.request_id = "req-" + std::to_string(i);
-  for (int k = 0; k < rows_per_request; ++k)
-    r.data += std::to_string(i) + "," + std::to_string(k) + ",payload " + std::to_string(i * 31 + k) + "\n";
-  return r;
-}
 
 // Without `crash_points`, the test kills the node at a random moment of each round; with them,
 // round r arms crash_points[r % size] (TRIBUTARY_CRASH_AT, storage/crash_point.hpp) on a random
@@ -44,14 +32,7 @@ void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool ex
   std::mt19937 rng(seed);
   temp_dir dir;
   node_process node(dir.path() / "data", std::move(node_args));
-  {
-    client::connection c(node.rpc_address());
-    ASSERT_TRUE(std::holds_alternative<model::result_table>(c.command("", ".create database Db")));
-    ASSERT_TRUE(std::holds_alternative<model::result_table>(
-        c.command("Db", ".create table T (req:long, k:long, payload:string)")));
-    ASSERT_TRUE(std::holds_alternative<model::result_table>(
-        c.command("Db", ".alter table T policy streamingingestion enable")));
-  }
+  ASSERT_NO_FATAL_FAILURE(create_request_table(node));
   auto arm = [&](int round) {
     if (crash_points.empty()) return;
     if (round >= rounds) return node.set_env({});
@@ -85,11 +66,11 @@ void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool ex
             else i = next_request++;
             sent_this_round.insert(i);
             in_doubt.insert(i);
-            return request(i);
+            return numbered_request(i);
           },
           [&](const client::ingest_request& r, const client::ingest_outcome& o)
               -> std::optional<std::chrono::milliseconds> {
-            int i = std::stoi(r.request_id.substr(4));
+            int i = request_number(r);
             if (const auto* e = std::get_if<model::error>(&o)) {
               EXPECT_TRUE(e->code == "ConnectionFailed" || e->code == "ShuttingDown") << e->code << ": " << e->message;
               dead = true;
@@ -119,36 +100,12 @@ void run_crash_rounds(std::vector<std::string> node_args, unsigned seed, bool ex
     node.restart();
   }
   EXPECT_TRUE(in_doubt.empty()) << in_doubt.size() << " requests never got an answer after the last round";
-  client::connection c(node.rpc_address());
-  auto out = c.query("Db", "T | take 10000000");
-  if (!std::holds_alternative<model::result_table>(out)) return ADD_FAILURE() << std::get<model::error>(out).message, void();
-  EXPECT_TRUE(std::holds_alternative<model::result_table>(out)) << std::get<model::error>(out).message;
-  std::map<int, std::set<int>> seen;
-  std::map<int, int> copies;
-  size_t wrong_payloads = 0;
-  for (const auto& row : std::get<model::result_table>(out).rows) {
-    int req = static_cast<int>(std::get<int64_t>(row[0]));
-    int k = static_cast<int>(std::get<int64_t>(row[1]));
-    seen[req].insert(k);
-    ++copies[req];
-    wrong_payloads += std::get<std::string>(row[2]) != "payload " + std::to_string(req * 31 + k);
-  }
-  EXPECT_EQ(wrong_payloads, 0u) << "every row's payload is the one ingested";
-  auto count = c.query("Db", "T | count");
-  ASSERT_TRUE(std::holds_alternative<model::result_table>(count));
-  EXPECT_EQ(std::get<int64_t>(std::get<model::result_table>(count).rows.at(0).at(0)),
-            static_cast<int64_t>(acked.size() * rows_per_request))
-      << "the count (extent registry + rowstore) agrees with the rows read";
-  for (int i : acked) {
-    EXPECT_EQ(copies[i], rows_per_request) << "acknowledged request " << i << " has " << copies[i]
-                                           << " rows instead of " << rows_per_request;
-  }
-  for (const auto& [req, n] : copies) {
-    EXPECT_TRUE(acked.count(req)) << "request " << req << " is present but was never acknowledged";
-    EXPECT_EQ(seen[req].size(), static_cast<size_t>(rows_per_request)) << "request " << req << " is half-present";
-    EXPECT_EQ(n, rows_per_request) << "request " << req << " is present " << n << " times";
-  }
+  // No request is in doubt any more (the last round answered every one, checked above): every
+  // request present must have been acknowledged.
+  ASSERT_NO_FATAL_FAILURE(
+      expect_acknowledged_rows(node, acked, /*in_doubt=*/{}, "after " + std::to_string(rounds) + " kills"));
   EXPECT_GT(acked.size(), 50u);
+  client::connection c(node.rpc_address());
   auto extents = c.command("Db", ".show table T extents");
   ASSERT_TRUE(std::holds_alternative<model::result_table>(extents));
   const auto extent_count = std::get<model::result_table>(extents).rows.size();

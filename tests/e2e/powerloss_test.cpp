@@ -19,7 +19,6 @@
 #include <gtest/gtest.h>
 #include <csignal>
 #include <fcntl.h>
-#include <map>
 #include <optional>
 #include <random>
 #include <set>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "client/client.hpp"
+#include "tests/support/acked_requests.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/run_process.hpp"
 
@@ -36,7 +36,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr int rows_per_request = 7;
 constexpr int max_new_per_round = 3000;  // as in crash_test.cpp: bounds a round waiting for its crash point
 constexpr off_t image_bytes = 512 << 20;  // sparse: only what ext4 and the node write takes space
 constexpr const char* mount_options = "commit=600,noauto_da_alloc";
@@ -136,65 +135,6 @@ std::optional<std::string> cannot_run() {
   return std::nullopt;
 }
 
-client::ingest_request request(int i) {
-  client::ingest_request r;
-  r.database = "Db";
-  r.table = "T";
-  r.fmt = client::format::csv;
-  r.request_id = "req-" + std::to_string(i);
-  for (int k = 0; k < rows_per_request; ++k)
-    r.data += std::to_string(i) + "," + std::to_string(k) + ",payload " + std::to_string(i * 31 + k) + "\n";
-  return r;
-}
-
-/// Reads the whole table from a node recovered after a power loss and checks: every acknowledged
-/// request is there exactly once with its payloads; a request in doubt (sent, answer lost) is
-/// there whole once or not at all; nothing else is there; `T | count` agrees.
-void expect_acknowledged_rows(node_process& node, const std::set<int>& acked, const std::set<int>& in_doubt,
-                              int round) {
-  client::connection c(node.rpc_address());
-  auto out = c.query("Db", "T | take 10000000");
-  ASSERT_TRUE(std::holds_alternative<model::result_table>(out))
-      << "after power loss " << round << ": " << std::get<model::error>(out).message;
-  std::map<int, std::set<int>> seen;
-  std::map<int, int> copies;
-  size_t wrong_payloads = 0;
-  const auto& rows = std::get<model::result_table>(out).rows;
-  for (const auto& row : rows) {
-    const int req = static_cast<int>(std::get<int64_t>(row[0]));
-    const int k = static_cast<int>(std::get<int64_t>(row[1]));
-    seen[req].insert(k);
-    ++copies[req];
-    wrong_payloads += std::get<std::string>(row[2]) != "payload " + std::to_string(req * 31 + k);
-  }
-  EXPECT_EQ(wrong_payloads, 0u) << "after power loss " << round << ": every row's payload is the one ingested";
-  auto copies_of = [&](int i) { return copies.count(i) ? copies.at(i) : 0; };
-  size_t lost = 0;
-  for (int i : acked) lost += copies_of(i) != rows_per_request;
-  EXPECT_EQ(lost, 0u) << "after power loss " << round << ": " << lost << " of " << acked.size()
-                      << " acknowledged requests lost rows (an fsync missing before an acknowledgement "
-                         "or before an extent's registration?)";
-  for (int i : acked) {
-    if (copies_of(i) == rows_per_request) continue;
-    ADD_FAILURE() << "after power loss " << round << ": acknowledged request " << i << " has " << copies_of(i)
-                  << " rows instead of " << rows_per_request;
-    break;  // one example; the count is above
-  }
-  for (const auto& [req, n] : copies) {
-    EXPECT_TRUE(acked.count(req) || in_doubt.count(req))
-        << "after power loss " << round << ": request " << req << " is present but was never sent";
-    EXPECT_EQ(seen[req].size(), static_cast<size_t>(rows_per_request))
-        << "after power loss " << round << ": request " << req << " is half-present";
-    EXPECT_EQ(n, rows_per_request) << "after power loss " << round << ": request " << req << " is present " << n
-                                   << " times";
-  }
-  auto count = c.query("Db", "T | count");
-  ASSERT_TRUE(std::holds_alternative<model::result_table>(count)) << std::get<model::error>(count).message;
-  EXPECT_EQ(std::get<int64_t>(std::get<model::result_table>(count).rows.at(0).at(0)),
-            static_cast<int64_t>(rows.size()))
-      << "after power loss " << round << ": the count (extent registry + rowstore) agrees with the rows read";
-}
-
 /// Rounds of: ingest (retries of requests in doubt first, same ids), power loss, recovery on the
 /// disk as it was at the loss, check. Without `crash_points` the test kills the node at a random
 /// moment; with them, round r arms crash_points[r % size] on a random pass and the node kills
@@ -219,14 +159,7 @@ void run_powerloss_rounds(std::vector<std::string> node_args, unsigned seed,
   }
   std::optional<node_process> node;  // destroyed (killed) before `disk` is unmounted
   node.emplace(mnt / "data", std::move(node_args));
-  {
-    client::connection c(node->rpc_address());
-    ASSERT_TRUE(std::holds_alternative<model::result_table>(c.command("", ".create database Db")));
-    ASSERT_TRUE(std::holds_alternative<model::result_table>(
-        c.command("Db", ".create table T (req:long, k:long, payload:string)")));
-    ASSERT_TRUE(std::holds_alternative<model::result_table>(
-        c.command("Db", ".alter table T policy streamingingestion enable")));
-  }
+  ASSERT_NO_FATAL_FAILURE(create_request_table(*node));
   auto arm = [&](int round) {
     if (crash_points.empty()) return;
     if (round + 1 >= rounds) return node->set_env({});  // the last round runs to completion
@@ -259,11 +192,11 @@ void run_powerloss_rounds(std::vector<std::string> node_args, unsigned seed,
             else if (++new_this_round > max_new_per_round) return std::nullopt;
             else i = next_request++;
             in_doubt.insert(i);
-            return request(i);
+            return numbered_request(i);
           },
           [&](const client::ingest_request& r, const client::ingest_outcome& o)
               -> std::optional<std::chrono::milliseconds> {
-            const int i = std::stoi(r.request_id.substr(4));
+            const int i = request_number(r);
             if (const auto* e = std::get_if<model::error>(&o)) {
               if (e->code == "Throttling" && !dead) return 20ms;  // same request id, as a client must
               EXPECT_TRUE(e->code == "ConnectionFailed" || e->code == "ShuttingDown") << e->code << ": " << e->message;
@@ -310,7 +243,7 @@ void run_powerloss_rounds(std::vector<std::string> node_args, unsigned seed,
     disk.emplace(image(generation), mnt);
     node->set_env({});  // the check runs on an unarmed node
     node->restart();
-    expect_acknowledged_rows(*node, acked, in_doubt, round + 1);
+    expect_acknowledged_rows(*node, acked, in_doubt, "after power loss " + std::to_string(round + 1));
     if (::testing::Test::HasFailure()) return;  // later rounds would only repeat the loss
     if (!crash_points.empty() && !last) {
       arm(round + 1);
