@@ -22,6 +22,7 @@
 
 #include "client/client.hpp"
 #include "tests/support/node_process.hpp"
+#include "tests/support/printable.hpp"
 
 namespace tributary::testing {
 namespace {
@@ -235,26 +236,6 @@ class generator {
   std::mt19937_64 rng_;
 };
 
-// The bytes of `s` as a C++ string literal body, cut at 400 characters.
-std::string printable(std::string_view s) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s.substr(0, 400)) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
-  if (s.size() > 400) out += "...(" + std::to_string(s.size()) + " bytes)";
-  return out;
-}
-
 // Why an answer breaks the contract, or nullopt when it is a table or a proper error.
 std::optional<std::string> violation(const request& r, const model::outcome& outcome) {
   const auto* e = std::get_if<model::error>(&outcome);
@@ -291,8 +272,8 @@ class run_state {
     auto why = violation(r, outcome);
     if (!why) return true;
     note_failure("seed " + std::to_string(seed) + ", request " + std::to_string(index) + " (" +
-                 (r.as_query ? "query" : "command") + ", database \"" + printable(r.database) +
-                 "\", text \"" + printable(r.text) + "\"): " + *why);
+                 (r.as_query ? "query" : "command") + ", database \"" + printable(r.database, 400) +
+                 "\", text \"" + printable(r.text, 400) + "\"): " + *why);
     return std::get<model::error>(outcome).code != "ConnectionFailed";
   }
 

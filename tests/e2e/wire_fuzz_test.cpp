@@ -35,6 +35,7 @@
 #include "tests/support/gzip.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
+#include "tests/support/printable.hpp"
 
 namespace tributary::testing {
 namespace {
@@ -79,26 +80,6 @@ struct answer {
   std::string message;
   bool permanent = false;
 };
-
-// The bytes of `s` as a C++ string literal body, cut at `max` characters.
-std::string printable(std::string_view s, size_t max = 120) {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s.substr(0, max)) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
-  if (s.size() > max) out += "...(" + std::to_string(s.size()) + " bytes)";
-  return out;
-}
 
 std::string describe(const fuzz_request& r) {
   std::string d = "database \"" + printable(r.database) + "\", table \"" + printable(r.table) +
