@@ -204,6 +204,7 @@ void finish_drop(table_ptr self) {
   }
   self->state.forget_rowstore();
   self->state.account_extents(-static_cast<int64_t>(self->state.extent_file_bytes()));
+  self->state.dropped = true;
   self->quit();
 }
 
@@ -271,6 +272,7 @@ void cleared(table_ptr self, std::optional<model::error>& e) {
   st.cleared_below_sequence = below;
   ++st.generation;
   if (st.scans.empty()) remove_doomed_files(st);
+  give_up_registration(self);  // its extent is cleared: nothing is left to register
   if (!st.clear_reply) return maybe_seal(self);
   using ct = model::column_type;
   st.clear_result = model::result_table{};
@@ -498,6 +500,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
       [self](drop_atom) {
         self->state.dropping = true;
         if (self->state.move_cancelled) self->state.move_cancelled->store(true);
+        give_up_registration(self);
         maybe_finish_drop(self);
       },
       [self](seal_atom) {
@@ -517,7 +520,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
 
 void table_detail::maybe_finish_drop(table_ptr self) {
   const auto& st = self->state;
-  if (st.dropping && st.pending.empty() && st.scans.empty() && !st.sealing) finish_drop(self);
+  if (st.dropping && !st.dropped && st.pending.empty() && st.scans.empty() && !st.sealing) finish_drop(self);
 }
 
 table_actor spawn_table(caf::local_actor* parent, const node_env& env, std::string database_name,

@@ -92,6 +92,7 @@ void seal_finished(table_ptr self, seal_result& result, uint64_t original_bytes,
   }
   auto rec = std::get<storage::extent_record>(result);
   rec.original_bytes = original_bytes;
+  st.move_cancelled.reset();  // the mover is done: what is left is the registration
   // One step of this actor moves the range from the rowstore to the extent for every query
   // after it; the registration (and the rowstore delete) becomes durable next. A crash before it
   // leaves an orphan file that start-up removes, and the rows still in the rowstore.
@@ -175,6 +176,7 @@ void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
     st.register_backoff = std::clamp(st.register_backoff * 2, std::chrono::milliseconds(min_register_backoff),
                                      std::chrono::milliseconds(max_register_backoff));
     report_failure(self, fmt::format("registering extent {}", id).c_str(), *error, st.register_backoff);
+    st.backing_off = id;
     self->delayed_send(self, st.register_backoff, register_atom::value, id);
     return;
   }
@@ -193,6 +195,8 @@ void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error) {
 
 void register_again(table_ptr self, uint64_t id) {
   auto& st = self->state;
+  if (st.backing_off != id) return;  // given up meanwhile (cleared, dropped)
+  st.backing_off.reset();
   auto it = std::find_if(st.extents.begin(), st.extents.end(), [&](const auto& e) { return e.id == id; });
   if (it == st.extents.end() || st.dropping) {
     // Cleared or dropped meanwhile: the extent's rows are gone with it.
@@ -202,10 +206,18 @@ void register_again(table_ptr self, uint64_t id) {
   // A clear on its way to disk must not be overtaken by the registration (it would bring the
   // cleared rows back): wait for it.
   if (st.clear_below) {
+    st.backing_off = id;
     self->delayed_send(self, min_register_backoff, register_atom::value, id);
     return;
   }
   register_extent(self, *it);
+}
+
+void give_up_registration(table_ptr self) {
+  auto& st = self->state;
+  if (!st.backing_off) return;
+  st.backing_off.reset();
+  seal_stopped(self);
 }
 
 }  // namespace tributary::actors::table_detail

@@ -59,10 +59,13 @@ struct table_st {
   // the table's running movers, kept by the database across restarts of this actor.
   std::shared_ptr<std::atomic<bool>> move_cancelled;
   std::shared_ptr<std::atomic<int>> movers;
-  // A failed registration is retried after this long, doubling up to max_register_backoff.
+  // A failed registration is retried after this long, doubling up to max_register_backoff;
+  // meanwhile `backing_off` holds the extent's id (no write of it is on its way).
   std::chrono::milliseconds register_backoff{0};
+  std::optional<uint64_t> backing_off;
   bool seal_tick_pending = false;
   bool dropping = false;
+  bool dropped = false;  // the drop's delete is submitted and the actor quits
   // .clear table T data: while its delete is on its way to disk, rows below `clear_below`
   // (0 = no clear running) are still the table's; memory follows only once the delete is
   // durable, so a failed clear changes nothing. No move starts or registers meanwhile. Moves
@@ -168,6 +171,9 @@ void maybe_seal(table_ptr self);
 void sealed(table_ptr self, uint64_t id, std::optional<model::error>& error);
 /// The backoff after a failed registration ended: registers extent `id` again.
 void register_again(table_ptr self, uint64_t id);
+/// A clear or a drop made the extent whose registration is backing off pointless: the seal ends
+/// now rather than when the backoff's timer fires.
+void give_up_registration(table_ptr self);
 /// A dropped table stops once nothing of it runs any more: no commit pending, no scan reading
 /// its files, no move writing one. Then its data is deleted and the actor quits.
 void maybe_finish_drop(table_ptr self);

@@ -792,6 +792,32 @@ TEST_F(table_actor_test, a_clear_is_never_overtaken_by_a_retried_registration) {
   EXPECT_EQ(scanned_rows(again), 0u);
 }
 
+TEST_F(table_actor_test, a_clear_during_a_registration_backoff_is_answered_without_waiting_for_it) {
+  const auto def = table_def(1, "T");
+  auto movers = new_movers();
+  auto t = spawn_alone(def, movers);
+  ingest(t, "a", "T", 4);
+  ASSERT_TRUE(wait_for_replies({"a"}));
+  storage::arm_fail_points("rowstore.seal:1");
+  start_move(t);
+  ASSERT_TRUE(await([&] { return movers->load() == 0; }, "the extent mover to end"));
+  run_all();
+  fence();  // the registration failed; its retry waits for the backoff's timer (never fired here)
+  auto cleared = ask<model::outcome>(t, clear_atom::value);
+  run_all();
+  fence();
+  const auto out = answer(cleared, "the clear (no timer fired)");
+  EXPECT_EQ(long_cell(out, "ClearedRows"), 4);
+  EXPECT_EQ(long_cell(out, "ClearedExtents"), 1);
+  EXPECT_EQ(files_of(1), 0u);
+  // The backoff's timer finds nothing left to register.
+  sched_->trigger_timeouts();
+  run_all();
+  fence();
+  EXPECT_TRUE(shard_of(1).extents.empty());
+  EXPECT_EQ(count(t), 0);
+}
+
 // --- request ids ---
 
 TEST_F(table_actor_test, a_retry_of_an_acknowledged_request_is_a_duplicate_after_the_policy_is_disabled) {
