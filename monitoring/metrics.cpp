@@ -367,7 +367,8 @@ struct ingest_probe::state {
                             .Add({}, latency_buckets())),
         moves(add_results(prometheus::BuildCounter()
                               .Name("tributary_extent_moves_total")
-                              .Help("Extent moves (rowstore range to extent file) ended, by result.")
+                              .Help("Extent moves (rowstore range to extent file) ended, by result; a failed move or a failed "
+                                    "registration attempt (each retried after a backoff) counts as an error.")
                               .Register(registry),
                           "kind", "seal")),
         moved_bytes(prometheus::BuildCounter()
