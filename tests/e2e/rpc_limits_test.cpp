@@ -372,7 +372,13 @@ TEST(rpc_limits, a_500000_row_answer_does_not_stall_other_answers) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(longest).count();
   std::cout << acks.size() << " acks; longest gap between acks while querying: " << ms << " ms; queries took "
             << std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count() << " ms\n";
-  EXPECT_LT(ms, 100) << "an ingest waited " << ms << " ms for its answer behind a query's";
+  // Relative to how long one answer takes on this machine (sanitizers and a loaded CI slow both
+  // alike): an answer copied in one piece on the RPC thread holds every other caller for a large
+  // share of it; in slices an ingest waits for one slice plus scheduling noise.
+  const auto per_query = std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count() / 3;
+  const auto bound = std::max<long long>(100, per_query / 10);
+  EXPECT_LT(ms, bound) << "an ingest waited " << ms << " ms for its answer behind a query's (one answer takes "
+                       << per_query << " ms)";
 }
 
 // Like Kusto's truncationmaxsize: past 64 MB the query fails and says how to narrow it, however
