@@ -111,9 +111,23 @@ interface Tributary {
   # commands that name no table.
   command @0 (database :Text, text :Text) -> (result :Result);
 
-  # Runs one query (Kusto query language subset) against `database`.
-  query @1 (database :Text, text :Text) -> (result :Result);
+  # Runs one query (Kusto query language subset) against `database`. In a cluster the node
+  # that receives it asks every node for its shard and merges the answers. `warnings` (field
+  # @1 of the results) says what a successful answer leaves out, e.g. the nodes that did not
+  # answer a `set best_effort=true;` query.
+  query @1 (database :Text, text :Text) -> (result :Result, warnings :List(Text));
 
   # Streams data into a table. Answers only once the rows are durable and visible to queries.
   ingest @2 (request :IngestRequest) -> (result :IngestResult);
+
+  # Internal, node to node: the capability a node uses to ask this one for its shard's part of
+  # a query. Not part of the client contract.
+  peer @3 () -> (peer :Peer);
+}
+
+# Internal, node to node (served by every node through `Tributary.peer`).
+interface Peer {
+  # Runs `text` against this node's own shard only: what `Tributary.query` answers on a node
+  # alone. Counts as a query against this node's limits.
+  queryShard @0 (database :Text, text :Text) -> (result :Result);
 }
