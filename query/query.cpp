@@ -8,7 +8,8 @@ namespace tributary::query {
 namespace {
 
 constexpr const char* supported =
-    "supported queries: T | count, T | take N, T | where ingestion_time() > ago(5m) | count";
+    "supported queries: T | count, T | take N, T | where ingestion_time() > ago(5m) | count, each optionally "
+    "after set best_effort=true;";
 
 class cursor {
  public:
@@ -73,6 +74,10 @@ class cursor {
     }
     return std::nullopt;
   }
+  size_t position() const { return pos_; }
+  model::error error_at(size_t pos, std::string_view what) const {
+    return {"BadRequest_SyntaxError", fmt::format("Syntax error at position {}: {}", pos + 1, what), true};
+  }
   model::error error(std::string_view expected) {
     skip_space();
     auto found = pos_ >= text_.size() ? std::string("end of query")
@@ -87,11 +92,36 @@ class cursor {
   size_t pos_ = 0;
 };
 
+// Kusto's set statements before the query: `set name[=value];`, each ending with ';'. Option
+// names are case-sensitive, as in Kusto.
+std::optional<model::error> parse_set_statements(cursor& c, plan& p) {
+  while (c.eat("set")) {
+    c.skip_space();
+    const size_t at = c.position();
+    auto option = c.name();
+    if (!option) return c.error("an option name after set, as in set best_effort=true;");
+    if (*option != "best_effort")
+      return c.error_at(at, fmt::format("the query sets option '{}', which this node does not support; the "
+                                        "supported option is best_effort (set best_effort=true;)",
+                                        *option));
+    bool value = true;
+    if (c.eat("=")) {
+      if (c.eat("true") || c.eat("True") || c.eat("TRUE")) value = true;
+      else if (c.eat("false") || c.eat("False") || c.eat("FALSE")) value = false;
+      else return c.error("true or false as the value of best_effort");
+    }
+    if (!c.eat(";")) return c.error("';' after the set statement");
+    p.best_effort = value;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::variant<plan, model::error> parse(std::string_view text) {
   cursor c(text);
   plan p;
+  if (auto e = parse_set_statements(c, p)) return *e;
   auto table = c.name();
   if (!table) return c.error("a table name");
   p.table = *table;
