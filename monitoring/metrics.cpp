@@ -177,7 +177,32 @@ struct rpc_probe::state {
           return &family.Add({{"method", method}});
         }),
         known{make("command"), make("query"), make("ingest")},
-        others([this](const std::string& method) { return make(method); }) {
+        others([this](const std::string& method) { return make(method); }),
+        peer_calls([&family = prometheus::BuildCounter()
+                                  .Name("tributary_peer_calls_total")
+                                  .Help("Calls to other nodes for query fan-out (queryShard), by result: ok (answered), "
+                                        "error (refused, disconnected), timeout, unavailable (not called: the node "
+                                        "is down or has too many calls outstanding from this node).")
+                                  .Register(registry)] {
+          return std::array<Counter*, 4>{&family.Add({{"result", "ok"}}), &family.Add({{"result", "error"}}),
+                                         &family.Add({{"result", "timeout"}}),
+                                         &family.Add({{"result", "unavailable"}})};
+        }()),
+        peer_call_seconds(prometheus::BuildHistogram()
+                              .Name("tributary_peer_call_seconds")
+                              .Help("Duration of calls to other nodes for query fan-out, connecting included, "
+                                    "until answered, failed or timed out.")
+                              .Register(registry)
+                              .Add({}, latency_buckets())),
+        partial_failures([&family = prometheus::BuildCounter()
+                                        .Name("tributary_query_partial_failures_total")
+                                        .Help("Fanned-out queries that missed the shards of one or more nodes: "
+                                              "failed with PartialQueryFailure (best_effort=false) or answered "
+                                              "with a warning (best_effort=true).")
+                                        .Register(registry)] {
+          return std::array<Counter*, 2>{&family.Add({{"best_effort", "false"}}),
+                                         &family.Add({{"best_effort", "true"}})};
+        }()) {
     throttled.get("command");  // from the first scrape, as 0
     throttled.get("query");
   }
@@ -200,6 +225,9 @@ struct rpc_probe::state {
   label_cache<Counter*> throttled;
   std::array<rpc_method_series, 3> known;
   label_cache<rpc_method_series> others;
+  std::array<Counter*, 4> peer_calls;  // by rpc_probe::peer_result
+  Histogram& peer_call_seconds;
+  std::array<Counter*, 2> partial_failures;  // best_effort false, true
 };
 
 rpc_probe::rpc_probe() = default;
@@ -218,6 +246,17 @@ void rpc_probe::in_flight(int delta) {
 
 void rpc_probe::throttled(std::string_view method) {
   if (state_) state_->throttled.get(method)->Increment();
+}
+
+void rpc_probe::peer_call(peer_result result, std::chrono::nanoseconds latency) {
+  if (!state_) return;
+  state_->peer_calls[static_cast<size_t>(result)]->Increment();
+  if (result != peer_result::unavailable)
+    state_->peer_call_seconds.Observe(std::chrono::duration<double>(latency).count());
+}
+
+void rpc_probe::partial_query_failure(bool best_effort) {
+  if (state_) state_->partial_failures[best_effort ? 1 : 0]->Increment();
 }
 
 // --- catalog_probe ---

@@ -37,12 +37,21 @@ class command_probe {
   std::unique_ptr<state> state_;
 };
 
-/// Cap'n Proto RPC calls, by method ("command", "query", "ingest").
+/// Cap'n Proto RPC calls, by method ("command", "query", "ingest", "query_shard"), and the
+/// calls a node makes to the others for query fan-out.
 /// Series: tributary_rpc_requests_total{method, result="ok|error"},
 /// tributary_rpc_latency_seconds{method} (histogram, buckets 50us..10s),
-/// tributary_rpc_in_flight (gauge), tributary_rpc_throttled_total{method}.
+/// tributary_rpc_in_flight (gauge), tributary_rpc_throttled_total{method},
+/// tributary_peer_calls_total{result}, tributary_peer_call_seconds (histogram),
+/// tributary_query_partial_failures_total{best_effort}.
 class rpc_probe {
  public:
+  /// How a queryShard call to another node ended: `ok` it answered (a table, or an error it
+  /// returned); `error` the call failed (refused, disconnected); `timeout` no answer within the
+  /// peer timeout; `unavailable` no call made: the node is down (no lease) or this node has
+  /// its limit of calls to it outstanding.
+  enum class peer_result : uint8_t { ok, error, timeout, unavailable };
+
   /// A detached probe: calls do nothing.
   rpc_probe();
   ~rpc_probe();
@@ -57,6 +66,14 @@ class rpc_probe {
   /// A command or query refused at once with Throttling: the node had its limit of them in
   /// flight (ingests count in tributary_ingest_throttled_total).
   void throttled(std::string_view method);
+  /// Counts one call to another node in tributary_peer_calls_total{result}; calls made (all
+  /// but `unavailable`) also record `latency` (call → answer, connecting included) in
+  /// tributary_peer_call_seconds.
+  void peer_call(peer_result result, std::chrono::nanoseconds latency);
+  /// tributary_query_partial_failures_total{best_effort}: a fanned-out query missed the shards
+  /// of one or more nodes, and failed with PartialQueryFailure (best_effort="false") or was
+  /// answered with the other nodes' rows and a warning (best_effort="true").
+  void partial_query_failure(bool best_effort);
 
  private:
   friend class metrics;
