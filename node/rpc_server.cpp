@@ -13,7 +13,11 @@
 
 #include "actors/gateway.hpp"
 #include "actors/table_query.hpp"
+#include "cluster/view.hpp"
 #include "monitoring/metrics.hpp"
+#include "node/fan_out.hpp"
+#include "node/peer_pool.hpp"
+#include "query/query.hpp"
 #include "schema/convert.hpp"
 
 namespace tributary::node {
@@ -223,16 +227,16 @@ kj::Promise<void> copy_rows(kj::Timer& timer, capnp::List<wire::Row>::Builder ou
   });
 }
 
+// One node's part of a fanned-out query: its answer, or why there is none.
+struct shard_reply {
+  std::string node_id;
+  shard_call call;
+};
+
 class service final : public wire::Tributary::Server {
  public:
   service(const rpc_options& options, const actors::gateway& gateway, monitoring::rpc_probe& probe,
-          monitoring::ingest_probe& ingest_probe, std::shared_ptr<call_load> load, kj::Timer& timer)
-      : options_(options),
-        gateway_(gateway),
-        probe_(probe),
-        ingest_probe_(ingest_probe),
-        load_(std::move(load)),
-        timer_(timer) {}
+          monitoring::ingest_probe& ingest_probe, std::shared_ptr<call_load> load, kj::Timer& timer, peer_pool& peers);
 
   kj::Promise<void> command(CommandContext ctx) override {
     auto p = ctx.getParams();
@@ -243,8 +247,24 @@ class service final : public wire::Tributary::Server {
   }
 
   kj::Promise<void> query(QueryContext ctx) override {
+    auto others = other_nodes();
+    if (!others.empty()) return fan_out(ctx, std::move(others));
     auto p = ctx.getParams();
     return forward("query", ctx, check_call("query", p.getDatabase(), p.getText()), load_->queries,
+                   options_.max_queries_in_flight, "--max-queries-in-flight", [&](actors::gateway::reply done) {
+                     gateway_.query(text(p.getDatabase()), text(p.getText()), std::move(done));
+                   });
+  }
+
+  kj::Promise<void> peer(PeerContext ctx) override {
+    ctx.getResults().setPeer(peer_);
+    return kj::READY_NOW;
+  }
+
+  // Peer.queryShard: the query on this node's shard alone, as `query` runs it on a node alone.
+  kj::Promise<void> query_shard(capnp::CallContext<wire::Peer::QueryShardParams, wire::Peer::QueryShardResults> ctx) {
+    auto p = ctx.getParams();
+    return forward("query_shard", ctx, check_call("queryShard", p.getDatabase(), p.getText()), load_->queries,
                    options_.max_queries_in_flight, "--max-queries-in-flight", [&](actors::gateway::reply done) {
                      gateway_.query(text(p.getDatabase()), text(p.getText()), std::move(done));
                    });
@@ -331,6 +351,99 @@ class service final : public wire::Tributary::Server {
   }
 
  private:
+  // The cluster's nodes other than this one; empty when it runs alone.
+  std::vector<cluster::node_info> other_nodes() const {
+    if (!options_.cluster) return {};
+    auto nodes = options_.cluster->nodes();
+    const auto self = options_.cluster->self_id();
+    std::erase_if(nodes, [&](const cluster::node_info& n) { return n.self || n.id == self; });
+    return nodes;
+  }
+
+  // A query in a cluster: this node's shard through the gateway and every other node's through
+  // Peer.queryShard, in parallel, merged (node/fan_out.hpp) once all have answered, failed or
+  // timed out. It counts as one query in flight here; each queryShard as one on its node.
+  // Cost: the other nodes' answers are converted to model values and the merged answer back to
+  // a message on this loop thread, O(rows), unsliced (only its final copy into the results goes
+  // in slices); fine for counts and small takes, a stall of the loop for takes of many rows.
+  kj::Promise<void> fan_out(QueryContext ctx, std::vector<cluster::node_info> others) {
+    const auto start = clock::now();
+    auto p = ctx.getParams();
+    auto answer_at_once = [&](const model::error& e) -> kj::Promise<void> {
+      wire::to_wire(e, ctx.getResults().initResult().initError());
+      probe_.finished("query", false, clock::now() - start);
+      return kj::READY_NOW;
+    };
+    if (auto e = check_call("query", p.getDatabase(), p.getText())) return answer_at_once(*e);
+    auto database = text(p.getDatabase());
+    auto query_text = text(p.getText());
+    auto parsed = query::parse(query_text);
+    if (auto* e = std::get_if<model::error>(&parsed)) return answer_at_once(*e);
+    if (load_->queries >= options_.max_queries_in_flight) {
+      probe_.throttled("query");
+      return answer_at_once(
+          calls_throttled("queries", options_.max_queries_in_flight, "--max-queries-in-flight"));
+    }
+    ++load_->queries;
+    ++load_->calls;
+    probe_.in_flight(+1);
+
+    kj::Vector<kj::Promise<shard_reply>> parts;
+    parts.add(local_shard(database, query_text).then([self = options_.cluster->self_id()](model::outcome o) {
+      return shard_reply{self, {std::move(o), {}}};
+    }));
+    for (auto& n : others) {
+      if (!n.live || n.rpc_address.empty()) {
+        probe_.peer_call(monitoring::rpc_probe::peer_result::unavailable, {});
+        parts.add(shard_reply{n.id, {std::nullopt, n.live ? "no RPC address registered"
+                                                          : "down: holds no lease in the cluster"}});
+        continue;
+      }
+      parts.add(pool_.query_shard(n.rpc_address, database, query_text).then([id = n.id](shard_call c) mutable {
+        return shard_reply{std::move(id), std::move(c)};
+      }));
+    }
+    return kj::joinPromises(parts.releaseAsArray())
+        .then([this, ctx, plan = std::get<query::plan>(std::move(parsed)),
+               start](kj::Array<shard_reply> replies) mutable {
+          std::vector<shard_answer> answers;
+          std::vector<missing_shard> missing;
+          for (auto& r : replies) {
+            if (r.call.answer) answers.push_back({r.node_id, std::move(*r.call.answer)});
+            else missing.push_back({r.node_id, std::move(r.call.failure)});
+          }
+          auto merged = merge(plan, std::move(answers), missing);
+          const auto* error = std::get_if<model::error>(&merged.outcome);
+          if (!merged.warnings.empty() || (error && error->code == "PartialQueryFailure"))
+            probe_.partial_query_failure(plan.best_effort);
+          built m = build(merged.outcome);
+          const bool ok = !error;
+          return hand_over(ctx, kj::mv(m))
+              .then([this, ctx, warnings = std::move(merged.warnings), ok, start]() mutable {
+                if (!warnings.empty()) {
+                  auto out = ctx.getResults().initWarnings(static_cast<unsigned>(warnings.size()));
+                  for (unsigned i = 0; i < warnings.size(); ++i) out.set(i, warnings[i]);
+                }
+                probe_.finished("query", ok, clock::now() - start);
+              });
+        })
+        .attach(kj::defer([this] {
+          --load_->queries;
+          --load_->calls;
+          probe_.in_flight(-1);
+        }));
+  }
+
+  // This node's shard of a fanned-out query, as a model value (to be merged on this loop).
+  kj::Promise<model::outcome> local_shard(std::string database, std::string query_text) {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<model::outcome>();
+    auto fulfiller =
+        std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<model::outcome>>>(kj::mv(paf.fulfiller));
+    gateway_.query(std::move(database), std::move(query_text),
+                   [fulfiller](model::outcome o) { (*fulfiller)->fulfill(std::move(o)); });
+    return paf.promise.catch_([](kj::Exception&& e) -> model::outcome { return lost(e); });
+  }
+
   // Hands the call to the actors and answers on this loop when they reply. The answer's message
   // is built by the replying actor; this loop only copies it into the call's results.
   template <class Context, class Send>
@@ -409,7 +522,33 @@ class service final : public wire::Tributary::Server {
   monitoring::ingest_probe& ingest_probe_;
   std::shared_ptr<call_load> load_;
   kj::Timer& timer_;
+  peer_pool& pool_;
+  wire::Peer::Client peer_;
 };
+
+// The internal Peer interface: what other nodes call during their queries' fan-out.
+class peer_service final : public wire::Peer::Server {
+ public:
+  explicit peer_service(service& node) : node_(node) {}
+  kj::Promise<void> queryShard(QueryShardContext ctx) override { return node_.query_shard(ctx); }
+
+ private:
+  // Outlives this: it holds the capability (peer_) and lives until the last connection, the
+  // only other holder, is gone.
+  service& node_;
+};
+
+service::service(const rpc_options& options, const actors::gateway& gateway, monitoring::rpc_probe& probe,
+                 monitoring::ingest_probe& ingest_probe, std::shared_ptr<call_load> load, kj::Timer& timer,
+                 peer_pool& peers)
+    : options_(options),
+      gateway_(gateway),
+      probe_(probe),
+      ingest_probe_(ingest_probe),
+      load_(std::move(load)),
+      timer_(timer),
+      pool_(peers),
+      peer_(kj::heap<peer_service>(*this)) {}
 
 // One accepted connection: what capnp::TwoPartyServer builds, plus the flow limit it does not
 // expose.
@@ -467,8 +606,14 @@ void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
   auto address = io.provider->getNetwork().parseAddress(options.listen).wait(ws);
   auto listener = address->listen();
   auto load = std::make_shared<call_load>();
+  // Before the service and the connections: their calls' promises use it until they go.
+  peer_pool peers(*io.provider,
+                  {.timeout = options.peer_timeout,
+                   .max_outstanding_per_peer = options.max_calls_per_peer,
+                   .max_message_words = max_message_words},
+                  probe);
   capnp::Capability::Client bootstrap =
-      kj::heap<service>(options, gateway, probe, ingest_probe, load, io.provider->getTimer());
+      kj::heap<service>(options, gateway, probe, ingest_probe, load, io.provider->getTimer(), peers);
   connection_errors errors;
   kj::TaskSet connections(errors);
   kj::Promise<void> accepting =

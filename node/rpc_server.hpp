@@ -1,7 +1,9 @@
 #pragma once
-/// The Cap'n Proto RPC server: serves the `Tributary` interface on the calling thread's KJ
-/// event loop. It never blocks that loop: every call is handed to the actor system through the
-/// gateway and answered when the actors reply (cross-thread fulfiller).
+/// The Cap'n Proto RPC server: serves the `Tributary` interface (and, through it, the internal
+/// `Peer` one) on the calling thread's KJ event loop. It never blocks that loop on the node's
+/// work: every call is handed to the actor system through the gateway and answered when the
+/// actors reply (cross-thread fulfiller). In a cluster a query fans out from the node that
+/// receives it to every node's shard over Cap'n Proto (node/fan_out.hpp).
 
 #include <chrono>
 #include <functional>
@@ -9,6 +11,9 @@
 
 namespace tributary::actors {
 class gateway;
+}
+namespace tributary::cluster {
+class view;
 }
 namespace tributary::monitoring {
 class rpc_probe;
@@ -34,6 +39,17 @@ struct rpc_options {
   /// Per connection, bytes of calls not yet answered before the node stops reading that
   /// connection (Cap'n Proto's flow limit): one client cannot queue calls without bound.
   size_t max_call_bytes_per_connection = 64u << 20;
+  /// The cluster's nodes (cluster/view.hpp), read at each query; must outlive serve_rpc. Null,
+  /// or only this node in it: queries run on this node alone. Otherwise a query fans out to
+  /// every node's shard and fails with PartialQueryFailure when one is missing (unless it sets
+  /// best_effort).
+  const cluster::view* cluster = nullptr;
+  /// The longest a call to another node may take, connecting included; past it the node's
+  /// shard counts as missing.
+  std::chrono::milliseconds peer_timeout{5000};
+  /// Calls to one other node outstanding at once; past it that node's shard counts as missing
+  /// ("overloaded").
+  size_t max_calls_per_peer = 64;
   /// Called once the socket is bound, with the bound port.
   std::function<void(uint16_t)> on_listening;
 };
