@@ -2,11 +2,14 @@
 //   tributary command '<text>'     a management command
 //   tributary query '<text>'       a query
 //   tributary ingest --table T --format csv FILE|-    streaming ingest of a file or stdin
+// With several --node addresses, a node that cannot be reached is left for the next one.
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <thread>
 #include <unordered_map>
 #include <iostream>
 #include <random>
@@ -19,6 +22,10 @@
 namespace {
 
 using namespace tributary;
+
+void print_warnings(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
+}
 
 int print(const model::outcome& o, const std::string& format) {
   if (const auto* e = std::get_if<model::error>(&o)) {
@@ -63,7 +70,25 @@ std::string human_bytes(double b) {
   return buf;
 }
 
-int ingest(client::connection& conn, const std::string& database, const ingest_options& o) {
+// Runs `call` on the first node of `nodes`, and on the next one each time a node cannot be
+// reached (ConnectionFailed); the last node's answer is the answer.
+template <class Call, class Error>
+auto with_failover(const std::vector<std::string>& nodes, Call call, Error error_of) {
+  for (size_t i = 0;; ++i) {
+    client::connection conn(nodes[i]);
+    auto answer = call(conn);
+    const model::error* e = error_of(answer);
+    if (!e || e->code != "ConnectionFailed" || i + 1 >= nodes.size()) return answer;
+    std::cerr << "warning: " << e->message << "; trying " << nodes[i + 1] << "\n";
+  }
+}
+
+// The delay before sending again after `attempt` failed attempts.
+std::chrono::milliseconds backoff(int attempt) {
+  return std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6)));
+}
+
+int ingest(const std::vector<std::string>& nodes, const std::string& database, const ingest_options& o) {
   auto fmt = client::parse_format(o.format);
   if (!fmt) {
     std::cerr << "error: unknown format '" << o.format
@@ -82,6 +107,10 @@ int ingest(client::connection& conn, const std::string& database, const ingest_o
   uint64_t requests = 0, acked = 0, rows = 0, bytes = 0, retries = 0, duplicates = 0;
   std::optional<std::string> failure;
   std::unordered_map<std::string, int> attempts;
+  // Requests whose node went away before answering: sent again, with the same ids, to the next
+  // node (a node that did ingest one answers the retry as a duplicate; another node cannot tell).
+  std::deque<client::ingest_request> resend;
+  std::optional<std::string> node_lost;  // why the current node is left
   auto progress = [&](bool final) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "%s%s sent, %llu rows, %.0f rows/s, %llu/%llu requests acknowledged%s",
@@ -90,47 +119,68 @@ int ingest(client::connection& conn, const std::string& database, const ingest_o
                  static_cast<unsigned long long>(acked), static_cast<unsigned long long>(requests),
                  final ? "\n" : "   ");
   };
-  conn.ingest_pipelined(
-      o.in_flight,
-      [&]() -> std::optional<client::ingest_request> {
-        if (failure) return std::nullopt;
-        auto chunk = splitter.next();
-        if (!chunk) return std::nullopt;
-        if (chunk->index() == 1) {
-          failure = std::get<1>(*chunk) + " (after " + std::to_string(splitter.bytes_read()) + " input bytes)";
-          return std::nullopt;
-        }
-        client::ingest_request r;
-        r.database = database;
-        r.table = o.table;
-        r.fmt = *fmt;
-        r.mapping_name = o.mapping;
-        r.data = std::move(std::get<0>(*chunk));
-        r.request_id = "cli-" + id + "-" + std::to_string(requests++);
-        return r;
-      },
-      [&](const client::ingest_request& r, const client::ingest_outcome& out)
-          -> std::optional<std::chrono::milliseconds> {
-        if (const auto* e = std::get_if<model::error>(&out)) {
-          int& n = attempts[r.request_id];
-          if (!e->permanent && ++n < o.max_attempts) {
-            ++retries;
-            return std::chrono::milliseconds(std::min(5000, 100 << std::min(n, 6)));
-          }
-          if (!failure)
-            failure = e->code + " (" + (e->permanent ? "permanent" : "transient") + "): " + e->message +
-                      " [request " + r.request_id + "]";
-          return std::nullopt;
-        }
-        const auto& ack = std::get<client::ingest_ack>(out);
-        attempts.erase(r.request_id);
-        ++acked;
-        rows += ack.consumed_records;
-        bytes += r.data.size();
-        duplicates += ack.duplicate ? 1 : 0;
-        if (tty) progress(false);
+  auto next = [&]() -> std::optional<client::ingest_request> {
+    if (failure || node_lost) return std::nullopt;
+    if (!resend.empty()) {
+      auto r = std::move(resend.front());
+      resend.pop_front();
+      return r;
+    }
+    auto chunk = splitter.next();
+    if (!chunk) return std::nullopt;
+    if (chunk->index() == 1) {
+      failure = std::get<1>(*chunk) + " (after " + std::to_string(splitter.bytes_read()) + " input bytes)";
+      return std::nullopt;
+    }
+    client::ingest_request r;
+    r.database = database;
+    r.table = o.table;
+    r.fmt = *fmt;
+    r.mapping_name = o.mapping;
+    r.data = std::move(std::get<0>(*chunk));
+    r.request_id = "cli-" + id + "-" + std::to_string(requests++);
+    return r;
+  };
+  auto answered = [&](const client::ingest_request& r,
+                      const client::ingest_outcome& out) -> std::optional<std::chrono::milliseconds> {
+    if (const auto* e = std::get_if<model::error>(&out)) {
+      int& n = attempts[r.request_id];
+      if (e->code == "ConnectionFailed" && ++n < o.max_attempts) {
+        ++retries;
+        if (!node_lost) node_lost = e->message;
+        resend.push_back(r);
         return std::nullopt;
-      });
+      }
+      if (!e->permanent && e->code != "ConnectionFailed" && ++n < o.max_attempts) {
+        ++retries;
+        return backoff(n);
+      }
+      if (!failure)
+        failure = e->code + " (" + (e->permanent ? "permanent" : "transient") + "): " + e->message +
+                  " [request " + r.request_id + "]";
+      return std::nullopt;
+    }
+    const auto& ack = std::get<client::ingest_ack>(out);
+    attempts.erase(r.request_id);
+    ++acked;
+    rows += ack.consumed_records;
+    bytes += r.data.size();
+    duplicates += ack.duplicate ? 1 : 0;
+    if (tty) progress(false);
+    return std::nullopt;
+  };
+  for (size_t node = 0, round = 0;;) {
+    client::connection conn(nodes[node]);
+    node_lost.reset();
+    conn.ingest_pipelined(o.in_flight, next, answered);
+    if (!node_lost || failure) break;
+    // Every request in flight to the lost node has come back: the next node takes them over.
+    node = (node + 1) % nodes.size();
+    if (node == 0) std::this_thread::sleep_for(backoff(static_cast<int>(++round)));
+    if (tty) std::fputc('\n', stderr);
+    std::fprintf(stderr, "warning: %s; sending %zu unanswered request(s) and the rest to %s\n", node_lost->c_str(),
+                 resend.size(), nodes[node].c_str());
+  }
   if (in != stdin) std::fclose(in);
   if (tty) std::fputc('\n', stderr);
   progress(true);
@@ -147,11 +197,15 @@ int ingest(client::connection& conn, const std::string& database, const ingest_o
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string node = "127.0.0.1:7400";
+  std::vector<std::string> nodes{"127.0.0.1:7400"};
   std::string database;
   std::string format = "table";
   CLI::App app{"tributary: client for tributaryd"};
-  app.add_option("--node", node, "host:port of a tributaryd RPC endpoint")->capture_default_str();
+  app.add_option("--node", nodes,
+                 "host:port of a tributaryd RPC endpoint; several (comma-separated or repeated) to go on with "
+                 "the next when one cannot be reached")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--database,-d", database, "Database in context");
   app.add_option("--format,-f", format, "Output of command/query: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
@@ -174,8 +228,17 @@ int main(int argc, char** argv) {
   ingest_cmd->add_option("file", io.file, "Input file, or - for stdin")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  client::connection conn(node);
-  if (command->parsed()) return print(conn.command(database, text), format);
-  if (query->parsed()) return print(conn.query(database, text), format);
-  return ingest(conn, database, io);
+  if (command->parsed())
+    return print(with_failover(
+                     nodes, [&](client::connection& c) { return c.command(database, text); },
+                     [](const model::outcome& o) { return std::get_if<model::error>(&o); }),
+                 format);
+  if (query->parsed()) {
+    auto answer = with_failover(
+        nodes, [&](client::connection& c) { return c.query_with_warnings(database, text); },
+        [](const client::query_answer& a) { return std::get_if<model::error>(&a.outcome); });
+    print_warnings(answer.warnings);
+    return print(answer.outcome, format);
+  }
+  return ingest(nodes, database, io);
 }

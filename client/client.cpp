@@ -68,13 +68,20 @@ model::outcome connection::command(std::string_view database, std::string_view t
 }
 
 model::outcome connection::query(std::string_view database, std::string_view text) {
+  return query_with_warnings(database, text).outcome;
+}
+
+query_answer connection::query_with_warnings(std::string_view database, std::string_view text) {
   try {
     auto req = impl_->service.queryRequest();
     req.setDatabase({database.data(), database.size()});
     req.setText({text.data(), text.size()});
-    return wire::from_wire(req.send().wait(impl_->rpc.getWaitScope()).getResult());
+    auto response = req.send().wait(impl_->rpc.getWaitScope());
+    query_answer answer{wire::from_wire(response.getResult()), {}};
+    for (auto w : response.getWarnings()) answer.warnings.emplace_back(w.cStr(), w.size());
+    return answer;
   } catch (const kj::Exception& e) {
-    return connection_failed(impl_->address, e);
+    return {connection_failed(impl_->address, e), {}};
   }
 }
 

@@ -40,6 +40,13 @@ struct ingest_ack {
 /// The answer to ingest: an ack or an error.
 using ingest_outcome = std::variant<ingest_ack, model::error>;
 
+/// The answer to a query with its warnings: what a successful answer leaves out, e.g. the
+/// nodes whose shards a `set best_effort=true;` query could not reach. No warnings with an error.
+struct query_answer {
+  model::outcome outcome;
+  std::vector<std::string> warnings;
+};
+
 class connection {
  public:
   /// Connects to `address` ("host:port"). Transport failures (refused, reset, timeout) are
@@ -51,8 +58,10 @@ class connection {
 
   /// Runs a management command in `database` (may be empty).
   model::outcome command(std::string_view database, std::string_view text);
-  /// Runs a query in `database`.
+  /// Runs a query in `database`; its warnings are dropped (see query_with_warnings).
   model::outcome query(std::string_view database, std::string_view text);
+  /// Runs a query in `database` and returns its warnings with it.
+  query_answer query_with_warnings(std::string_view database, std::string_view text);
   /// Sends one ingest request and waits for its answer.
   ingest_outcome ingest(const ingest_request& request);
 
