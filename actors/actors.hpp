@@ -15,6 +15,9 @@ class store;
 class rowstore_writer;
 struct table_recovery;
 }  // namespace tributary::storage
+namespace tributary::cluster {
+class member;
+}
 namespace tributary::monitoring {
 class command_probe;
 class catalog_probe;
@@ -93,6 +96,10 @@ struct node_env {
   int mover_nice = mover_idle;
   /// Where table scans run; null = on the table actor itself (tests of the actor alone).
   query_pool* queries = nullptr;
+  /// Cluster mode: the node's membership and the catalog's source; null when alone.
+  cluster::member* cluster = nullptr;
+  /// This node's id (--node-id in a cluster, --node-name alone), for per-node answers.
+  std::string node_id;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the

@@ -6,6 +6,7 @@
 #include "actors/actors.hpp"
 #include "actors/directory.hpp"
 #include "actors/operations.hpp"
+#include "cluster/member.hpp"
 #include "commands/commands.hpp"
 #include "monitoring/metrics.hpp"
 #include "storage/crash_point.hpp"
@@ -21,11 +22,57 @@ using model::ticks_per_second;
 
 using recovery_map = std::unordered_map<uint64_t, storage::table_recovery>;
 
+// Cluster mode: a command committed to the metadata store, answered once every node applied it
+// (or is fenced).
+struct awaiting_acks {
+  uint64_t version = 0;
+  std::chrono::steady_clock::time_point committed;
+  caf::typed_response_promise<model::outcome> rp;
+  model::outcome outcome;
+  std::string kind;
+  bool asked = false;  // await_acks was called (this node applied the version)
+  bool per_node = false;  // the answer is the acks themselves (NodeId, Status, Details)
+};
+
+model::result_table acks_table(const std::vector<cluster::node_ack>& acks) {
+  using ct = model::column_type;
+  model::result_table t;
+  t.columns = {{"NodeId", ct::string}, {"Status", ct::string}, {"Details", ct::string}};
+  for (const auto& a : acks)
+    t.rows.push_back({a.node_id, std::string(a.state == cluster::node_ack::status::applied ? "Succeeded" : "Failed"),
+                      cluster::describe(a)});
+  return t;
+}
+
+// Cluster mode: a command whose transaction lost a race with another node's command; it runs
+// again against the next catalog version this node applies.
+struct rerun {
+  std::string database;
+  std::string text;
+  caf::typed_response_promise<model::outcome> rp;
+  int attempts = 0;
+};
+
+// Cluster mode: a table lookup that missed while the store holds a newer catalog than this
+// node's; answered once the node applies `version` (the watch brings it within moments).
+struct held_resolve {
+  std::string database;
+  std::string table;
+  uint64_t version = 0;
+  caf::typed_response_promise<resolved_table> rp;
+};
+
 struct coordinator_st {
   model::catalog cat;
   const node_env* env = nullptr;
   std::unordered_map<uint64_t, database_actor> databases;  // by database_id
   static inline const char* name = "coordinator";
+  // Cluster mode.
+  int64_t revision = 0;  // of the applied version's key: the next command's compare
+  uint64_t next_token = 1;
+  std::unordered_map<uint64_t, awaiting_acks> awaiting;  // by token
+  std::vector<rerun> reruns;
+  std::vector<held_resolve> held;
 
   bool streaming_on() const { return cat.streaming == model::switch_state::enabled; }
 
@@ -145,16 +192,186 @@ caf::result<model::outcome> show_streaming_state(coordinator_ptr self) {
   return rp;
 }
 
+constexpr int max_command_attempts = 8;
+
+void commit_to_cluster(coordinator_ptr self, model::catalog after, commands::executed ex, const std::string& database,
+                       const std::string& text, caf::typed_response_promise<model::outcome> rp, int attempts);
+
+// Cluster mode: runs a command against a copy of the catalog; one with changes commits to the
+// metadata store and is answered later (acknowledged by every node); reads answer at once.
+void run_cluster_command(coordinator_ptr self, const std::string& database, const std::string& text,
+                         caf::typed_response_promise<model::outcome> rp, int attempts) {
+  auto& st = self->state;
+  model::catalog after = st.cat;
+  auto ex = commands::execute(after, {database, now_ticks()}, text);
+  if (ex.changes.empty()) {
+    st.env->command_probe.executed(ex.kind, std::holds_alternative<model::result_table>(ex.outcome));
+    rp.deliver(std::move(ex.outcome));
+    return;
+  }
+  commit_to_cluster(self, std::move(after), std::move(ex), database, text, std::move(rp), attempts);
+}
+
+void commit_to_cluster(coordinator_ptr self, model::catalog after, commands::executed ex, const std::string& database,
+                       const std::string& text, caf::typed_response_promise<model::outcome> rp, int attempts) {
+  auto& st = self->state;
+  auto committed = st.env->cluster->commit(st.revision, after, ex.changes, text);
+  if (auto* e = std::get_if<model::error>(&committed)) {
+    st.env->command_probe.executed(ex.kind, false);
+    // The transaction may have reached the store before the connection failed.
+    rp.deliver(model::outcome{model::error{
+        "CommandOutcomeUnknown",
+        "the cluster's metadata store did not confirm the command (" + e->message +
+            "); it may or may not have been applied. Check the state (.show ...) before retrying",
+        true}});
+    return;
+  }
+  const auto& c = std::get<cluster::commit_result>(committed);
+  if (!c.committed) {
+    if (attempts + 1 >= max_command_attempts) {
+      st.env->command_probe.executed(ex.kind, false);
+      rp.deliver(model::outcome{model::error{
+          "Throttling",
+          "other nodes changed the catalog " + std::to_string(max_command_attempts) +
+              " times while this command ran; retry it",
+          false}});
+      return;
+    }
+    // Another node's command won: run this one again on the version the watch brings.
+    st.reruns.push_back({database, text, std::move(rp), attempts + 1});
+    return;
+  }
+  const auto token = st.next_token++;
+  st.awaiting[token] = {c.version, c.at, std::move(rp), std::move(ex.outcome), ex.kind, false};
+  spdlog::info("catalog v{} committed to the cluster: {}", c.version, ex.kind);
+}
+
+// Cluster mode: asks for the acknowledgements of every committed command this node has now applied.
+void ask_for_acks(coordinator_ptr self) {
+  auto& st = self->state;
+  for (auto& [token, a] : st.awaiting) {
+    if (a.asked || a.version > st.cat.version) continue;
+    a.asked = true;
+    st.env->cluster->await_acks(a.version, a.committed,
+                                [me = caf::actor_cast<coordinator_actor>(self), t = token](std::vector<cluster::node_ack> acks) {
+                                  caf::anon_send(me, acked_atom::value, t, acks_message{std::move(acks)});
+                                });
+  }
+}
+
+// Cluster mode: brings the node to a catalog version from the metadata store.
+void apply_version(coordinator_ptr self, const cluster::catalog_version& v) {
+  auto& st = self->state;
+  if (v.catalog->version < st.cat.version) return;  // an older delivery overtaken by a reseed
+  auto changes = cluster::diff(st.cat, *v.catalog);
+  const bool newer = v.catalog->version != st.cat.version || !changes.empty();
+  st.cat = *v.catalog;
+  st.revision = v.revision;
+  if (newer) {
+    if (auto err = st.env->store.commit_catalog(st.cat, changes)) {
+      // The local copy is a cache of the cluster's; the node cannot follow the cluster without it.
+      spdlog::critical("cannot persist catalog v{} locally: {}", st.cat.version, err->message);
+      self->quit(caf::sec::runtime_error);
+      return;
+    }
+    follow(self, changes);
+    st.report();
+    spdlog::info("catalog v{} applied ({} change(s))", st.cat.version, changes.size());
+  }
+  st.env->cluster->report_applied(st.cat.version);
+  ask_for_acks(self);
+  for (auto it = st.held.begin(); it != st.held.end();) {
+    if (it->version > st.cat.version) {
+      ++it;
+      continue;
+    }
+    const auto* db = st.cat.find_database(it->database);
+    if (db)
+      it->rp.delegate(st.databases.at(static_cast<uint64_t>(db->id)), resolve_atom::value, it->table);
+    else
+      it->rp.deliver(resolved_table{model::error{"BadRequest_DatabaseNotExist",
+                                                 "Database '" + it->database + "' does not exist; create it with .create database " + it->database,
+                                                 true}});
+    it = st.held.erase(it);
+  }
+  auto again = std::move(st.reruns);
+  st.reruns.clear();
+  for (auto& r : again) run_cluster_command(self, r.database, r.text, std::move(r.rp), r.attempts);
+}
+
+// `.show cluster`: the nodes, their state, address, applied catalog version, lease time left
+// and rowstore bytes. Alone, the node is the cluster's only row.
+model::outcome show_cluster(coordinator_ptr self) {
+  auto& st = self->state;
+  using ct = model::column_type;
+  model::result_table t;
+  t.columns = {{"NodeId", ct::string},         {"State", ct::string},      {"Address", ct::string},
+               {"AppliedVersion", ct::long_}, {"LeaseLeft", ct::timespan}, {"RowstoreBytes", ct::long_},
+               {"IsSelf", ct::bool_}};
+  if (!st.env->cluster) {
+    t.rows.push_back({st.env->node_id, std::string("Live"), std::string(""), static_cast<int64_t>(st.cat.version),
+                      model::value{}, static_cast<int64_t>(st.env->usage.rowstore()), true});
+    return t;
+  }
+  for (const auto& n : st.env->cluster->nodes()) {
+    const int64_t rowstore = n.self ? static_cast<int64_t>(st.env->usage.rowstore()) : static_cast<int64_t>(n.rowstore_bytes);
+    t.rows.push_back({n.id, std::string(n.live ? "Live" : "Down"), n.rpc_address, static_cast<int64_t>(n.applied_version),
+                      n.live ? model::value{n.lease_ttl_ms * 10'000} : model::value{}, rowstore, n.self});
+  }
+  return t;
+}
+
+// Kusto's `.clear table T cache streamingingestion schema` (and the database form): answers once
+// every node applied the current catalog, or is fenced: one row per node, NodeId and Status.
+caf::result<model::outcome> schema_acks(coordinator_ptr self) {
+  auto& st = self->state;
+  if (!st.env->cluster)
+    return model::outcome{acks_table({{st.env->node_id, cluster::node_ack::status::applied, st.cat.version}})};
+  auto rp = self->make_response_promise<model::outcome>();
+  const auto token = st.next_token++;
+  awaiting_acks a;
+  a.version = st.cat.version;
+  a.committed = std::chrono::steady_clock::now();
+  a.rp = rp;
+  a.kind = "clear_schema_cache";
+  a.outcome = model::result_table{};  // filled from the acks
+  a.per_node = true;
+  st.awaiting[token] = std::move(a);
+  ask_for_acks(self);
+  return rp;
+}
+
 caf::result<model::outcome> run_command(coordinator_ptr self, const std::string& database,
                                         const std::string& text) {
   auto& st = self->state;
   if (storage::fail_point("coordinator.command", database)) throw std::runtime_error("injected by TRIBUTARY_FAIL_AT");
-  auto ex = commands::execute(st.cat, {database, now_ticks()}, text);
+  commands::executed ex;
+  if (st.env->cluster) {
+    // The store decides: the command's changes apply here when the watch brings them back.
+    model::catalog after = st.cat;
+    ex = commands::execute(after, {database, now_ticks()}, text);
+    if (!ex.changes.empty()) {
+      auto rp = self->make_response_promise<model::outcome>();
+      commit_to_cluster(self, std::move(after), std::move(ex), database, text, rp, 0);
+      return rp;
+    }
+  } else {
+    ex = commands::execute(st.cat, {database, now_ticks()}, text);
+  }
   if (ex.forward) {
     st.env->command_probe.executed(ex.kind, true);
     if (ex.forward->what == commands::table_request::what_kind::show_data_operations)
       return model::outcome{st.env->operations.show()};
     if (ex.forward->what == commands::table_request::what_kind::show_cluster_state) return show_streaming_state(self);
+    if (ex.forward->what == commands::table_request::what_kind::show_cluster_nodes) return show_cluster(self);
+    if (ex.forward->what == commands::table_request::what_kind::drop_cluster_node) {
+      if (!st.env->cluster)
+        return model::outcome{model::error{"BadRequest_NotInClusterMode",
+                                           "this node runs alone (no --metadata): it has no other nodes to drop", true}};
+      if (auto e = st.env->cluster->drop_node(ex.forward->table)) return model::outcome{*e};
+      return show_cluster(self);
+    }
+    if (ex.forward->what == commands::table_request::what_kind::clear_schema_cache) return schema_acks(self);
     const auto* db = st.cat.find_database(ex.forward->database);
     const auto& actor = st.databases.at(static_cast<uint64_t>(db->id));
     if (ex.forward->what == commands::table_request::what_kind::clear_data)
@@ -191,15 +408,46 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_ptr self, model::c
   auto& st = self->state;
   st.cat = std::move(cat);
   st.env = env;
+  if (env->cluster) st.revision = env->cluster->seeded().revision;
   for (const auto& [name, db] : st.cat.databases) spawn_database_with_tables(self, db, recovered.get());
   st.report();
   return {
+      [self](catalog_atom, const catalog_message& m) { apply_version(self, m.version); },
+      [self](acked_atom, uint64_t token, const acks_message& m) {
+        auto& st = self->state;
+        auto it = st.awaiting.find(token);
+        if (it == st.awaiting.end()) return;
+        for (const auto& a : m.acks)
+          if (a.state != cluster::node_ack::status::applied) {
+            spdlog::warn("catalog v{}: node '{}' {}", it->second.version, a.node_id, cluster::describe(a));
+            st.env->catalog_probe.fenced(a.state == cluster::node_ack::status::fenced_unreachable ? "unreachable"
+                                                                                                  : "behind");
+          }
+        if (!it->second.per_node)
+          st.env->catalog_probe.propagated(std::chrono::steady_clock::now() - it->second.committed);
+        if (it->second.per_node) it->second.outcome = acks_table(m.acks);
+        st.env->command_probe.executed(it->second.kind, std::holds_alternative<model::result_table>(it->second.outcome));
+        it->second.rp.deliver(std::move(it->second.outcome));
+        st.awaiting.erase(it);
+      },
       [self](command_atom, const std::string& database, const std::string& text) {
         return run_command(self, database, text);
       },
       [self](resolve_atom, const std::string& database, const std::string& table) -> caf::result<resolved_table> {
         auto& st = self->state;
         const auto* db = st.cat.find_database(database);
+        if (st.env->cluster && (!db || !db->tables.count(table))) {
+          // Not found here. In a cluster that is an answer only once the node knows its catalog
+          // is current: a table created at another node a moment ago is on its way.
+          auto current = st.env->cluster->store_version();
+          if (auto* e = std::get_if<model::error>(&current)) return resolved_table{*e};
+          const auto v = std::get<uint64_t>(current);
+          if (v > st.cat.version) {
+            auto rp = self->make_response_promise<resolved_table>();
+            st.held.push_back({database, table, v, rp});
+            return rp;
+          }
+        }
         if (!db)
           return resolved_table{model::error{
               "BadRequest_DatabaseNotExist",
@@ -221,7 +469,7 @@ std::variant<coordinator_actor, model::error> spawn_coordinator(caf::actor_syste
   auto loaded = env.store.load_catalog();
   if (auto* e = std::get_if<model::error>(&loaded)) return *e;
   auto cat = std::move(std::get<model::catalog>(loaded));
-  if (cat.version == 0 && env.streaming_on_first_start) {
+  if (cat.version == 0 && env.streaming_on_first_start && !env.cluster) {
     cat.streaming = model::switch_state::enabled;
     cat.version = 1;
     model::change c;

@@ -128,6 +128,19 @@ bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coord
   };
 }
 
+model::error catalog_not_current(const directory& tables) {
+  if (!tables.metadata_reachable())
+    return {"ClusterMetadataUnavailable",
+            "this node cannot reach the cluster's metadata store (etcd), so it cannot know its catalog is current "
+            "and ingests nothing; retry shortly or at another node, and check etcd (tributaryd's log names the "
+            "endpoints)",
+            false};
+  return {"CatalogSyncing",
+          "this node is catching up with the cluster's catalog (a schema change, a restart, or a pause); retry "
+          "shortly or at another node",
+          false};
+}
+
 model::error shutting_down() {
   return {"ShuttingDown", "the node is shutting down; retry on another node or after restart", false};
 }
@@ -163,6 +176,9 @@ void gateway::query(std::string database, std::string text, reply done) const {
 
 void gateway::ingest(ingest_call call, ingest_reply_fn done) const {
   if (impl_->stopped) return done(shutting_down());
+  // Cluster mode: nothing is parsed, acknowledged or even deduplicated on a catalog that may be
+  // stale (a retry answered "duplicate" here could hide a table dropped elsewhere).
+  if (!impl_->tables->catalog_current()) return done(catalog_not_current(*impl_->tables));
   // The fast path goes straight to the table actor, which answers through `done` itself. The
   // table checks the switch too, after its request ids: a retry of an acknowledged request is a
   // duplicate even once streaming is off.

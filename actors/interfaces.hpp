@@ -28,6 +28,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "cluster/member.hpp"
 #include "ingest/ingest.hpp"
 #include "model/catalog.hpp"
 #include "storage/rowstore.hpp"
@@ -236,9 +237,28 @@ using database_actor = caf::typed_actor<
     caf::replies_to<details_atom, std::string, model::result_table>::with<model::outcome>,
     caf::replies_to<clear_atom, std::string>::with<model::outcome>>;
 
+using catalog_atom = caf::atom_constant<caf::atom("catalog")>;
+using acked_atom = caf::atom_constant<caf::atom("acked")>;
+
+/// Cluster mode: a catalog version as the metadata store's watch delivered it.
+struct catalog_message {
+  cluster::catalog_version version;
+};
+
+/// Cluster mode: every node's answer to a version a command of this node committed.
+struct acks_message {
+  std::vector<cluster::node_ack> acks;
+};
+
 /// COORDINATOR: one per node; owns the catalog (persisted through storage::store) and the
-/// cluster switch. Runs detached: it fsyncs catalog changes.
+/// cluster switch. Runs detached: it fsyncs catalog changes. In cluster mode the catalog's
+/// source is the metadata store: a command commits there (cluster::member::commit), and every
+/// node's coordinator applies each version the watch delivers, then reports it applied.
 using coordinator_actor = caf::typed_actor<
+    /// Cluster mode: apply a catalog version (diffed against the current one).
+    caf::reacts_to<catalog_atom, catalog_message>,
+    /// Cluster mode: the acknowledgements of the command waiting under `token`.
+    caf::reacts_to<acked_atom, uint64_t, acks_message>,
     /// Runs a management command in a database context; always answers with an outcome.
     caf::replies_to<command_atom, std::string, std::string>::with<model::outcome>,
     /// Finds the actor of table `table` in database `database` (the gateway's slow path when
@@ -250,6 +270,8 @@ using coordinator_actor = caf::typed_actor<
 // Local-only messages for now: they never cross a node boundary until the cluster issue gives
 // them inspect() overloads.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::catalog_message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::acks_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::result_table)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::table_id)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::database_update)

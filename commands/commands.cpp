@@ -90,6 +90,9 @@ std::string_view command_label(verb v) {
     case verb::alter_merge_policy: return ".alter-merge table policy";
     case verb::delete_policy: return ".delete table policy";
     case verb::show_policy: return ".show table policy";
+    case verb::show_cluster: return ".show cluster";
+    case verb::clear_schema_cache: return ".clear cache streamingingestion schema";
+    case verb::drop_cluster_node: return ".drop cluster node";
     default: return "this command";
   }
 }
@@ -134,6 +137,21 @@ class runner {
       case verb::show_policy: return show_policy();
       case verb::alter_cluster_policy: return alter_cluster_policy();
       case verb::show_cluster_policy: return cluster_policy_result(cat_);
+      case verb::show_cluster:
+        forward_ = table_request{table_request::what_kind::show_cluster_nodes, {}, {}};
+        return model::result_table{};
+      case verb::drop_cluster_node:
+        forward_ = table_request{table_request::what_kind::drop_cluster_node, {}, cmd_.node};
+        return model::result_table{};
+      case verb::clear_schema_cache: {
+        // Kusto's per-node acknowledgement of the schema: the table (or the context database)
+        // must exist.
+        auto* db = context_database();
+        if (db == nullptr) return error_;
+        if (!cmd_.table.empty() && find_table(*db, cmd_.table) == nullptr) return error_;
+        forward_ = table_request{table_request::what_kind::clear_schema_cache, db->name, cmd_.table};
+        return model::result_table{};
+      }
     }
     return fail("BadRequest_SyntaxError", "unsupported command");
   }

@@ -27,7 +27,10 @@ struct table_request {
     clear_data,
     show_data_operations,
     show_cluster_state,
-    show_details  ///< `outcome` holds the catalog's row; the table fills its extent statistics
+    show_details,  ///< `outcome` holds the catalog's row; the table fills its extent statistics
+    show_cluster_nodes,  ///< `.show cluster`: the nodes, from the cluster module
+    clear_schema_cache,  ///< every node applied the current catalog: one row per node
+    drop_cluster_node,   ///< `table` holds the node id
   } what = what_kind::show_extents;
   std::string database;
   std::string table;

@@ -21,7 +21,8 @@ constexpr std::string_view supported_commands =
     ".show table T ingestion [csv|json] mappings, .drop table T ingestion csv|json mapping 'm', "
     ".alter|.alter-merge|.delete|.show table T|database D policy streamingingestion [enable|disable|'<json>'], "
     ".alter cluster policy streamingingestion enable|disable, .show cluster policy streamingingestion, "
-    ".show cluster streamingingestion";
+    ".show cluster streamingingestion, .show cluster, .clear table T|database cache streamingingestion schema, "
+    ".drop cluster node N";
 
 constexpr std::string_view supported_types =
     "bool (boolean), int, long, real (double), decimal, string, datetime (date), timespan (time), guid (uuid, "
@@ -124,9 +125,17 @@ class parser {
     if (word == ".alter-merge") return parse_alter(true);
     if (word == ".delete") return parse_delete();
     if (word == ".clear") {
-      if (!expect_word("table", "after '.clear'")) return false;
+      if (accept_word("database")) {
+        cmd_.what = verb::clear_schema_cache;
+        return parse_schema_cache_words("'.clear database'");
+      }
+      if (!expect_word("table", "or 'database' after '.clear'")) return false;
       if (!parse_name(cmd_.table, "table")) return false;
-      if (!expect_word("data", "after the table name (.clear table T data)")) return false;
+      if (at_word("cache")) {
+        cmd_.what = verb::clear_schema_cache;
+        return parse_schema_cache_words("the table name");
+      }
+      if (!expect_word("data", "or 'cache' after the table name (.clear table T data)")) return false;
       cmd_.what = verb::clear_table_data;
       return true;
     }
@@ -270,7 +279,19 @@ class parser {
     }
   }
 
+  // Kusto's `cache streamingingestion schema` after `.clear table T` or `.clear database`.
+  bool parse_schema_cache_words(std::string_view after) {
+    if (!expect_word("cache", fmt::format("after {}", after))) return false;
+    if (!expect_word("streamingingestion", "after 'cache'")) return false;
+    return expect_word("schema", "after 'streamingingestion'");
+  }
+
   bool parse_drop() {
+    if (accept_word("cluster")) {
+      if (!expect_word("node", "after '.drop cluster'")) return false;
+      cmd_.what = verb::drop_cluster_node;
+      return parse_name(cmd_.node, "node");
+    }
     if (accept_word("database")) {
       cmd_.what = verb::drop_database;
       if (!parse_name(cmd_.database, "database")) return false;
@@ -308,6 +329,10 @@ class parser {
     if (accept_word("cluster")) {
       if (accept_word("streamingingestion")) {
         cmd_.what = verb::show_cluster_streaming;
+        return true;
+      }
+      if (!at_word("policy")) {
+        cmd_.what = verb::show_cluster;
         return true;
       }
       cmd_.what = verb::show_cluster_policy;
@@ -441,6 +466,9 @@ std::string_view to_string(verb v) {
     case verb::show_policy: return "show_policy";
     case verb::alter_cluster_policy: return "alter_cluster_policy";
     case verb::show_cluster_policy: return "show_cluster_policy";
+    case verb::show_cluster: return "show_cluster";
+    case verb::clear_schema_cache: return "clear_schema_cache";
+    case verb::drop_cluster_node: return "drop_cluster_node";
   }
   return "invalid";
 }

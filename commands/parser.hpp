@@ -37,6 +37,9 @@ enum class verb {
   show_policy,
   alter_cluster_policy,
   show_cluster_policy,
+  show_cluster,              ///< .show cluster: the nodes
+  clear_schema_cache,        ///< .clear table T|database cache streamingingestion schema
+  drop_cluster_node,         ///< .drop cluster node ID
 };
 
 /// The stable snake_case label of a verb, as used in `executed::kind` and metrics.
@@ -53,6 +56,7 @@ struct parsed_command {
   verb what = verb::show_databases;
   std::string database;  ///< database named in the command (database and policy commands)
   std::string table;     ///< table named in the command
+  std::string node;      ///< .drop cluster node
   bool if_not_exists = false;
   bool if_exists = false;
 

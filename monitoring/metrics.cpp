@@ -279,6 +279,27 @@ struct catalog_probe::state {
                                       "by kind.")
                                 .Register(registry)](const std::string& kind) {
           return &family.Add({{"kind", kind}});
+        }),
+        propagation(prometheus::BuildHistogram()
+                        .Name("tributary_cluster_command_propagation_seconds")
+                        .Help("Cluster mode: a management command's commit to the metadata store until every node "
+                              "applied it (or was fenced).")
+                        .Register(registry)
+                        .Add({}, latency_buckets())),
+        reseeds(prometheus::BuildCounter()
+                    .Name("tributary_cluster_watch_reseeds_total")
+                    .Help("Cluster mode: times the catalog watch ended (compaction, error, silence) and the "
+                          "catalog was read again.")
+                    .Register(registry)
+                    .Add({})),
+        lease_held(gauge(registry, "tributary_cluster_lease_held",
+                         "Cluster mode: 1 while this node holds its membership lease in the metadata store.")),
+        fenced([&family = prometheus::BuildCounter()
+                              .Name("tributary_cluster_nodes_fenced_total")
+                              .Help("Cluster mode: nodes a command of this node answered without (fenced), by "
+                                    "reason (unreachable, behind).")
+                              .Register(registry)](const std::string& reason) {
+          return &family.Add({{"reason", reason}});
         }) {
     // Both kinds show from the first scrape, as 0, rather than appearing later.
     actors.get("database");
@@ -296,7 +317,27 @@ struct catalog_probe::state {
   Gauge& tables;
   label_cache<Gauge*> actors;
   label_cache<Counter*> restarts;
+  Histogram& propagation;
+  Counter& reseeds;
+  Gauge& lease_held;
+  label_cache<Counter*> fenced;
 };
+
+void catalog_probe::propagated(std::chrono::nanoseconds took) {
+  if (state_) state_->propagation.Observe(std::chrono::duration<double>(took).count());
+}
+
+void catalog_probe::reseeded() {
+  if (state_) state_->reseeds.Increment();
+}
+
+void catalog_probe::lease(bool held) {
+  if (state_) state_->lease_held.Set(held ? 1 : 0);
+}
+
+void catalog_probe::fenced(std::string_view reason) {
+  if (state_) state_->fenced.get(reason)->Increment();
+}
 
 catalog_probe::catalog_probe() = default;
 catalog_probe::~catalog_probe() = default;

@@ -101,6 +101,14 @@ class catalog_probe {
   /// tributary_actor_restarts_total{kind}: an actor of `kind` failed and was restarted by its
   /// supervisor.
   void restarted(std::string_view kind);
+  /// Cluster mode: tributary_cluster_command_propagation_seconds (commit → every node applied).
+  void propagated(std::chrono::nanoseconds took);
+  /// Cluster mode: tributary_cluster_watch_reseeds_total.
+  void reseeded();
+  /// Cluster mode: tributary_cluster_lease_held (1 while the node holds its lease).
+  void lease(bool held);
+  /// Cluster mode: tributary_cluster_nodes_fenced_total{reason="unreachable|behind"}.
+  void fenced(std::string_view reason);
 
  private:
   friend class metrics;

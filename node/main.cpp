@@ -2,6 +2,7 @@
 // actor system, coordinator, gateway, RPC — and stops it in reverse on SIGTERM/SIGINT.
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <caf/all.hpp>
 #include <csignal>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "actors/operations.hpp"
 #include "actors/gateway.hpp"
 #include "actors/query_pool.hpp"
+#include "cluster/member.hpp"
 #include "monitoring/metrics.hpp"
 #include "node/rpc_server.hpp"
 #include "storage/crash_point.hpp"
@@ -31,8 +33,12 @@ struct flags {
   std::string rpc_listen = "127.0.0.1:7400";
   std::string metrics_listen = "127.0.0.1:9400";
   std::string node_name;
-  std::string cluster_listen = "127.0.0.1:7401";
-  std::vector<std::string> seeds;
+  std::string metadata;
+  std::string cluster_name = "tributary";
+  std::string node_id;
+  std::string advertise_address;
+  std::string catalog_staleness_bound = "2s";
+  std::string catalog_sync_timeout = "5s";
   std::string streaming_ingestion = "off";
   std::string ready_file;
   std::string log_level = "info";
@@ -56,6 +62,29 @@ struct flags {
 };
 
 constexpr uint64_t default_rowstore_reserve_bytes = uint64_t{4} << 30;
+
+// "2s", "500ms", "1.5s", "1m": a positive duration.
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  double value = 0;
+  size_t used = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  auto unit = text.substr(used);
+  double ms = unit == "ms" ? value : unit == "s" ? value * 1e3 : unit == "m" ? value * 60e3 : -1;
+  if (ms <= 0 || unit.empty()) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+CLI::Validator duration_validator() {
+  return CLI::Validator(
+      [](std::string& s) {
+        return parse_duration(s) ? std::string() : "'" + s + "' is not a duration: write it like 2s, 500ms or 1m";
+      },
+      "DURATION");
+}
 
 std::string host_name() {
   char buf[256] = {};
@@ -128,8 +157,49 @@ int run(const flags& f) {
                              .usage = usage,
                              .disk = {f.disk_budget_bytes, f.rowstore_reserve_bytes},
                              .mover_nice = f.mover_priority == "idle" ? actors::node_env::mover_idle
-                                                                      : std::stoi(f.mover_priority)};
+                                                                      : std::stoi(f.mover_priority),
+                             .queries = nullptr,
+                             .cluster = nullptr,
+                             .node_id = f.node_name};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+
+  // Cluster mode: the catalog comes from the metadata store. The local catalog is brought to the
+  // cluster's before anything starts, so recovery sees the tables the cluster has.
+  std::unique_ptr<cluster::member> member;
+  if (!f.metadata.empty()) {
+    auto local = store->load_catalog();
+    if (auto* e = std::get_if<model::error>(&local)) {
+      spdlog::critical("{}: {}", e->code, e->message);
+      return 1;
+    }
+    cluster::options co;
+    co.metadata_url = f.metadata;
+    co.cluster_name = f.cluster_name;
+    co.node_id = f.node_id;
+    co.data_dir = f.data_dir;
+    co.staleness_bound = *parse_duration(f.catalog_staleness_bound);
+    co.sync_timeout = *parse_duration(f.catalog_sync_timeout);
+    co.streaming_on_first_start = f.streaming_ingestion == "on";
+    co.on_reseed = [&probe = metrics->catalog()] { probe.reseeded(); };
+    co.on_lease = [&probe = metrics->catalog()](bool held) { probe.lease(held); };
+    auto opened_member = cluster::member::open(co, std::get<model::catalog>(local));
+    if (auto* e = std::get_if<model::error>(&opened_member)) {
+      spdlog::critical("cannot join cluster '{}' on {}: {}: {}", f.cluster_name, f.metadata, e->code, e->message);
+      return 1;
+    }
+    member = std::move(std::get<std::unique_ptr<cluster::member>>(opened_member));
+    const auto& seeded = *member->seeded().catalog;
+    if (auto e = store->commit_catalog(seeded, cluster::diff(std::get<model::catalog>(local), seeded))) {
+      spdlog::critical("{}: {}", e->code, e->message);
+      return 1;
+    }
+    env.cluster = member.get();
+    env.node_id = member->self_id();
+    // Nothing is ingested until the store confirms this node's catalog is current.
+    tables.set_fresh_until(actors::directory::clock::time_point::min());
+    spdlog::info("node '{}' of cluster '{}' on {}: catalog version {}", member->self_id(), f.cluster_name, f.metadata,
+                 seeded.version);
+  }
 
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", f.threads ? f.threads : std::max(2u, std::thread::hardware_concurrency()));
@@ -187,11 +257,26 @@ int run(const flags& f) {
            .max_commands_in_flight = f.max_commands_in_flight ? f.max_commands_in_flight : 10 * cores,
            .max_queries_in_flight = f.max_queries_in_flight ? f.max_queries_in_flight : 10 * cores,
            .max_call_bytes_per_connection = f.max_call_bytes_per_connection,
+           .cluster = member.get(),
            .on_listening =
                [&](uint16_t port) {
                  spdlog::info("tributaryd '{}' ready: RPC on port {}, metrics on port {}, data in {}",
                               f.node_name, port, metrics->port(), f.data_dir);
                  spdlog::info("connect: tributary --node 127.0.0.1:{} command '.show databases'", port);
+                 if (member) {
+                   auto host = f.rpc_listen.substr(0, f.rpc_listen.rfind(':'));
+                   // Listening on every interface: other nodes reach this one by its host name.
+                   if (host.empty() || host == "0.0.0.0" || host == "*" || host == "[::]") host = host_name();
+                   auto advertised = f.advertise_address.empty() ? fmt::format("{}:{}", host, port) : f.advertise_address;
+                   member->start(
+                       advertised,
+                       [coordinator](cluster::catalog_version v) {
+                         caf::anon_send(coordinator, actors::catalog_atom::value, actors::catalog_message{std::move(v)});
+                       },
+                       [&tables](std::chrono::steady_clock::time_point until) { tables.set_fresh_until(until); },
+                       [&tables](bool reachable) { tables.set_metadata_reachable(reachable); },
+                       [&usage] { return usage.rowstore(); });
+                 }
                  if (!f.ready_file.empty()) write_ready_file(f.ready_file, port, metrics->port());
                }},
           gateway, metrics->rpc(), metrics->ingest());
@@ -201,6 +286,8 @@ int run(const flags& f) {
       status = 1;
     }
     gateway.stop();
+    // Others see this node leave at once (its lease revoked), not after its lease runs out.
+    if (member) member->stop();
     caf::anon_send_exit(coordinator, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(controller, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();  // no actor submits scans any more; ~query_pool finishes the last
@@ -223,10 +310,26 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", f.metrics_listen, "host:port of the Prometheus /metrics endpoint")
       ->capture_default_str();
   app.add_option("--node-name", f.node_name, "Name of this node (default: host name)");
-  app.add_option("--cluster-listen", f.cluster_listen,
-                 "host:port for other nodes (cluster mode arrives with the cluster issue)")
+  app.add_option("--metadata", f.metadata,
+                 "Cluster mode: the metadata store holding the cluster's catalog, etcd://host:port[,host:port...] "
+                 "(etcd 3.4+). Without it the node runs alone on its local catalog");
+  app.add_option("--cluster-name", f.cluster_name, "Cluster mode: the cluster's name (its keys' prefix in etcd)")
       ->capture_default_str();
-  app.add_option("--seeds", f.seeds, "host:port of other nodes, comma-separated")->delimiter(',');
+  app.add_option("--node-id", f.node_id,
+                 "Cluster mode: this node's stable id (default: the one its data dir was created with, else the "
+                 "host name); its shards are keyed by it");
+  app.add_option("--advertise-address", f.advertise_address,
+                 "Cluster mode: host:port other nodes reach this node's RPC at (default: --rpc-listen's host and "
+                 "the bound port)");
+  app.add_option("--catalog-staleness-bound", f.catalog_staleness_bound,
+                 "Cluster mode: ingest stops when the metadata store has not confirmed this node's catalog is "
+                 "current for this long (e.g. 2s, 500ms)")
+      ->check(duration_validator())
+      ->capture_default_str();
+  app.add_option("--catalog-sync-timeout", f.catalog_sync_timeout,
+                 "Cluster mode: how long a command waits for a live node to apply it before reporting it fenced")
+      ->check(duration_validator())
+      ->capture_default_str();
   app.add_option("--streaming-ingestion", f.streaming_ingestion,
                  "Cluster streaming-ingestion switch at the first start of an empty data dir")
       ->check(CLI::IsMember({"on", "off"}))
@@ -310,7 +413,5 @@ int main(int argc, char** argv) {
   }
   spdlog::set_default_logger(spdlog::stderr_color_mt("tributaryd"));
   spdlog::set_level(spdlog::level::from_str(f.log_level));
-  if (!f.seeds.empty())
-    spdlog::warn("--seeds given, but this build runs single-node: the seeds are not contacted");
   return run(f);
 }
