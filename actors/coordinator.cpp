@@ -1,5 +1,6 @@
 #include <caf/all.hpp>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
 
@@ -158,8 +159,24 @@ caf::result<model::outcome> show_streaming_state(coordinator_ptr self) {
   auto& st = self->state;
   const auto& usage = st.env->usage;
   const auto& disk = st.env->disk;
-  const int64_t rowstore = static_cast<int64_t>(usage.rowstore());
-  const char* state = st.streaming_on() ? "Enabled" : rowstore > 0 ? "Disabling" : "Disabled";
+  int64_t rowstore = static_cast<int64_t>(usage.rowstore());
+  // Cluster mode: the switch is Disabled once every node's rowstore is drained; a node that is
+  // down keeps it Disabling (its rows are still in its rowstore as far as anyone knows). Each
+  // node's last report (every few seconds) is in Nodes.
+  bool node_down = false;
+  nlohmann::json nodes = nlohmann::json::array();
+  if (st.env->cluster) {
+    for (const auto& n : st.env->cluster->nodes()) {
+      const auto bytes = n.self ? rowstore : static_cast<int64_t>(n.rowstore_bytes);
+      if (!n.self) rowstore += bytes;
+      node_down = node_down || !n.live;
+      nodes.push_back({{"NodeId", n.id}, {"State", n.live ? "Live" : "Down"}, {"RowstoreBytes", bytes}});
+    }
+  } else {
+    nodes.push_back({{"NodeId", st.env->node_id}, {"State", "Live"}, {"RowstoreBytes", rowstore}});
+  }
+  const char* state = st.streaming_on() ? "Enabled" : rowstore > 0 || node_down ? "Disabling" : "Disabled";
+  auto nodes_text = nodes.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   // While disabling: the tables whose rowstore still holds data.
   int64_t tables_left = 0;
   if (!st.streaming_on() && rowstore > 0) tables_left = usage.tables_with_rowstore.load(std::memory_order_relaxed);
@@ -168,20 +185,22 @@ caf::result<model::outcome> show_streaming_state(coordinator_ptr self) {
   const auto capacity = static_cast<int64_t>(disk.extent_capacity(st.streaming_on()));
   using ct = model::column_type;
   auto table = [=, budget = static_cast<int64_t>(disk.budget_bytes)](const mover_budget* b) {
+    // `rowstore` here is the cluster's (all nodes) and the rest this node's.
     model::result_table t;
     t.columns = {{"State", ct::string},           {"RowstoreBytes", ct::long_},    {"RowstoreTablesLeft", ct::long_},
                  {"DiskBudgetBytes", ct::long_},  {"RowstoreReserveBytes", ct::long_},
                  {"ExtentBytes", ct::long_},      {"ExtentCapacityBytes", ct::long_},
                  {"MoversAllowed", ct::long_},    {"MoversRunning", ct::long_},    {"MoverPause", ct::timespan},
                  {"IngestThrottled", ct::bool_},  {"SystemCpu", ct::real},         {"ProcessCpu", ct::real},
-                 {"RssBytes", ct::long_},         {"MemoryLimitBytes", ct::long_}, {"MemtableBytes", ct::long_}};
+                 {"RssBytes", ct::long_},         {"MemoryLimitBytes", ct::long_}, {"MemtableBytes", ct::long_},
+                 {"Nodes", ct::dynamic}};
     mover_budget none;
     const auto& x = b ? *b : none;
     t.rows.push_back({std::string(state), rowstore, tables_left, budget, reserve, extents, capacity,
                       static_cast<int64_t>(x.movers_allowed), static_cast<int64_t>(x.movers_running),
                       static_cast<int64_t>(x.pause_us) * 10, x.throttle_ingest, x.system_cpu, x.process_cpu,
                       static_cast<int64_t>(x.rss_bytes), static_cast<int64_t>(x.memory_limit_bytes),
-                      static_cast<int64_t>(x.memtable_bytes)});
+                      static_cast<int64_t>(x.memtable_bytes), nodes_text});
     return t;
   };
   if (!st.env->controller) return model::outcome{table(nullptr)};

@@ -229,7 +229,9 @@ struct member::impl {
       n.registered = !erase;
       if (!erase) {
         try {
-          n.rpc = json::parse(kv.value).at("rpc").get<std::string>();
+          auto j = json::parse(kv.value);
+          n.rpc = j.at("rpc").get<std::string>();
+          n.rowstore = j.value("rowstore", uint64_t{0});
         } catch (const std::exception&) {
         }
       }
@@ -336,6 +338,10 @@ struct member::impl {
     }
   }
 
+  std::string node_value() const {
+    return json{{"rpc", rpc_address}, {"rowstore", rowstore_bytes ? rowstore_bytes() : 0}}.dump();
+  }
+
   std::string member_value() const {
     return json{{"rpc", rpc_address}, {"pid", ::getpid()}, {"rowstore", rowstore_bytes ? rowstore_bytes() : 0}}.dump();
   }
@@ -345,7 +351,7 @@ struct member::impl {
     auto granted = store->grant_lease(opt.lease_ttl);
     if (auto* e = std::get_if<model::error>(&granted)) return *e;
     const int64_t id = std::get<int64_t>(granted);
-    auto r = store->txn({}, {{operation::kind::put, prefix + "nodes/" + node_id, json{{"rpc", rpc_address}}.dump(), 0},
+    auto r = store->txn({}, {{operation::kind::put, prefix + "nodes/" + node_id, node_value(), 0},
                              {operation::kind::put, prefix + "members/" + node_id, member_value(), id},
                              {operation::kind::put, prefix + "applied/" + node_id, std::to_string(applied.load()), 0}});
     if (auto* e = std::get_if<model::error>(&r)) return *e;
@@ -377,7 +383,10 @@ struct member::impl {
               std::lock_guard lock(mutex);
               lease_renewed = clock::now();
             }
-            auto put = store->txn({}, {{operation::kind::put, prefix + "members/" + node_id, member_value(), lease.load()}});
+            // The rowstore report goes to nodes/ too, which outlives the lease: a node that
+            // is down still shows what it held (the switch's drain stays Disabling for it).
+            auto put = store->txn({}, {{operation::kind::put, prefix + "members/" + node_id, member_value(), lease.load()},
+                                       {operation::kind::put, prefix + "nodes/" + node_id, node_value(), 0}});
             if (auto* e = std::get_if<model::error>(&put)) spdlog::debug("publishing this node's state failed: {}", e->message);
           } else {
             spdlog::warn("cluster lease {} of node '{}' expired; registering again", lease.load(), node_id);
