@@ -230,7 +230,10 @@ class table_actor_test : public ::testing::Test {
                           .controller = {},
                           .usage = usage_,
                           .disk = {},
-                          .mover_nice = 0});
+                          .mover_nice = 0,
+                          .queries = nullptr,
+                          .cluster = nullptr,
+                          .node_id = "test"});
     cfg_.set("scheduler.policy", caf::atom("testing"));
     cfg_.set("logger.file-verbosity", caf::atom("quiet"));
     cfg_.set("logger.console-verbosity", caf::atom("quiet"));

@@ -83,6 +83,9 @@ TEST(node, spawns_one_actor_per_database_and_table_and_follows_drops) {
   }
   node.restart();
   const auto port = node.metrics_port();
+  // The node is ready before its actors have all started (they spawn asynchronously).
+  for (int i = 0; i < 200 && metric(port, R"(tributary_actors{kind="table"})") != 4; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(metric(port, R"(tributary_actors{kind="database"})"), 2);
   EXPECT_EQ(metric(port, R"(tributary_actors{kind="table"})"), 4);
   client::connection c(node.rpc_address());
