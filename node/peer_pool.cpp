@@ -40,8 +40,9 @@ namespace {
 
 enum class ended { ok, error, timeout };
 
+template <class Result>
 struct attempt {
-  shard_call call;
+  Result call;
   ended how;
 };
 
@@ -107,40 +108,32 @@ kj::Promise<void> peer_pool::connected(peer& p) {
   return KJ_ASSERT_NONNULL(l.ready).addBranch();
 }
 
-kj::Promise<shard_call> peer_pool::query_shard(const std::string& address, std::string database, std::string text) {
+template <class Result, class Send>
+kj::Promise<Result> peer_pool::call(const std::string& address, Send send) {
   auto& slot = peers_[address];
   if (!slot) slot = std::make_unique<peer>(address);
   peer& p = *slot;
   if (p.outstanding >= options_.max_outstanding_per_peer) {
     probe_.peer_call(monitoring::rpc_probe::peer_result::unavailable, {});
-    return shard_call{std::nullopt, fmt::format("overloaded: {} calls to it outstanding from this node, the limit",
-                                                p.outstanding)};
+    return Result{std::nullopt, fmt::format("overloaded: {} calls to it outstanding from this node, the limit",
+                                            p.outstanding)};
   }
   ++p.outstanding;
   const auto start = clock::now();
   auto ready = connected(p);
   kj::Own<link> held = kj::addRef(*p.current);
   link& l = *held;
-  auto call =
-      ready
-          .then([&l, database = std::move(database), text = std::move(text)] {
-            auto request = KJ_ASSERT_NONNULL(l.cap).queryShardRequest();
-            request.setDatabase(database);
-            request.setText(text);
-            return request.send();
-          })
-          .then(
-              [](capnp::Response<wire::Peer::QueryShardResults>&& response) {
-                // Converted on this loop thread: O(rows) of the answer (at most 500,000 records).
-                return attempt{{wire::from_wire(response.getResult()), {}}, ended::ok};
-              },
-              [](kj::Exception&& e) { return attempt{{std::nullopt, failure_reason(e)}, ended::error}; });
+  auto call = ready.then([&l, send = kj::mv(send)]() mutable { return send(KJ_ASSERT_NONNULL(l.cap)); })
+                  .then([](Result&& r) { return attempt<Result>{kj::mv(r), ended::ok}; },
+                        [](kj::Exception&& e) {
+                          return attempt<Result>{{std::nullopt, failure_reason(e)}, ended::error};
+                        });
   const auto timeout = options_.timeout;
   auto timed_out = io_.getTimer().afterDelay(timeout.count() * kj::MILLISECONDS).then([timeout] {
-    return attempt{{std::nullopt, fmt::format("timed out after {} ms", timeout.count())}, ended::timeout};
+    return attempt<Result>{{std::nullopt, fmt::format("timed out after {} ms", timeout.count())}, ended::timeout};
   });
   return call.exclusiveJoin(kj::mv(timed_out))
-      .then([this, &l, start](attempt a) {
+      .then([this, &l, start](attempt<Result> a) {
         // A failed or timed-out call may have left the connection half-open or unusable: the
         // next call opens a new one rather than queueing behind it.
         if (a.how != ended::ok) l.broken = true;
@@ -148,6 +141,51 @@ kj::Promise<shard_call> peer_pool::query_shard(const std::string& address, std::
         return kj::mv(a.call);
       })
       .attach(kj::mv(held), kj::defer([&p] { --p.outstanding; }));
+}
+
+kj::Promise<shard_call> peer_pool::query_shard(const std::string& address, std::string database, std::string text) {
+  return call<shard_call>(address, [database = std::move(database), text = std::move(text)](wire::Peer::Client& cap) {
+    auto request = cap.queryShardRequest();
+    request.setDatabase(database);
+    request.setText(text);
+    return request.send().then([](capnp::Response<wire::Peer::QueryShardResults>&& response) {
+      // Converted on this loop thread: O(rows) of the answer (at most 500,000 records).
+      return shard_call{wire::from_wire(response.getResult()), {}};
+    });
+  });
+}
+
+kj::Promise<claim_call> peer_pool::claim_ingest(const std::string& address, std::string database, std::string table,
+                                                std::string request_id, std::string claimant) {
+  return call<claim_call>(address, [database = std::move(database), table = std::move(table),
+                                    request_id = std::move(request_id),
+                                    claimant = std::move(claimant)](wire::Peer::Client& cap) {
+    auto request = cap.claimIngestRequest();
+    request.setDatabase(database);
+    request.setTable(table);
+    request.setRequestId(request_id);
+    request.setClaimant(claimant);
+    return request.send().then([](capnp::Response<wire::Peer::ClaimIngestResults>&& response) {
+      auto r = response.getResult();
+      claim_answer a;
+      switch (r.which()) {
+        case wire::ClaimResult::ACKED:
+          a.what = claim_answer::kind::acked;
+          a.consumed_records = r.getAcked().getConsumedRecords();
+          break;
+        case wire::ClaimResult::UNKNOWN:
+          a.what = claim_answer::kind::unknown;
+          break;
+        case wire::ClaimResult::ERROR:
+          a.what = claim_answer::kind::error;
+          a.error = wire::from_wire(r.getError());
+          break;
+        default:  // a union member added by a newer node: no answer this node can act on
+          return claim_call{std::nullopt, "answered a claim this node does not understand (a newer version)"};
+      }
+      return claim_call{std::move(a), {}};
+    });
+  });
 }
 
 }  // namespace tributary::node

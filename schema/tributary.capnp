@@ -84,7 +84,11 @@ struct IngestRequest {
   requestId @5 :Text;        # client-chosen id; a retry with the same id for the same table
                              # within the dedup window returns the first answer, ingests nothing
   properties @6 :List(Property);  # further ingestion properties; unsupported ones are refused
-                                  # by name (e.g. ignoreFirstRecord, tags), never ignored
+                                  # by name (e.g. ignoreFirstRecord, tags), never ignored.
+                                  # `tributary.previousNodes` = "host:port,...": a retry sent
+                                  # to another node names the nodes it went to before, so that
+                                  # a request one of them acked is a duplicate here too
+                                  # (cluster/README.md "Retries across nodes")
 }
 
 struct Property {
@@ -130,4 +134,21 @@ interface Peer {
   # Runs `text` against this node's own shard only: what `Tributary.query` answers on a node
   # alone. Counts as a query against this node's limits.
   queryShard @0 (database :Text, text :Text) -> (result :Result);
+
+  # A client retries at another node a request it sent here before (the retry's
+  # `tributary.previousNodes` property names this node): settles whether this node has it.
+  # `acked` this node ingested it (the ack it gave); `unknown` it never ingested it and now never
+  # will (a later ingest of `requestId` here is refused with RequestClaimedElsewhere); an in-flight
+  # one is waited for. `claimant` is the calling node's instance token: a node that finds its own
+  # token answers `unknown` and records nothing (the retry named the node it arrived at under
+  # another address). cluster/README.md "Retries across nodes".
+  claimIngest @1 (database :Text, table :Text, requestId :Text, claimant :Text) -> (result :ClaimResult);
+}
+
+struct ClaimResult {
+  union {
+    acked @0 :IngestAck;
+    unknown @1 :Void;
+    error @2 :Error;
+  }
 }
