@@ -29,7 +29,8 @@ namespace {
 using bridge_actor =
     caf::typed_actor<caf::reacts_to<command_atom, std::string, std::string, reply_to>,
                      caf::reacts_to<query_atom, std::string, std::string, reply_to>,
-                     caf::reacts_to<ingest_atom, ingest_call, ingest_reply>>;
+                     caf::reacts_to<ingest_atom, ingest_call, ingest_reply>,
+                     caf::reacts_to<claim_atom, std::string, std::string, std::string, claim_reply>>;
 
 // Catalog commands fsync; ingests wait for one group commit; queries scan one table. All finish
 // far sooner unless the node is wedged. A timed-out ingest may still commit: clients retry with
@@ -125,6 +126,20 @@ bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coord
             },
             [r](model::error e) { r.fn(std::move(e)); });
       },
+      // The slow path of a claim. A table this node does not have takes no ingest here either
+      // (a permanent lookup error: no such table or database); a transient one (restarting) is
+      // no answer.
+      [self, env](claim_atom, std::string& db, std::string& table, std::string& request_id, claim_reply& r) {
+        with_table(
+            self, env, db, table,
+            [self, request_id, r](const table_actor& t) mutable {
+              self->send(t, claim_atom::value, std::move(request_id), std::move(r));
+            },
+            [r](model::error e) {
+              if (e.permanent) r.fn(claim_unknown{});
+              else r.fn(std::move(e));
+            });
+      },
   };
 }
 
@@ -189,6 +204,19 @@ void gateway::ingest(ingest_call call, ingest_reply_fn done) const {
   // Switched off, a request naming an unknown table hears about the switch first.
   if (!impl_->tables->streaming_on()) return done(streaming_disabled());
   caf::anon_send(impl_->bridge, ingest_atom::value, std::move(call), ingest_reply{std::move(done)});
+}
+
+void gateway::claim(std::string database, std::string table, std::string request_id, claim_reply_fn done) const {
+  if (impl_->stopped) return done(shutting_down());
+  // A stale catalog may not know a table created elsewhere yet, and "unknown" would then leave
+  // no tombstone behind for a late original to meet once the table arrives.
+  if (!impl_->tables->catalog_current()) return done(catalog_not_current(*impl_->tables));
+  if (auto t = impl_->tables->find(database, table)) {
+    caf::anon_send(*t, claim_atom::value, std::move(request_id), claim_reply{std::move(done)});
+    return;
+  }
+  caf::anon_send(impl_->bridge, claim_atom::value, std::move(database), std::move(table), std::move(request_id),
+                 claim_reply{std::move(done)});
 }
 
 void gateway::stop() {

@@ -20,6 +20,7 @@ class gateway {
   /// system (timeout, actor down) arrives as an error with permanent=false.
   using reply = std::function<void(model::outcome)>;
   using ingest_reply_fn = std::function<void(ingest_outcome)>;
+  using claim_reply_fn = std::function<void(claim_outcome)>;
 
   /// Spawns the bridge actor; `coordinator` must be alive and `tables` must outlive the gateway.
   /// A command not answered within `command_timeout` is answered CommandOutcomeUnknown.
@@ -36,6 +37,11 @@ class gateway {
   void query(std::string database, std::string text, reply done) const;
   /// Ingests one request into its table. Thread-safe; returns at once.
   void ingest(ingest_call call, ingest_reply_fn done) const;
+  /// Peer.claimIngest: asks table `table` of `database` for request `request_id` (table_actor's
+  /// claim), in its order with ingests. A table or database that does not exist answers
+  /// claim_unknown (nothing can be ingested into it here); a catalog that may be stale, a table
+  /// restarting, or a failure inside the node an error. Thread-safe; returns at once.
+  void claim(std::string database, std::string table, std::string request_id, claim_reply_fn done) const;
   /// Stops the bridge; calls after this are answered with a "ShuttingDown" error.
   void stop();
 

@@ -90,6 +90,26 @@ struct ingest_reply {
   std::function<void(ingest_outcome)> fn;
 };
 
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+
+/// A claim's answer when this node holds no request with the id and now never will take one
+/// (cluster/README.md "Retries across nodes").
+struct claim_unknown {};
+/// What a table answers a claim of a request id (Peer.claimIngest): the ack it gave the request
+/// (duplicate=true), `claim_unknown`, or an error.
+using claim_outcome = std::variant<ingest_ack, claim_unknown, model::error>;
+
+/// Tombstones a table keeps at most: past it the oldest goes first (it no longer stops a late
+/// original of its request from ingesting here; cluster/README.md "Retries across nodes").
+/// About 100 bytes each with a GUID request id: at most ~10 MB per table.
+constexpr size_t max_claim_tombstones = 100'000;
+
+/// Where a table actor sends a claim's answer: called exactly once, from the actor's thread
+/// (a cross-thread fulfiller of the RPC layer, as for ingest_reply).
+struct claim_reply {
+  std::function<void(claim_outcome)> fn;
+};
+
 /// A query the table actor answers from its shard (the small query subset of the ingest issue).
 struct table_query {
   enum class op : uint8_t { count, take };
@@ -186,6 +206,11 @@ using table_actor = caf::typed_actor<
     /// Ingests one request: checks, parses, commits through the rowstore writer, then answers
     /// through the reply (durable and visible) — or answers an error and ingests nothing.
     caf::reacts_to<ingest_atom, ingest_call, ingest_reply>,
+    /// Another node retries request `id` (Peer.claimIngest): answers the ack of the request if
+    /// this table committed it within the dedup window; waits for it if it is in flight; else
+    /// records a tombstone (in memory, for the dedup window, at most max_claim_tombstones) that
+    /// makes a later ingest of `id` fail with RequestClaimedElsewhere, and answers claim_unknown.
+    caf::reacts_to<claim_atom, std::string, claim_reply>,
     /// The rowstore writer committed (or failed) the batch with this sequence.
     caf::reacts_to<committed_atom, uint64_t, std::optional<model::error>>,
     /// Answers a query over this node's shard of the table.
@@ -279,6 +304,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_update)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::ingest_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::claim_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::mover_budget)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::seal_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::seal_result)

@@ -87,6 +87,60 @@ std::variant<const model::mapping*, model::error> find_mapping(const table_st& s
                       true};
 }
 
+model::error claimed_elsewhere(const table_st& st, const std::string& request_id) {
+  return {"RequestClaimedElsewhere",
+          fmt::format("request id '{}' for table '{}' in database '{}' was retried at another node, which took it "
+                      "over and ingests it (or did); nothing was ingested here. That retry's answer is this "
+                      "request's answer; to send these rows again, use a new requestId",
+                      request_id, st.state.table.name, st.database_name),
+          true};
+}
+
+// Tombstones older than the dedup window go: by then a late original is a new request anyway.
+void expire_tombstones(table_st& st, int64_t now) {
+  const int64_t oldest = now - st.env->dedup_window.count() * ticks_per_second;
+  while (!st.tombstone_order.empty() && st.tombstone_order.front().second < oldest) {
+    st.tombstones.erase(st.tombstone_order.front().first);
+    st.tombstone_order.pop_front();
+  }
+}
+
+void add_tombstone(table_st& st, const std::string& request_id, int64_t now) {
+  if (!st.tombstones.emplace(request_id, now).second) return;
+  st.tombstone_order.emplace_back(request_id, now);
+  if (st.tombstone_order.size() <= max_claim_tombstones) return;
+  // Full: the oldest goes, though its window has not passed; a late original of it could then
+  // ingest here. Logged, since that is where the guarantee ends.
+  spdlog::warn("table '{}' in database '{}' holds {} claimed request ids; the oldest ('{}') is forgotten before the "
+               "dedup window ends",
+               st.state.table.name, st.database_name, max_claim_tombstones, st.tombstone_order.front().first);
+  st.tombstones.erase(st.tombstone_order.front().first);
+  st.tombstone_order.pop_front();
+}
+
+// Peer.claimIngest, in this actor's order with ingests: either this table has the request (its
+// ack), or will have its answer soon (in flight: waits), or never will (tombstone).
+void claim(table_ptr self, const std::string& request_id, claim_reply& reply) {
+  auto& st = self->state;
+  auto answer = [&](claim_outcome o) { std::exchange(reply.fn, nullptr)(std::move(o)); };
+  // Dropped: nothing is ingested into this table any more.
+  if (st.dropping) return answer(claim_unknown{});
+  if (auto it = st.pending_ids.find(request_id); it != st.pending_ids.end()) {
+    st.pending.at(it->second).claims.push_back(std::move(reply));
+    return;
+  }
+  const auto now = now_ticks();
+  expire_tombstones(st, now);
+  if (st.tombstones.contains(request_id)) return answer(claim_unknown{});
+  auto earlier = storage::find_request(st.env->store, st.state.table.id, request_id,
+                                       now - st.env->dedup_window.count() * ticks_per_second);
+  if (auto* e = std::get_if<model::error>(&earlier)) return answer(std::move(*e));
+  if (const auto& r = std::get<std::optional<storage::request_record>>(earlier))
+    return answer(ingest_ack{r->consumed_records, true});
+  add_tombstone(st, request_id, now);
+  answer(claim_unknown{});
+}
+
 void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   // The caller cancelled or disconnected while this waited: nobody reads the answer, so the
   // work is dropped unparsed (the RPC layer counts it when the ticket goes).
@@ -108,6 +162,10 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
       st.pending.at(it->second).retries.push_back(std::move(reply));
       return;
     }
+    // Another node took this request over (Peer.claimIngest): this is its late original, or a
+    // retry that does not say where it went before.
+    expire_tombstones(st, now);
+    if (st.tombstones.contains(call.request_id)) return fail(claimed_elsewhere(st, call.request_id));
     auto earlier = storage::find_request(st.env->store, st.state.table.id, call.request_id,
                                          now - st.env->dedup_window.count() * ticks_per_second);
     if (auto* e = std::get_if<model::error>(&earlier)) return fail(std::move(*e));
@@ -219,13 +277,17 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
   if (error) {
     probe.finished(st.database_name, error->code, p.input_bytes, 0, clock::now() - p.start);
     for (auto& r : p.retries) r.fn(ingest_outcome{*error});
-  } else if (seq < st.cleared_below_sequence) {
-    for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
+    // A claim waited for this request, which failed: it is the claimant's from now on.
+    if (!p.claims.empty()) add_tombstone(st, p.request_id, now_ticks());
+    for (auto& c : p.claims) c.fn(claim_unknown{});
   } else {
-    st.add_batch({seq, p.rows, p.ingestion_ticks, p.bytes});
-    st.account(p.bytes, p.rows);
-    probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
+    if (seq >= st.cleared_below_sequence) {
+      st.add_batch({seq, p.rows, p.ingestion_ticks, p.bytes});
+      st.account(p.bytes, p.rows);
+      probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
+    }
     for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
+    for (auto& c : p.claims) c.fn(ingest_ack{p.rows, true});
   }
   if (st.dropping) maybe_finish_drop(self);
   else maybe_seal(self);
@@ -424,8 +486,10 @@ std::string describe(const std::exception_ptr& ep) {
 void fail_in_flight(table_ptr self, const std::string& why) {
   auto& st = self->state;
   const auto e = table_restarting(st.database_name, st.state.table.name, why);
-  for (auto& [seq, p] : st.pending)
+  for (auto& [seq, p] : st.pending) {
     for (auto& r : p.retries) r.fn(ingest_outcome{e});
+    for (auto& c : p.claims) c.fn(e);
+  }
   st.pending.clear();
   st.pending_ids.clear();
   for (auto& [id, rp] : st.scans) rp.deliver(model::outcome{e});
@@ -494,6 +558,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
           throw;
         }
       },
+      [self](claim_atom, const std::string& request_id, claim_reply& reply) { claim(self, request_id, reply); },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
       [self](query_atom, const table_query& q) { return run_query(self, q); },
       [self](scanned_atom, uint64_t id, model::outcome& o) { scanned(self, id, o); },

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <caf/all.hpp>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <optional>
 #include <unordered_map>
@@ -22,6 +23,7 @@ using clock = std::chrono::steady_clock;
 // same request id that arrive meanwhile wait here for it.
 struct pending_commit {
   std::vector<ingest_reply> retries;
+  std::vector<claim_reply> claims;  // other nodes' claims of its request id, answered with it
   std::string request_id;
   uint32_t rows = 0;
   int64_t ingestion_ticks = 0;
@@ -51,6 +53,12 @@ struct table_st {
   // Batches handed to the writer and not yet committed, by sequence.
   std::unordered_map<uint64_t, pending_commit> pending;
   std::unordered_map<std::string, uint64_t> pending_ids;
+  // Request ids another node claimed (Peer.claimIngest) that this table never committed: an
+  // ingest of one is refused. In memory only (a restarted node has no connection left that could
+  // still deliver the original), by claim time; `tombstone_order` is oldest first, for expiry
+  // after the dedup window and the max_claim_tombstones bound.
+  std::unordered_map<std::string, int64_t> tombstones;
+  std::deque<std::pair<std::string, int64_t>> tombstone_order;
   // Sealed ranges, in sequence order: the rows before the rowstore's.
   std::vector<storage::extent_record> extents;
   bool sealing = false;          // a move or its registration is under way
