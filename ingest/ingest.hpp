@@ -45,6 +45,11 @@ constexpr size_t max_decoded_bytes = 64 * 1024 * 1024;
 std::variant<std::string, model::error> decompress(std::string_view data,
                                                    size_t limit = max_request_bytes);
 
+/// Tributary's own ingestion property: on a request retried at another node, the "host:port"
+/// RPC addresses (comma-separated) of the nodes it was sent to before. The receiving node asks
+/// each whether it has the request before ingesting (cluster/README.md "Retries across nodes").
+constexpr std::string_view previous_nodes_property = "tributary.previousNodes";
+
 /// Refuses ingestion properties that streaming ingestion does not support, by name (e.g.
 /// ignoreFirstRecord, tags, ingestionMapping as inline mapping); nullopt when all are accepted.
 std::optional<model::error> check_properties(

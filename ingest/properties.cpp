@@ -10,6 +10,8 @@ namespace {
 constexpr std::string_view not_supported = "BadRequest_IngestionPropertyNotSupportedInThisContext";
 
 // Ingestion properties a streaming request may carry (Kusto's names; compared ignoring case).
+// Tributary's own previous_nodes_property is accepted too; the RPC layer, which acts on it,
+// checks its value.
 constexpr std::array<std::string_view, 5> supported{
     "format", "streamFormat", "mappingName", "ingestionMappingReference", "ingestionMappingType"};
 
@@ -69,7 +71,7 @@ std::optional<model::error> check_properties(
       if (iequals(name, r.name))
         return model::error{std::string(not_supported),
                             fmt::format("property '{}': {}", name, r.why), true};
-    bool known = false;
+    bool known = iequals(name, previous_nodes_property);
     for (auto s : supported) known = known || iequals(name, s);
     if (!known) {
       return model::error{

@@ -1,14 +1,17 @@
 #include "node/rpc_server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
+#include <cctype>
 #include <fmt/format.h>
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
 #include <kj/debug.h>
 #include <kj/timer.h>
 #include <memory>
+#include <random>
 #include <spdlog/spdlog.h>
 
 #include "actors/gateway.hpp"
@@ -175,6 +178,71 @@ std::optional<model::error> check_ingest(wire::IngestRequest::Reader r) {
   return std::nullopt;
 }
 
+// Nodes a retry names in tributary.previousNodes at most: each is asked before it ingests.
+constexpr size_t max_previous_nodes = 32;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+model::error malformed_previous_nodes(std::string_view why) {
+  return {"BadRequest_MalformedIngestionProperty",
+          fmt::format("property '{}' {}; it lists the \"host:port\" RPC addresses the request was sent to before, "
+                      "comma-separated, e.g. \"10.0.0.1:7400,10.0.0.2:7400\"",
+                      ingest::previous_nodes_property, why),
+          true};
+}
+
+// The addresses in the request's tributary.previousNodes (none without it), each once.
+std::variant<std::vector<std::string>, model::error> previous_nodes(capnp::List<wire::Property>::Reader properties) {
+  std::vector<std::string> nodes;
+  bool seen = false;
+  for (auto p : properties) {
+    if (!iequals(text(p.getName()), ingest::previous_nodes_property)) continue;
+    if (std::exchange(seen, true)) return malformed_previous_nodes("is given twice; give it once");
+    const auto value = text(p.getValue());
+    size_t from = 0;
+    while (from <= value.size()) {
+      size_t to = value.find(',', from);
+      if (to == std::string::npos) to = value.size();
+      auto entry = value.substr(from, to - from);
+      entry.erase(0, entry.find_first_not_of(" \t"));
+      entry.erase(entry.find_last_not_of(" \t") + 1);
+      from = to + 1;
+      if (entry.empty()) continue;
+      const auto colon = entry.rfind(':');
+      const auto port = colon == std::string::npos ? std::string() : entry.substr(colon + 1);
+      if (colon == 0 || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(port) == 0 || std::stoul(port) > 65535)
+        return malformed_previous_nodes(fmt::format("names '{}', which is no host:port", entry));
+      if (std::find(nodes.begin(), nodes.end(), entry) == nodes.end()) nodes.push_back(std::move(entry));
+    }
+    if (nodes.size() > max_previous_nodes)
+      return malformed_previous_nodes(
+          fmt::format("names {} nodes; it takes at most {}", nodes.size(), max_previous_nodes));
+  }
+  return nodes;
+}
+
+// A node a retry names could not say whether it has the request: it may, so nothing is ingested
+// here until it can (cluster/README.md "Retries across nodes": the window).
+model::error previous_node_unreachable(const std::string& request_id, const std::vector<std::string>& why) {
+  return {"PreviousNodeUnreachable",
+          fmt::format("request id '{}' was sent before to {}; the request may already be ingested there, so nothing "
+                      "was ingested here. Retry later (at that node or here) with the same requestId",
+                      request_id, fmt::join(why, "; ")),
+          false};
+}
+
+// A random token for this server instance: a claim that carries it was sent by this node to
+// itself under another address (Peer.claimIngest's claimant).
+std::string instance_token() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}{:08x}{:08x}", rd(), rd(), rd(), rd());
+}
+
 // The bytes an ingest holds while in flight: its data and every other field.
 size_t request_bytes(wire::IngestRequest::Reader r) {
   size_t n = r.getData().size() + r.getDatabase().size() + r.getTable().size() + r.getMappingName().size() +
@@ -295,6 +363,11 @@ class service final : public wire::Tributary::Server {
       answer(*e);
       return kj::READY_NOW;
     }
+    auto previous = previous_nodes(r.getProperties());
+    if (auto* e = std::get_if<model::error>(&previous)) {
+      answer(*e);
+      return kj::READY_NOW;
+    }
     const size_t bytes = request_bytes(r);
     if (load_->ingests.load() >= options_.max_ingests_in_flight) {
       ingest_probe_.throttled();
@@ -329,19 +402,11 @@ class service final : public wire::Tributary::Server {
     call.ticket = ticket;
     ++load_->calls;
     probe_.in_flight(+1);
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::ingest_outcome>();
-    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
-        kj::mv(paf.fulfiller));
-    // The answer gives its hold on the ticket up at once: the closure itself may live on a little
-    // (the writer frees its group after answering all of it), and a client answered must be able
-    // to send its next request without being throttled by its previous one.
-    gateway_.ingest(std::move(call), [fulfiller, ticket](actors::ingest_outcome o) mutable {
-      ticket->answered = true;
-      (*fulfiller)->fulfill(std::move(o));
-      ticket.reset();
-    });
-    return paf.promise.catch_([](kj::Exception&& e) -> actors::ingest_outcome { return lost(e); })
-        .then(kj::mv(answer))
+    auto& earlier = std::get<std::vector<std::string>>(previous);
+    auto outcome = call.request_id.empty() || earlier.empty()
+                       ? to_table(std::move(call), ticket)
+                       : claim_then_ingest(std::move(earlier), std::move(call), ticket);
+    return outcome.then(kj::mv(answer))
         .attach(kj::defer([this, gone = std::weak_ptr<ingest_hold>(ticket)] {
           // Answered, or cancelled: either way nobody waits here any more.
           if (auto t = gone.lock()) t->caller_gone = true;
@@ -350,7 +415,127 @@ class service final : public wire::Tributary::Server {
         }));
   }
 
+  // Peer.claimIngest: another node retries a request this one may have (table_actor's claim).
+  kj::Promise<void> claim_ingest(
+      capnp::CallContext<wire::Peer::ClaimIngestParams, wire::Peer::ClaimIngestResults> ctx) {
+    const auto start = clock::now();
+    auto p = ctx.getParams();
+    auto answer = [ctx, start, this](const actors::claim_outcome& o) mutable {
+      auto out = ctx.getResults().initResult();
+      if (const auto* ack = std::get_if<actors::ingest_ack>(&o)) {
+        auto a = out.initAcked();
+        a.setConsumedRecords(ack->consumed_records);
+        a.setDuplicate(true);
+      } else if (const auto* e = std::get_if<model::error>(&o)) {
+        wire::to_wire(*e, out.initError());
+      } else {
+        out.setUnknown();
+      }
+      probe_.finished("claim_ingest", !std::holds_alternative<model::error>(o), clock::now() - start);
+    };
+    std::optional<model::error> invalid = check_name("claimIngest", "database", p.getDatabase());
+    if (!invalid) invalid = check_name("claimIngest", "table", p.getTable());
+    if (!invalid)
+      invalid = too_long("claimIngest", "requestId", p.getRequestId().size(), max_request_id_bytes, "bytes",
+                         "use a shorter id (a GUID takes 36)");
+    if (!invalid && p.getRequestId().size() == 0)
+      invalid = model::error{"BadRequest_MissingRequestId",
+                             "the claimIngest request's requestId is empty; only requests with an id are claimed",
+                             true};
+    if (invalid) {
+      answer(*invalid);
+      return kj::READY_NOW;
+    }
+    // The caller is this node (a retry named it under an address other than the one it knows
+    // itself by): its own table settles the request; a tombstone here would refuse it.
+    if (text(p.getClaimant()) == claimant_) {
+      answer(actors::claim_unknown{});
+      return kj::READY_NOW;
+    }
+    ++load_->calls;
+    probe_.in_flight(+1);
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::claim_outcome>();
+    auto fulfiller =
+        std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::claim_outcome>>>(kj::mv(paf.fulfiller));
+    gateway_.claim(text(p.getDatabase()), text(p.getTable()), text(p.getRequestId()),
+                   [fulfiller](actors::claim_outcome o) { (*fulfiller)->fulfill(std::move(o)); });
+    return paf.promise.catch_([](kj::Exception&& e) -> actors::claim_outcome { return lost(e); })
+        .then(kj::mv(answer))
+        .attach(kj::defer([this] {
+          --load_->calls;
+          probe_.in_flight(-1);
+        }));
+  }
+
  private:
+  // Hands an admitted ingest to its table; resolves with the table's answer.
+  kj::Promise<actors::ingest_outcome> to_table(actors::ingest_call call, std::shared_ptr<ingest_hold> ticket) {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::ingest_outcome>();
+    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
+        kj::mv(paf.fulfiller));
+    // The answer gives its hold on the ticket up at once: the closure itself may live on a little
+    // (the writer frees its group after answering all of it), and a client answered must be able
+    // to send its next request without being throttled by its previous one.
+    gateway_.ingest(std::move(call), [fulfiller, ticket = std::move(ticket)](actors::ingest_outcome o) mutable {
+      ticket->answered = true;
+      (*fulfiller)->fulfill(std::move(o));
+      ticket.reset();
+    });
+    return paf.promise.catch_([](kj::Exception&& e) -> actors::ingest_outcome { return lost(e); });
+  }
+
+  // A retry that names the nodes it went to before (tributary.previousNodes): each of them,
+  // this one aside, is asked (Peer.claimIngest, in parallel) whether it has the request. One
+  // that acked it: its ack is the answer, as a duplicate. One that cannot say (unreachable,
+  // timed out, an error): PreviousNodeUnreachable, nothing ingested. All answer "unknown": none
+  // of them ingests it any more, so it is ingested here. The call (and its ticket: the request
+  // stays in flight) waits meanwhile.
+  kj::Promise<actors::ingest_outcome> claim_then_ingest(std::vector<std::string> earlier, actors::ingest_call call,
+                                                        std::shared_ptr<ingest_hold> ticket) {
+    // A request this node would refuse anyway leaves no tombstone elsewhere.
+    if (auto e = ingest::check_properties(call.properties)) {
+      ticket->answered = true;
+      return actors::ingest_outcome{*e};
+    }
+    if (options_.cluster)
+      for (const auto& n : options_.cluster->nodes())
+        if (n.self) std::erase(earlier, n.rpc_address);
+    if (earlier.empty()) return to_table(std::move(call), std::move(ticket));
+    using asked = std::pair<std::string, claim_call>;  // a node's address, and what it answered
+    kj::Vector<kj::Promise<asked>> claims;
+    for (auto& address : earlier)
+      claims.add(pool_.claim_ingest(address, call.database, call.table, call.request_id, claimant_)
+                     .then([address](claim_call c) mutable { return asked{std::move(address), std::move(c)}; }));
+    return kj::joinPromises(claims.releaseAsArray())
+        .then([this, call = std::move(call), ticket = std::move(ticket)](
+                  kj::Array<asked> answers) mutable -> kj::Promise<actors::ingest_outcome> {
+          // Answered here, without the table: the request is not abandoned (ingest_hold).
+          auto settled = [&](actors::ingest_outcome o) {
+            ticket->answered = true;
+            return o;
+          };
+          std::vector<std::string> unsettled;
+          for (auto& [address, c] : answers) {
+            if (!c.answer) {
+              unsettled.push_back(fmt::format("{}, which cannot be asked now ({})", address, c.failure));
+              continue;
+            }
+            switch (c.answer->what) {
+              case claim_answer::kind::acked:
+                return settled(actors::ingest_ack{c.answer->consumed_records, true});
+              case claim_answer::kind::error:
+                unsettled.push_back(fmt::format("{}, which answered {}: {}", address, c.answer->error.code,
+                                                c.answer->error.message));
+                break;
+              case claim_answer::kind::unknown:
+                break;
+            }
+          }
+          if (!unsettled.empty()) return settled(previous_node_unreachable(call.request_id, unsettled));
+          return to_table(std::move(call), std::move(ticket));
+        });
+  }
+
   // The cluster's nodes other than this one; empty when it runs alone.
   std::vector<cluster::node_info> other_nodes() const {
     if (!options_.cluster) return {};
@@ -523,6 +708,7 @@ class service final : public wire::Tributary::Server {
   std::shared_ptr<call_load> load_;
   kj::Timer& timer_;
   peer_pool& pool_;
+  const std::string claimant_ = instance_token();
   wire::Peer::Client peer_;
 };
 
@@ -531,6 +717,7 @@ class peer_service final : public wire::Peer::Server {
  public:
   explicit peer_service(service& node) : node_(node) {}
   kj::Promise<void> queryShard(QueryShardContext ctx) override { return node_.query_shard(ctx); }
+  kj::Promise<void> claimIngest(ClaimIngestContext ctx) override { return node_.claim_ingest(ctx); }
 
  private:
   // Outlives this: it holds the capability (peer_) and lives until the last connection, the
