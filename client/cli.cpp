@@ -5,6 +5,7 @@
 // With several --node addresses, a node that cannot be reached is left for the next one.
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -108,9 +109,11 @@ int ingest(const std::vector<std::string>& nodes, const std::string& database, c
   std::optional<std::string> failure;
   std::unordered_map<std::string, int> attempts;
   // Requests whose node went away before answering: sent again, with the same ids, to the next
-  // node (a node that did ingest one answers the retry as a duplicate; another node cannot tell).
+  // node, naming the nodes they went to before (tributary.previousNodes): the next node asks
+  // those whether they ingested it, and answers a duplicate if one did.
   std::deque<client::ingest_request> resend;
   std::optional<std::string> node_lost;  // why the current node is left
+  size_t node = 0;                       // the current node, in `nodes`
   auto progress = [&](bool final) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "%s%s sent, %llu rows, %.0f rows/s, %llu/%llu requests acknowledged%s",
@@ -149,6 +152,7 @@ int ingest(const std::vector<std::string>& nodes, const std::string& database, c
         ++retries;
         if (!node_lost) node_lost = e->message;
         resend.push_back(r);
+        client::add_previous_node(resend.back(), nodes[node]);
         return std::nullopt;
       }
       if (!e->permanent && e->code != "ConnectionFailed" && ++n < o.max_attempts) {
@@ -169,10 +173,21 @@ int ingest(const std::vector<std::string>& nodes, const std::string& database, c
     if (tty) progress(false);
     return std::nullopt;
   };
-  for (size_t node = 0, round = 0;;) {
+  // Nodes in a row that could not be reached: past max_attempts rounds of them the ingest fails.
+  size_t unreachable = 0;
+  for (size_t round = 0;;) {
     client::connection conn(nodes[node]);
     node_lost.reset();
-    conn.ingest_pipelined(o.in_flight, next, answered);
+    // Nothing is sent before the node answers, so a node that cannot be reached never saw a
+    // request and is not named in previousNodes (which would hold the retry until it is back).
+    if (auto e = conn.wait_connected()) {
+      node_lost = e->message;
+      if (++unreachable >= nodes.size() * static_cast<size_t>(std::max(o.max_attempts, 1)))
+        failure = e->code + " (transient): " + e->message + "; no --node address could be reached";
+    } else {
+      unreachable = 0;
+      conn.ingest_pipelined(o.in_flight, next, answered);
+    }
     if (!node_lost || failure) break;
     // Every request in flight to the lost node has come back: the next node takes them over.
     node = (node + 1) % nodes.size();

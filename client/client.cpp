@@ -56,6 +56,32 @@ struct connection::impl {
 connection::connection(const std::string& address) : impl_(std::make_unique<impl>(address)) {}
 connection::~connection() = default;
 
+std::optional<model::error> connection::wait_connected() {
+  try {
+    // The bootstrap capability resolves once the node answered on the open connection.
+    impl_->service.whenResolved().wait(impl_->rpc.getWaitScope());
+    return std::nullopt;
+  } catch (const kj::Exception& e) {
+    return connection_failed(impl_->address, e);
+  }
+}
+
+void add_previous_node(ingest_request& request, std::string_view address) {
+  for (auto& [name, value] : request.properties) {
+    if (name != previous_nodes_property) continue;
+    // Listed once: a request that comes back to a node after others names it once.
+    for (size_t from = 0; from <= value.size();) {
+      const size_t to = std::min(value.find(',', from), value.size());
+      if (std::string_view(value).substr(from, to - from) == address) return;
+      from = to + 1;
+    }
+    value += ',';
+    value += address;
+    return;
+  }
+  request.properties.emplace_back(std::string(previous_nodes_property), std::string(address));
+}
+
 model::outcome connection::command(std::string_view database, std::string_view text) {
   try {
     auto req = impl_->service.commandRequest();

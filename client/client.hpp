@@ -32,6 +32,15 @@ struct ingest_request {
   std::vector<std::pair<std::string, std::string>> properties;
 };
 
+/// The ingestion property that tells a node which nodes a retried request was sent to before
+/// ("host:port,host:port"): it asks them before ingesting, so that a request one of them
+/// acknowledged is answered as a duplicate (cluster/README.md "Retries across nodes").
+inline constexpr std::string_view previous_nodes_property = "tributary.previousNodes";
+
+/// Adds `address` to `request`'s previous_nodes_property (creating it): call it when resending a
+/// request that was sent to the node at `address` to another node, keeping its request id.
+void add_previous_node(ingest_request& request, std::string_view address);
+
 struct ingest_ack {
   uint64_t consumed_records = 0;
   bool duplicate = false;
@@ -56,6 +65,10 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
+  /// Waits until the node answers on this connection; the error (code "ConnectionFailed") when it
+  /// cannot be reached. Until this succeeds, no call of this connection has reached the node: a
+  /// client failing over can tell a node that never saw its requests from one that may have.
+  std::optional<model::error> wait_connected();
   /// Runs a management command in `database` (may be empty).
   model::outcome command(std::string_view database, std::string_view text);
   /// Runs a query in `database`; its warnings are dropped (see query_with_warnings).
