@@ -237,7 +237,12 @@ void commit_to_cluster(coordinator_ptr self, model::catalog after, commands::exe
   auto committed = st.env->cluster->commit(st.revision, after, ex.changes, text);
   if (auto* e = std::get_if<model::error>(&committed)) {
     st.env->command_probe.executed(ex.kind, false);
-    // The transaction may have reached the store before the connection failed.
+    if (e->code != "ClusterMetadataOutcomeUnknown") {
+      // Never reached the store (or refused by it): nothing was applied.
+      rp.deliver(model::outcome{model::error{e->code, "the command was not applied: " + e->message, e->permanent}});
+      return;
+    }
+    // The transaction reached the store and its answer was lost: it may still commit.
     rp.deliver(model::outcome{model::error{
         "CommandOutcomeUnknown",
         "the cluster's metadata store did not confirm the command (" + e->message +

@@ -185,6 +185,12 @@ bool lease_not_found(const etcd_fault& f) {
   return f.message.find("lease not found") != std::string::npos;
 }
 
+// A request that reached etcd and got no answer: it may still commit (reference/cluster.md §1.9:
+// "request timed out" answers can). Transient, but the caller must read back before redoing it.
+model::error outcome_unknown(const std::string& causes) {
+  return {"ClusterMetadataOutcomeUnknown", causes + " (the outcome is unknown: read back to find out)", false};
+}
+
 model::error unavailable(std::string causes) {
   return model::error{"ClusterMetadataUnavailable", fmt::format("{}; {}", causes, advice), false};
 }
@@ -658,7 +664,7 @@ class etcd_store final : public metadata_store {
         rotate_from(index);
         if (r == retry::always || request_unsent(curl, rc)) continue;
         release(std::move(handle));
-        return failure{unavailable(causes + " (the outcome is unknown: read back to find out)"),
+        return failure{outcome_unknown(causes),
                        endpoint, std::nullopt};
       }
       long status = 0;
@@ -681,7 +687,7 @@ class etcd_store final : public metadata_store {
         if (r == retry::always) continue;
         release(std::move(handle));
         // "request timed out" may still commit.
-        return failure{unavailable(causes + " (the outcome is unknown: read back to find out)"),
+        return failure{outcome_unknown(causes),
                        endpoint, fault};
       }
       release(std::move(handle));

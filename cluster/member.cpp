@@ -689,6 +689,14 @@ void member::stop() {
   }
   for (auto* t : {&i.watcher, &i.ticker, &i.acker})
     if (t->joinable()) t->join();
+  // The callbacks hold the node's actors (the coordinator): an actor system waits, at its end,
+  // until nothing refers to them any more.
+  i.on_version = nullptr;
+  i.on_fresh = nullptr;
+  i.on_reachable = nullptr;
+  i.rowstore_bytes = nullptr;
+  std::lock_guard lock(i.mutex);
+  i.waiters.clear();
 }
 
 std::string member::self_id() const { return impl_->node_id; }

@@ -209,3 +209,35 @@ TEST(cluster, ingest_stops_without_the_metadata_store_and_resumes_with_it) {
 
 }  // namespace
 }  // namespace tributary::testing
+
+namespace tributary::testing {
+namespace {
+
+// A clean stop exits 0 and revokes the node's lease: the others see it Down at once, not after
+// the lease's 10 s; it comes back Live with its rows.
+TEST(cluster, a_clean_stop_leaves_at_once_and_a_restart_rejoins) {
+  cluster_fixture f(2);
+  auto a = f.connect(0);
+  ok(a.command("", ".create database Db"));
+  create_table(a, "T");
+  {
+    auto b = f.connect(1);
+    ASSERT_TRUE(acked(b.ingest(csv("T", 0, 4))));
+  }
+  const auto stopped = std::chrono::steady_clock::now();
+  EXPECT_EQ(f.nodes[1]->stop(), 0) << "SIGTERM ends a cluster node cleanly";
+  auto state_of_b = [&] {
+    auto t = ok(a.command("", ".show cluster"));
+    for (size_t i = 0; i < t.rows.size(); ++i)
+      if (std::get<std::string>(cell(t, "NodeId", i)) == "node-2") return std::get<std::string>(cell(t, "State", i));
+    return std::string("missing");
+  };
+  EXPECT_TRUE(eventually([&] { return state_of_b() == "Down"; }, 3s)) << state_of_b();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 8s) << "seen down through its revoked lease";
+  f.nodes[1]->restart();
+  EXPECT_TRUE(eventually([&] { return state_of_b() == "Live"; }));
+  EXPECT_EQ(count(a, "T | count"), 4);
+}
+
+}  // namespace
+}  // namespace tributary::testing
