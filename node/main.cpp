@@ -39,6 +39,7 @@ struct flags {
   std::string advertise_address;
   std::string catalog_staleness_bound = "2s";
   std::string catalog_sync_timeout = "5s";
+  std::string peer_timeout = "5s";
   std::string streaming_ingestion = "off";
   std::string ready_file;
   std::string log_level = "info";
@@ -258,6 +259,7 @@ int run(const flags& f) {
            .max_queries_in_flight = f.max_queries_in_flight ? f.max_queries_in_flight : 10 * cores,
            .max_call_bytes_per_connection = f.max_call_bytes_per_connection,
            .cluster = member.get(),
+           .peer_timeout = *parse_duration(f.peer_timeout),
            .on_listening =
                [&](uint16_t port) {
                  spdlog::info("tributaryd '{}' ready: RPC on port {}, metrics on port {}, data in {}",
@@ -324,6 +326,11 @@ int main(int argc, char** argv) {
   app.add_option("--catalog-staleness-bound", f.catalog_staleness_bound,
                  "Cluster mode: ingest stops when the metadata store has not confirmed this node's catalog is "
                  "current for this long (e.g. 2s, 500ms)")
+      ->check(duration_validator())
+      ->capture_default_str();
+  app.add_option("--peer-timeout", f.peer_timeout,
+                 "Cluster mode: how long a call to another node (a query's shard, a retried ingest's claim) "
+                 "may take, connecting included, before that node counts as unreachable")
       ->check(duration_validator())
       ->capture_default_str();
   app.add_option("--catalog-sync-timeout", f.catalog_sync_timeout,
