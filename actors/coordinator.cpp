@@ -398,6 +398,14 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
     if (ex.forward->what == commands::table_request::what_kind::clear_schema_cache) return schema_acks(self);
     const auto* db = st.cat.find_database(ex.forward->database);
     const auto& actor = st.databases.at(static_cast<uint64_t>(db->id));
+    if (ex.forward->what == commands::table_request::what_kind::clear_data && st.env->cluster)
+      // Each node holds its own shard; clearing one would leave the others' rows, silently.
+      return model::outcome{model::error{
+          "BadRequest_NotSupportedInCluster",
+          ".clear table " + ex.forward->table +
+              " data is not supported in cluster mode yet: it would clear only this node's shard. To remove "
+              "every row, drop the table and create it again (.drop table " + ex.forward->table + ")",
+          true}};
     if (ex.forward->what == commands::table_request::what_kind::clear_data)
       return self->delegate(actor, clear_atom::value, ex.forward->table);
     if (ex.forward->what == commands::table_request::what_kind::show_details)

@@ -89,6 +89,8 @@ TEST(cluster, a_table_created_at_one_node_takes_ingest_at_every_node_and_counts_
   auto nodes = ok(c.command("", ".show cluster"));
   ASSERT_EQ(nodes.rows.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(std::get<std::string>(cell(nodes, "State", i)), "Live");
+  // Each node holds its shard: a clear of one node's rows is refused rather than partial.
+  EXPECT_EQ(failed(a.command("Db", ".clear table T data")).code, "BadRequest_NotSupportedInCluster");
   auto acks = ok(b.command("Db", ".clear table T cache streamingingestion schema"));
   ASSERT_EQ(acks.rows.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(std::get<std::string>(cell(acks, "Status", i)), "Succeeded");
