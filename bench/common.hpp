@@ -37,9 +37,11 @@ struct options {
   std::chrono::seconds duration{20};   ///< many-tables run time
   std::optional<size_t> tables;        ///< table count; nullopt = each scenario's default
   bool json_output = false;            ///< JSON lines on stdout, human tables on stderr
-  bool keep_cpus_awake = true;         ///< spin SCHED_IDLE threads in latency, visibility, seal
+  bool keep_cpus_awake = true;         ///< spin SCHED_IDLE threads in latency, visibility, cluster
   std::optional<size_t> seal_mib;      ///< seal: MiB of CSV loaded; nullopt = its default
   bool cpu_hog = false;                ///< seal: a busy-loop process beside the node
+  std::optional<size_t> commands;      ///< cluster: schema changes; nullopt = its default
+  std::optional<size_t> queries;       ///< cluster: fan-out queries; nullopt = its default
   std::string command_line;            ///< the exact command line, for the JSON record
 };
 
@@ -153,6 +155,8 @@ void create_tables(const std::string& address, const std::string& database,
 
 /// Resident set size of process `pid` in KiB (VmRSS); throws if /proc has no such process.
 uint64_t rss_kib(int pid);
+/// utime + stime of process `pid` so far, in seconds (0 when it is gone or there is none).
+double process_cpu_seconds(int pid);
 /// Filesystem holding `path`, from /proc/mounts: "ext4 /dev/vda1 on /" or "unknown".
 std::string filesystem_of(const std::filesystem::path& path);
 

@@ -43,8 +43,8 @@ int main(int argc, char** argv) {
       "tributary-bench: the load generator of BENCHMARKS.md; each scenario measures its limit in "
       "the same run"};
   app.add_option("--scenario", scenario, "Scenario to run")
-      ->check(
-          CLI::IsMember({"latency", "many-tables", "visibility", "tables-memory", "seal", "all"}))
+      ->check(CLI::IsMember(
+          {"latency", "many-tables", "visibility", "tables-memory", "seal", "cluster", "all"}))
       ->capture_default_str();
   app.add_option("--node", o.node,
                  "host:port of a running node (default: start tributaryd in a fresh data dir)");
@@ -55,20 +55,28 @@ int main(int argc, char** argv) {
   app.add_option(
       "--data-root", o.data_root,
       "Directory for the node's data and the limits' RocksDB (default: the temp directory)");
-  app.add_option("--duration-seconds", duration_seconds, "many-tables run time, and the limit's")
+  app.add_option("--duration-seconds", duration_seconds,
+                 "many-tables run time, and the limit's; cluster: the load's time on each side")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--tables", tables,
-                 "Tables for many-tables (default 1000) and tables-memory (default 10000)")
+                 "Tables for many-tables and cluster (default 1000) and tables-memory (default "
+                 "10000)")
       ->check(CLI::PositiveNumber);
   app.add_option("--seal-mib", o.seal_mib,
                  "MiB of CSV loaded into the rowstore by seal (default 200)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--commands", o.commands,
+                 "cluster: schema changes sent at node 1, each measured (default 200)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--queries", o.queries,
+                 "cluster: `T | count` queries at node 1 and at the one node, each (default 500)")
       ->check(CLI::PositiveNumber);
   app.add_flag("--cpu-hog", o.cpu_hog,
                "seal: a busy-loop process runs beside the node during the move (and a latency "
                "run with it alone)");
   app.add_flag("!--no-keep-awake", o.keep_cpus_awake,
-               "latency, visibility, seal: no SCHED_IDLE spinners keeping CPUs out of idle (see "
+               "latency, visibility, cluster: no SCHED_IDLE spinners keeping CPUs out of idle (see "
                "bench/README.md)");
   app.add_flag("--json", o.json_output,
                "One JSON object per scenario on stdout; tables go to stderr");
@@ -81,7 +89,8 @@ int main(int argc, char** argv) {
                    {"many-tables", run_many_tables},
                    {"visibility", run_visibility},
                    {"tables-memory", run_tables_memory},
-                   {"seal", run_seal}};
+                   {"seal", run_seal},
+                   {"cluster", run_cluster}};
   int failures = 0;
   for (const auto& [name, run] : scenarios) {
     if (scenario != "all" && scenario != name) continue;

@@ -4,13 +4,9 @@
 // slices so all three see the same background load.
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <exception>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -25,25 +21,21 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 constexpr size_t default_tables = 1000;
-constexpr size_t connections = 8;
-constexpr size_t in_flight_per_connection = 8;
+constexpr size_t connections = many_tables_connections;
+constexpr size_t in_flight_per_connection = many_tables_in_flight_per_connection;
 constexpr size_t limit_threads = 64;
 
 /// What one connection saw.
-struct connection_stats {
-  std::vector<double> latencies_us;  // first send → ack, retries included
-  uint64_t rows = 0;
-  uint64_t bytes = 0;
-  uint64_t throttled = 0;                  // Throttling answers (each retried)
-  std::map<std::string, uint64_t> errors;  // requests that failed, by code
+struct connection_stats : load_totals {
   std::exception_ptr failure;
 };
 
 /// Keeps `in_flight_per_connection` requests in flight on one connection until `deadline`,
 /// then waits for the last answers. `round` makes every slice's payloads and request ids new.
-void drive(const node_under_test& node, const std::vector<std::string>& tables,
-           steady::time_point deadline, size_t index, size_t round, connection_stats& stats) {
-  client::connection c(node.address());
+void drive(const std::string& address, const std::string& database,
+           const std::vector<std::string>& tables, steady::time_point deadline, size_t index,
+           size_t round, connection_stats& stats) {
+  client::connection c(address);
   payload_generator generator(100 + index + 1000 * round);
   std::mt19937_64 rng(200 + index + 1000 * round);
   std::uniform_int_distribution<size_t> pick(0, tables.size() - 1);
@@ -54,7 +46,7 @@ void drive(const node_under_test& node, const std::vector<std::string>& tables,
       in_flight_per_connection,
       [&]() -> std::optional<client::ingest_request> {
         if (connection_lost || steady::now() >= deadline) return std::nullopt;
-        auto r = make_request(node.database(), tables[pick(rng)], generator.next(),
+        auto r = make_request(database, tables[pick(rng)], generator.next(),
                               fmt::format("r{}-c{}-{}", round, index, sequence++));
         first_sent.emplace(r.request_id, steady::now());
         return r;
@@ -94,54 +86,16 @@ struct configuration {
   std::string in_flight;     ///< the node's in-flight limit, for the report
   std::unique_ptr<node_under_test> node;
   std::vector<std::string> tables = {};
-  connection_stats all = {};
+  load_totals all = {};
   double seconds = 0;        ///< wall time of its slices, draining included
   double cpu_seconds_busy = 0, cpu_seconds_idle = 0;  ///< the node process, in its slices / others
 };
-
-/// utime + stime of process `pid` so far, in seconds (0 when it is gone or there is none).
-double process_cpu_seconds(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string line;
-  std::getline(in, line);
-  const auto close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  // Fields after the command name: state is field 3, utime 14, stime 15.
-  for (int i = 3; i <= 15 && rest >> field; ++i)
-    if (i == 14 || i == 15) ticks += std::stod(field);
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 /// Runs `connections` × `in_flight_per_connection` against `c`'s node until `until` (slice
 /// number `round`), adding to its statistics; returns the slice's wall time, the last answers
 /// included.
 double run_slice(configuration& c, steady::time_point until, size_t round) {
-  std::vector<connection_stats> stats(connections);
-  std::vector<std::thread> threads;
-  const auto start = steady::now();
-  for (size_t i = 0; i < connections; ++i)
-    threads.emplace_back([&, i] {
-      try {
-        drive(*c.node, c.tables, until, i, round, stats[i]);
-      } catch (...) {
-        stats[i].failure = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  const double seconds = std::chrono::duration<double>(steady::now() - start).count();
-  for (auto& s : stats) {
-    if (s.failure) std::rethrow_exception(s.failure);
-    c.all.latencies_us.insert(c.all.latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
-    c.all.rows += s.rows;
-    c.all.bytes += s.bytes;
-    c.all.throttled += s.throttled;
-    for (const auto& [code, n] : s.errors) c.all.errors[code] += n;
-  }
-  return seconds;
+  return run_load_slice({c.node->address()}, c.node->database(), c.tables, until, round, c.all);
 }
 
 json node_figures(configuration& c) {
@@ -163,6 +117,33 @@ json node_figures(configuration& c) {
 }
 
 }  // namespace
+
+double run_load_slice(const std::vector<std::string>& addresses, const std::string& database,
+                      const std::vector<std::string>& tables, steady::time_point until,
+                      size_t round, load_totals& into) {
+  std::vector<connection_stats> stats(connections);
+  std::vector<std::thread> threads;
+  const auto start = steady::now();
+  for (size_t i = 0; i < connections; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        drive(addresses[i % addresses.size()], database, tables, until, i, round, stats[i]);
+      } catch (...) {
+        stats[i].failure = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  const double seconds = std::chrono::duration<double>(steady::now() - start).count();
+  for (auto& s : stats) {
+    if (s.failure) std::rethrow_exception(s.failure);
+    into.latencies_us.insert(into.latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
+    into.rows += s.rows;
+    into.bytes += s.bytes;
+    into.throttled += s.throttled;
+    for (const auto& [code, n] : s.errors) into.errors[code] += n;
+  }
+  return seconds;
+}
 
 scenario_result run_many_tables(const options& o) {
   const size_t table_count = o.tables.value_or(default_tables);

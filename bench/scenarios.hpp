@@ -3,6 +3,8 @@
 /// its own node (or uses --node), runs its limit in the same run where it has one, and returns
 /// the figures; it throws std::runtime_error when the node fails or answers an unexpected error.
 
+#include <map>
+
 #include "bench/common.hpp"
 
 namespace tributary::bench {
@@ -16,6 +18,29 @@ scenario_result run_latency(const options& o);
 /// one with it raised; against 64 threads of synced RocksDB Puts, in slices alternating with them.
 scenario_result run_many_tables(const options& o);
 
+/// many-tables' load, which `cluster` reuses: this many connections, each keeping this many
+/// ingests in flight.
+inline constexpr size_t many_tables_connections = 8;
+inline constexpr size_t many_tables_in_flight_per_connection = 8;
+
+/// What the connections of many-tables' load saw, summed over slices.
+struct load_totals {
+  std::vector<double> latencies_us;  ///< first send → ack, retries included
+  uint64_t rows = 0;
+  uint64_t bytes = 0;
+  uint64_t throttled = 0;                  ///< Throttling answers (each retried)
+  std::map<std::string, uint64_t> errors;  ///< requests that failed, by code
+};
+
+/// One slice of many-tables' load: `many_tables_connections` connections, connection i to
+/// `addresses[i % addresses.size()]`, each keeping `many_tables_in_flight_per_connection` ingests
+/// of `rows_per_request` rows in flight, each to a random one of `tables` in `database`, until
+/// `until`; then waits for the last answers. `round` makes the slice's payloads and request ids
+/// new. Adds what it saw to `into` and returns its wall time; rethrows a connection's failure.
+double run_load_slice(const std::vector<std::string>& addresses, const std::string& database,
+                      const std::vector<std::string>& tables,
+                      std::chrono::steady_clock::time_point until, size_t round, load_totals& into);
+
 /// `visibility`: as `latency`, with `T | count` on a second connection after every ack.
 scenario_result run_visibility(const options& o);
 
@@ -28,5 +53,11 @@ scenario_result run_tables_memory(const options& o);
 /// table during the move vs. without (--cpu-hog: with a busy-loop process beside the node);
 /// against zstd alone compressing the same column data, on one thread and on the move's.
 scenario_result run_seal(const options& o);
+
+/// `cluster`: 3 etcd members and 3 nodes in cluster mode, beside 1 node in a cluster of its own:
+/// schema-change propagation (command sent → every node applied) against etcd's own CAS Txn +
+/// watch round trip; many-tables' load spread over the 3 nodes vs. on the 1 node; `T | count`
+/// fanned out from node 1 vs. on the 1 node. Needs nodes it starts (no --node).
+scenario_result run_cluster(const options& o);
 
 }  // namespace tributary::bench
