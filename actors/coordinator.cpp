@@ -292,7 +292,9 @@ void apply_version(coordinator_ptr self, const cluster::catalog_version& v) {
   st.cat = *v.catalog;
   st.revision = v.revision;
   if (newer) {
-    if (auto err = st.env->store.commit_catalog(st.cat, changes)) {
+    // Not synced: the cluster's catalog is the durable one, read again at every start; a later
+    // synced write (any ingest) makes this one durable too.
+    if (auto err = st.env->store.commit_catalog(st.cat, changes, /*sync=*/false)) {
       // The local copy is a cache of the cluster's; the node cannot follow the cluster without it.
       spdlog::critical("cannot persist catalog v{} locally: {}", st.cat.version, err->message);
       self->quit(caf::sec::runtime_error);

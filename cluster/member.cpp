@@ -42,8 +42,32 @@ std::string meta_value(const model::catalog& c) { return json{{"next_id", c.next
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
+// Decoded catalog objects by key, with the value they were decoded from: a new version decodes
+// only the objects its command changed (a catalog of thousands of tables is not parsed again for
+// every command).
+struct decoded_object {
+  bool filled = false;
+  std::string value;
+  std::variant<model::database, std::pair<model::database_id, model::table>, std::string> object;
+};
+using decoded_cache = std::map<std::string, decoded_object>;
+
+template <class Decode>
+const auto& decoded(decoded_cache& cache, const std::string& key, const std::string& value, Decode decode) {
+  auto& entry = cache[key];
+  if (!entry.filled || entry.value != value) {
+    entry.filled = true;
+    entry.value = value;
+    auto d = decode(value);
+    if (auto* e = std::get_if<std::string>(&d)) entry.object = *e;
+    else entry.object = std::move(std::get<0>(d));
+  }
+  return entry.object;
+}
+
 // The catalog keys (relative to catalog/) and their values; builds the catalog they describe.
-std::variant<model::catalog, std::string> build_catalog(const std::map<std::string, std::string>& kvs) {
+std::variant<model::catalog, std::string> build_catalog(const std::map<std::string, std::string>& kvs,
+                                                        decoded_cache& cache) {
   model::catalog cat;
   auto version = kvs.find("catalog/version");
   if (version == kvs.end()) return std::string("no catalog/version key");
@@ -59,22 +83,23 @@ std::variant<model::catalog, std::string> build_catalog(const std::map<std::stri
   }
   std::map<uint64_t, std::string> names;  // database id → name
   for (auto it = kvs.lower_bound("catalog/db/"); it != kvs.end() && starts_with(it->first, "catalog/db/"); ++it) {
-    auto db = codec::decode_database(it->second);
+    const auto& db = decoded(cache, it->first, it->second, codec::decode_database);
     if (auto* e = std::get_if<std::string>(&db)) return fmt::format("{}: {}", it->first, *e);
-    auto& d = std::get<model::database>(db);
+    const auto& d = std::get<model::database>(db);
     names[static_cast<uint64_t>(d.id)] = d.name;
-    cat.databases[d.name] = std::move(d);
+    cat.databases[d.name] = d;
   }
   for (auto it = kvs.lower_bound("catalog/table/"); it != kvs.end() && starts_with(it->first, "catalog/table/");
        ++it) {
-    auto t = codec::decode_table(it->second);
+    const auto& t = decoded(cache, it->first, it->second, codec::decode_table);
     if (auto* e = std::get_if<std::string>(&t)) return fmt::format("{}: {}", it->first, *e);
-    auto& [db, table] = std::get<std::pair<model::database_id, model::table>>(t);
+    const auto& [db, table] = std::get<std::pair<model::database_id, model::table>>(t);
     auto n = names.find(static_cast<uint64_t>(db));
     if (n == names.end()) continue;  // its database's drop removed it in the same revision
-    auto name = table.name;
-    cat.databases[n->second].tables[name] = std::move(table);
+    cat.databases[n->second].tables[table.name] = table;
   }
+  // Objects deleted since: out of the cache.
+  for (auto it = cache.begin(); it != cache.end();) it = kvs.count(it->first) ? std::next(it) : cache.erase(it);
   return cat;
 }
 
@@ -209,6 +234,8 @@ struct member::impl {
   clock::time_point lease_renewed;
 
   std::atomic<bool> stopping{false};
+  // Ends the current watch: set when stopping, and when the lease was lost (then reseed).
+  std::atomic<bool> interrupt_watch{false};
   std::thread watcher, ticker, acker;
 
   // Applies one key's new state (value empty and `erase` for a delete) to the in-memory view.
@@ -265,8 +292,10 @@ struct member::impl {
     for (const auto& kv : r.kvs) apply_key(kv.key, kv, false);
   }
 
-  std::variant<catalog_version, std::string> current_catalog() const {
-    auto built = build_catalog(catalog_kvs);
+  decoded_cache decoded_objects;  // guarded by `mutex`, like catalog_kvs
+
+  std::variant<catalog_version, std::string> current_catalog() {
+    auto built = build_catalog(catalog_kvs, decoded_objects);
     if (auto* e = std::get_if<std::string>(&built)) return *e;
     catalog_version v;
     v.catalog = std::make_shared<const model::catalog>(std::move(std::get<model::catalog>(built)));
@@ -305,10 +334,12 @@ struct member::impl {
             changed.notify_all();
             if (next) on_version(std::move(*next));
           },
-          stopping, watch_silence);
-      if (stopping || end.why == watch_end::reason::stopped) break;
+          interrupt_watch, watch_silence);
+      if (stopping) break;
+      interrupt_watch = false;
       spdlog::warn("cluster catalog watch on {} ended ({}); reseeding", store->describe(),
                    end.why == watch_end::reason::compacted ? fmt::format("compacted at revision {}", end.compact_revision)
+                   : end.why == watch_end::reason::stopped ? std::string("the node's lease was lost")
                                                            : end.message);
       reseeds.fetch_add(1);
       if (opt.on_reseed) opt.on_reseed();
@@ -389,7 +420,11 @@ struct member::impl {
                                        {operation::kind::put, prefix + "nodes/" + node_id, node_value(), 0}});
             if (auto* e = std::get_if<model::error>(&put)) spdlog::debug("publishing this node's state failed: {}", e->message);
           } else {
-            spdlog::warn("cluster lease {} of node '{}' expired; registering again", lease.load(), node_id);
+            // Others count this node as gone: it stops ingesting until the store confirms its
+            // catalog again, registers again and reads the whole catalog again.
+            spdlog::warn("cluster lease {} of node '{}' expired; registering again and reseeding", lease.load(), node_id);
+            on_fresh(clock::time_point::min());
+            interrupt_watch = true;
             lease_losses.fetch_add(1);
             if (opt.on_lease) opt.on_lease(false);
             if (auto e = register_node()) spdlog::warn("registering again failed: {}", e->message);
@@ -682,6 +717,7 @@ std::optional<model::error> member::drop_node(const std::string& id) {
 void member::stop() {
   auto& i = *impl_;
   if (i.stopping.exchange(true)) return;
+  i.interrupt_watch = true;
   i.changed.notify_all();
   if (i.lease.load()) {
     if (auto e = i.store->revoke_lease(i.lease.load())) spdlog::warn("revoking the cluster lease failed: {}", e->message);
@@ -739,7 +775,7 @@ std::vector<model::change> diff(const model::catalog& from, const model::catalog
       old = nullptr;
     }
     if (old) kept[static_cast<uint64_t>(db.id)] = true;
-    if (!old || codec::encode_database(*old) != codec::encode_database(db))
+    if (!old || old->policy != db.policy)
       out.push_back({model::change::kind::put_database, db.id, {}, name, {}});
     std::map<uint64_t, const model::table*> old_tables;
     if (old)
@@ -754,7 +790,7 @@ std::vector<model::change> diff(const model::catalog& from, const model::catalog
       if (o) old_tables.erase(ot);
       // A new database's tables are put too (storage persists them; the coordinator's update of
       // a table its database just spawned changes nothing).
-      if (!o || codec::encode_table(db, *o) != codec::encode_table(db, t))
+      if (!o || !(*o == t))
         out.push_back({model::change::kind::put_table, db.id, t.id, name, tn});
     }
     for (const auto& [id, t] : old_tables) out.push_back({model::change::kind::delete_table, db.id, t->id, name, t->name});

@@ -46,6 +46,7 @@ struct mapping {
   mapping_kind kind = mapping_kind::csv;
   std::vector<mapping_element> elements;
   int64_t last_updated_ticks = 0;  ///< 100-ns ticks since the Unix epoch
+  friend bool operator==(const mapping&, const mapping&) = default;
 };
 
 struct table {
@@ -56,6 +57,7 @@ struct table {
   std::string docstring;
   std::optional<streaming_policy> policy;  ///< the table's own policy, if set
   std::vector<mapping> mappings;           ///< sorted by (kind, name)
+  friend bool operator==(const table&, const table&) = default;
 };
 
 struct database {

@@ -173,7 +173,7 @@ std::variant<model::catalog, model::error> store::load_catalog() const {
 }
 
 std::optional<model::error> store::commit_catalog(const model::catalog& cat,
-                                                  const std::vector<model::change>& changes) {
+                                                  const std::vector<model::change>& changes, bool sync) {
   rocksdb::WriteBatch batch;
   auto* cf = impl_->catalog;
   auto find_db = [&](const std::string& name) { return cat.find_database(name); };
@@ -208,7 +208,7 @@ std::optional<model::error> store::commit_catalog(const model::catalog& cat,
   }
   batch.Put(cf, codec::meta_key(), codec::encode_meta(cat));
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = sync;
   auto s = impl_->db->Write(wo, &batch);
   if (!s.ok()) return storage_error("cannot persist the catalog change", s);
   return std::nullopt;

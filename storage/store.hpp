@@ -42,9 +42,12 @@ class store {
 
   /// Persists the state of every object named in `changes` as found in `cat` (deleted
   /// objects are removed, a dropped database takes its tables with it) together with the
-  /// catalog's version, next id and switch, in one synced write batch: all or nothing.
+  /// catalog's version, next id and switch, in one write batch: all or nothing.
+  /// `sync` false (cluster mode, where the local catalog is a copy of the cluster's and is read
+  /// again at start) skips the fsync: the write is durable with the next synced write of any
+  /// kind, which the shared write-ahead log orders after it.
   std::optional<model::error> commit_catalog(const model::catalog& cat,
-                                             const std::vector<model::change>& changes);
+                                             const std::vector<model::change>& changes, bool sync = true);
 
  private:
   friend class rowstore_writer;

@@ -203,6 +203,36 @@ TEST(cluster_member, a_data_dir_with_a_catalog_joins_only_as_first_node) {
   EXPECT_NE(std::get<model::error>(again).message.find("--node-id a"), std::string::npos);
 }
 
+// A member whose lease expired (a long pause, a partition) registers again and reads the whole
+// catalog again; it is listed live once more.
+TEST(cluster_member, a_lost_lease_is_registered_again_and_the_catalog_reseeded) {
+  std::atomic<int64_t> skew_ms{0};
+  std::shared_ptr<metadata_store> store =
+      make_memory_store([&] { return clock::now() + std::chrono::milliseconds(skew_ms.load()); });
+  auto a = join(store, "a");
+  ASSERT_TRUE(a);
+  a->start();
+  const auto live = [&] {
+    for (const auto& n : a->m->nodes())
+      if (n.id == "a") return n.live;
+    return false;
+  };
+  const auto eventually_live = [&] {
+    for (auto end = clock::now() + 5s; clock::now() < end; std::this_thread::sleep_for(20ms))
+      if (live()) return true;
+    return false;
+  };
+  ASSERT_TRUE(eventually_live());
+  {
+    std::lock_guard l(a->mu);
+    a->last = {};
+  }
+  skew_ms = 60'000;  // the store's clock jumps past the lease's TTL: the lease and members/a go
+  // The next keepalive (every TTL/3) finds the lease gone: registered again, catalog read again.
+  EXPECT_TRUE(a->wait_version(1, 5s)) << "the catalog was delivered again after the lease was lost";
+  EXPECT_TRUE(eventually_live()) << "registered again under a new lease";
+}
+
 TEST(cluster_diff, names_every_object_that_changed) {
   auto a = with_database(model::catalog{}, "Db");
   model::table t;
