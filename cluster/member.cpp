@@ -251,29 +251,26 @@ struct member::impl {
     }
     auto section = key.substr(0, key.find('/') + 1);
     auto id = key.substr(section.size());
+    // nodes/ and members/ both carry the node's address and its last rowstore report.
+    auto read_report = [&](node_state& n) {
+      if (erase) return;
+      try {
+        auto j = json::parse(kv.value);
+        n.rpc = j.at("rpc").get<std::string>();
+        n.rowstore = j.value("rowstore", uint64_t{0});
+      } catch (const std::exception&) {
+        spdlog::warn("cluster key {} holds no node report: {:.200}", full_key, kv.value);
+      }
+    };
     if (section == "nodes/") {
       auto& n = members[id];
       n.registered = !erase;
-      if (!erase) {
-        try {
-          auto j = json::parse(kv.value);
-          n.rpc = j.at("rpc").get<std::string>();
-          n.rowstore = j.value("rowstore", uint64_t{0});
-        } catch (const std::exception&) {
-        }
-      }
+      read_report(n);
     } else if (section == "members/") {
       auto& n = members[id];
       n.live = !erase;
       n.lease = erase ? 0 : kv.lease;
-      if (!erase) {
-        try {
-          auto j = json::parse(kv.value);
-          n.rpc = j.at("rpc").get<std::string>();
-          n.rowstore = j.value("rowstore", uint64_t{0});
-        } catch (const std::exception&) {
-        }
-      }
+      read_report(n);
     } else if (section == "applied/") {
       auto& n = members[id];
       n.applied = erase ? 0 : std::strtoull(kv.value.c_str(), nullptr, 10);

@@ -9,6 +9,7 @@
 
 #include "client/client.hpp"
 #include "tests/support/etcd_process.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
 
@@ -33,14 +34,6 @@ client::ingest_request csv(const std::string& table, int from, int n, std::strin
   return r;
 }
 
-template <class F>
-bool eventually(F f, std::chrono::milliseconds limit = 15s) {
-  for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
 
 // Three nodes of cluster "c" on one etcd, each with its own data dir.
 struct cluster_fixture {
@@ -140,7 +133,7 @@ TEST(cluster, a_single_node_data_dir_uploads_its_catalog_as_first_node_and_is_re
   {
     node_process first(alone.path(), {"--metadata", etcd.url(), "--cluster-name", "up", "--node-id", "a"});
     client::connection c(first.rpc_address());
-    EXPECT_TRUE(eventually([&] { return count(c, "Old | count") == 7; }));
+    EXPECT_TRUE(eventually([&] { return count(c, "Old | count") == 7; }, 15s));
     temp_dir other;
     node_process second(other.path(), {"--metadata", etcd.url(), "--cluster-name", "up", "--node-id", "b"});
     client::connection c2(second.rpc_address());
@@ -184,7 +177,7 @@ TEST(cluster, a_paused_node_is_fenced_reported_and_catches_up) {
   EXPECT_TRUE(eventually([&] {
     last = error_code(c.ingest(three_columns));
     return last == "ack";
-  })) << last;
+  }, 15s)) << last;
   auto schema = ok(c.command("Db", ".show table T"));
   EXPECT_EQ(schema.rows.size(), 3u) << "the resumed node has the column added while it was paused";
 }
@@ -205,7 +198,7 @@ TEST(cluster, ingest_stops_without_the_metadata_store_and_resumes_with_it) {
   }, 5s));
   EXPECT_TRUE(code == "ClusterMetadataUnavailable" || code == "CatalogSyncing") << code;
   f.etcd.resume();
-  EXPECT_TRUE(eventually([&] { return acked(a.ingest(csv("T", 5, 5))); }));
+  EXPECT_TRUE(eventually([&] { return acked(a.ingest(csv("T", 5, 5))); }, 15s));
   EXPECT_GE(count(a, "T | count"), 10);
 }
 
@@ -237,7 +230,7 @@ TEST(cluster, a_clean_stop_leaves_at_once_and_a_restart_rejoins) {
   EXPECT_TRUE(eventually([&] { return state_of_b() == "Down"; }, 3s)) << state_of_b();
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, 8s) << "seen down through its revoked lease";
   f.nodes[1]->restart();
-  EXPECT_TRUE(eventually([&] { return state_of_b() == "Live"; }));
+  EXPECT_TRUE(eventually([&] { return state_of_b() == "Live"; }, 15s));
   EXPECT_EQ(count(a, "T | count"), 4);
 }
 

@@ -11,6 +11,7 @@
 
 #include "client/client.hpp"
 #include "tests/support/exposition.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
 #include "tests/support/run_process.hpp"
@@ -46,15 +47,6 @@ int64_t count(client::connection& c, const std::string& table) {
   return t.rows.size() == 1 ? std::get<int64_t>(t.rows[0][0]) : -1;
 }
 
-// Polls `f` every 20 ms for up to `limit`; whether it became true.
-template <class F>
-bool eventually(F f, std::chrono::milliseconds limit = 10s) {
-  for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
 
 void create_table(client::connection& c, const std::string& table) {
   ok(c.command("Db", ".create table " + table + " (n:long, s:string)"));
