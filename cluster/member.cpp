@@ -384,7 +384,15 @@ struct member::impl {
                              {operation::kind::put, prefix + "applied/" + node_id, std::to_string(applied.load()), 0}});
     if (auto* e = std::get_if<model::error>(&r)) return *e;
     lease = id;
-    lease_renewed = clock::now();
+    {
+      // Known at once, before the watch brings the keys back.
+      std::lock_guard lock(mutex);
+      lease_renewed = clock::now();
+      auto& self = members[node_id];
+      self.registered = self.live = true;
+      self.rpc = rpc_address;
+      self.lease = id;
+    }
     if (opt.on_lease) opt.on_lease(true);
     return std::nullopt;
   }
@@ -743,7 +751,8 @@ std::vector<node_info> member::nodes() const {
     node_info x;
     x.id = id;
     x.rpc_address = n.rpc;
-    x.live = n.live;
+    // This node knows its own lease before its watch brings back members/<self>.
+    x.live = n.live || (id == i.node_id && i.lease.load() != 0 && !i.stopping.load());
     x.applied_version = id == i.node_id ? std::max<uint64_t>(n.applied, i.applied.load()) : n.applied;
     x.self = id == i.node_id;
     x.rowstore_bytes = n.rowstore;
