@@ -397,8 +397,31 @@ struct member::impl {
     return std::nullopt;
   }
 
-  // Every F/4: a linearizable read of the catalog version extends the freshness bound when it
-  // shows nothing newer than what this node applied. Every TTL/3: the lease's keepalive.
+  // The freshness bound (reference/cluster.md §5.4). A linearizable read sent at `sent` that
+  // showed version `v` proves that every commit not yet applied here happened after `sent` once
+  // this node has applied `v`: from then on the node may ingest until `sent` + F. A read showing
+  // a version not yet applied waits here until it is (under a stream of schema changes most
+  // reads do), rather than being thrown away.
+  std::mutex fresh_mutex;
+  clock::time_point fresh_until = clock::time_point::min();
+  std::optional<std::pair<clock::time_point, uint64_t>> confirmation;  // the newest read not yet applied
+
+  void confirm(std::optional<clock::time_point> sent, uint64_t version) {
+    std::optional<clock::time_point> extend;
+    {
+      std::lock_guard lock(fresh_mutex);
+      if (sent && (!confirmation || *sent > confirmation->first)) confirmation.emplace(*sent, version);
+      if (confirmation && confirmation->second <= applied.load()) {
+        const auto until = confirmation->first + opt.staleness_bound;
+        confirmation.reset();
+        if (until > fresh_until) extend = fresh_until = until;
+      }
+    }
+    if (extend && on_fresh) on_fresh(*extend);
+  }
+
+  // Every F/4: a linearizable read of the catalog version (confirm). Every TTL/3: the lease's
+  // keepalive.
   void tick_loop() {
     const auto period = std::max(opt.staleness_bound / 4, std::chrono::milliseconds(10));
     auto next_keepalive = clock::now() + std::chrono::duration_cast<clock::duration>(opt.lease_ttl) / 3;
@@ -407,7 +430,7 @@ struct member::impl {
       auto r = store->range(prefix + "catalog/version", false);
       if (auto* rr = std::get_if<range_result>(&r); rr && !rr->kvs.empty()) {
         const uint64_t v = std::strtoull(rr->kvs.front().value.c_str(), nullptr, 10);
-        if (v <= applied.load()) on_fresh(sent + opt.staleness_bound);
+        confirm(sent, v);
       }
       on_reachable(!std::holds_alternative<model::error>(r));
       if (clock::now() >= next_keepalive) {
@@ -428,6 +451,11 @@ struct member::impl {
             // Others count this node as gone: it stops ingesting until the store confirms its
             // catalog again, registers again and reads the whole catalog again.
             spdlog::warn("cluster lease {} of node '{}' expired; registering again and reseeding", lease.load(), node_id);
+            {
+              std::lock_guard lock(fresh_mutex);
+              fresh_until = clock::time_point::min();
+              confirmation.reset();
+            }
             on_fresh(clock::time_point::min());
             interrupt_watch = true;
             lease_losses.fetch_add(1);
@@ -674,6 +702,7 @@ void member::report_applied(uint64_t version) {
     i.members[i.node_id].applied = std::max(i.members[i.node_id].applied, version);
   }
   i.changed.notify_all();
+  i.confirm(std::nullopt, 0);
   // Published by the caller's thread: one small put (about 3 ms on loopback).
   auto r = i.store->txn({}, {{operation::kind::put, i.prefix + "applied/" + i.node_id, std::to_string(version), 0}});
   if (auto* e = std::get_if<model::error>(&r))
@@ -730,12 +759,10 @@ void member::stop() {
   }
   for (auto* t : {&i.watcher, &i.ticker, &i.acker})
     if (t->joinable()) t->join();
-  // The callbacks hold the node's actors (the coordinator): an actor system waits, at its end,
-  // until nothing refers to them any more.
+  // on_version holds the coordinator: an actor system waits, at its end, until nothing refers
+  // to its actors any more. (The others hold plain objects, and report_applied may still run on
+  // the coordinator's thread.)
   i.on_version = nullptr;
-  i.on_fresh = nullptr;
-  i.on_reachable = nullptr;
-  i.rowstore_bytes = nullptr;
   std::lock_guard lock(i.mutex);
   i.waiters.clear();
 }
