@@ -203,6 +203,38 @@ TEST(cluster_member, a_data_dir_with_a_catalog_joins_only_as_first_node) {
   EXPECT_NE(std::get<model::error>(again).message.find("--node-id a"), std::string::npos);
 }
 
+// Under a stream of commands most reads of the version show one not yet applied; the bound must
+// still advance once it is applied, or every node would stop ingesting while schemas change.
+TEST(cluster_member, the_freshness_bound_keeps_advancing_while_commands_stream_in) {
+  std::shared_ptr<metadata_store> store = make_memory_store();
+  auto a = join(store, "a"), b = join(store, "b");
+  ASSERT_TRUE(a && b);
+  a->start();
+  b->start();
+  auto current = *a->m->seeded().catalog;
+  int64_t revision = a->m->seeded().revision;
+  const auto end = clock::now() + 2s;
+  int fresh_samples = 0, samples = 0;
+  for (int i = 0; clock::now() < end; ++i) {
+    auto next = with_database(current, "Db" + std::to_string(i));
+    auto c = a->m->commit(revision, next, created(next, "Db" + std::to_string(i)), ".create database");
+    ASSERT_TRUE(std::holds_alternative<commit_result>(c));
+    ASSERT_TRUE(std::get<commit_result>(c).committed);
+    ASSERT_TRUE(a->wait_version(next.version));
+    {
+      std::lock_guard l(a->mu);
+      revision = a->last.revision;
+    }
+    current = next;
+    std::this_thread::sleep_for(30ms);
+    std::lock_guard l(b->mu);
+    ++samples;
+    fresh_samples += b->fresh_until > clock::now();
+  }
+  EXPECT_GT(samples, 20);
+  EXPECT_GE(fresh_samples, samples - 2) << "b was fresh in " << fresh_samples << " of " << samples << " samples";
+}
+
 // A member whose lease expired (a long pause, a partition) registers again and reads the whole
 // catalog again; it is listed live once more.
 TEST(cluster_member, a_lost_lease_is_registered_again_and_the_catalog_reseeded) {
