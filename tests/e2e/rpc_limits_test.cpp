@@ -353,32 +353,43 @@ TEST(rpc_limits, a_500000_row_answer_does_not_stall_other_answers) {
   });
   raw_connection q(node->rpc_address());
   std::this_thread::sleep_for(200ms);
-  const auto from = std::chrono::steady_clock::now();
+  using clock = std::chrono::steady_clock;
+  std::vector<std::pair<clock::time_point, clock::time_point>> windows;  // one per query
   for (int i = 0; i < 3; ++i) {
+    const auto from = clock::now();
     auto req = q.service.queryRequest();
     req.setDatabase("Db");
     req.setText("W | take 500000");
     auto answer = req.send().wait(q.ws());
     ASSERT_TRUE(answer.getResult().isTable());
     EXPECT_EQ(answer.getResult().getTable().getRows().size(), 500'000u);
+    windows.emplace_back(from, clock::now());
   }
-  const auto to = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(200ms);
   querying = false;
   ingester.join();
-  std::chrono::steady_clock::duration longest{};
-  for (size_t i = 1; i < acks.size(); ++i)
-    if (acks[i] > from && acks[i - 1] < to) longest = std::max(longest, acks[i] - acks[i - 1]);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(longest).count();
-  std::cout << acks.size() << " acks; longest gap between acks while querying: " << ms << " ms; queries took "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count() << " ms\n";
-  // Relative to how long one answer takes on this machine (sanitizers and a loaded CI slow both
-  // alike): an answer copied in one piece on the RPC thread holds every other caller for a large
-  // share of it; in slices an ingest waits for one slice plus scheduling noise.
-  const auto per_query = std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count() / 3;
-  const auto bound = std::max<long long>(100, per_query / 10);
-  EXPECT_LT(ms, bound) << "an ingest waited " << ms << " ms for its answer behind a query's (one answer takes "
-                       << per_query << " ms)";
+  // The longest wait between two acks during each query, and the median of the three: an answer
+  // copied whole on the RPC thread (240 ms of the loop for these rows, measured on the plain
+  // build) holds every other caller in every query; in slices an ingest waits for one slice, plus
+  // whatever else the machine runs meanwhile, which spikes in one query, not in most.
+  std::vector<long long> longest;
+  long long total_ms = 0;
+  for (const auto& [from, to] : windows) {
+    clock::duration gap{};
+    for (size_t i = 1; i < acks.size(); ++i)
+      if (acks[i] > from && acks[i - 1] < to) gap = std::max(gap, acks[i] - acks[i - 1]);
+    longest.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
+    total_ms += std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+  }
+  std::sort(longest.begin(), longest.end());
+  const auto median = longest[1];
+  const auto per_query = total_ms / 3;
+  std::cout << acks.size() << " acks; longest gap between acks in each query: " << longest[0] << ", " << longest[1]
+            << ", " << longest[2] << " ms; one query takes " << per_query << " ms\n";
+  // Relative to one answer's time on this machine (sanitizers and a loaded CI slow both alike):
+  // copied whole, the answer's copy is about a quarter of it.
+  const auto bound = std::max<long long>(100, per_query * 15 / 100);
+  EXPECT_LT(median, bound) << "an ingest waited " << median << " ms (median of three queries) behind a query's answer";
 }
 
 // Like Kusto's truncationmaxsize: past 64 MB the query fails and says how to narrow it, however
