@@ -257,6 +257,16 @@ std::optional<model::error> check_call(const char* request, capnp::Text::Reader 
                   "split it into smaller commands, or narrow the query");
 }
 
+// "localhost:7400" and "[::1]:7400" as "127.0.0.1:7400": the spellings of a loopback address a
+// client may have used for a node that registered itself as 127.0.0.1.
+std::string loopback_as_ip(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return address;
+  const auto host = address.substr(0, colon);
+  if (host == "localhost" || host == "[::1]") return "127.0.0.1" + address.substr(colon);
+  return address;
+}
+
 // An answer built as a Cap'n Proto message (root: wire::Result) by the thread that produced it.
 using built = kj::Own<capnp::MallocMessageBuilder>;
 
@@ -497,15 +507,29 @@ class service final : public wire::Tributary::Server {
       ticket->answered = true;
       return actors::ingest_outcome{*e};
     }
+    // Only the cluster's nodes are asked: the addresses come from the client, and this node
+    // neither connects to arbitrary ones nor keeps a connection per address it was told. An
+    // address that is no node now (a node that moved) cannot say whether it has the request.
+    std::vector<std::string> others;
+    for (auto& a : earlier) a = loopback_as_ip(a);
     if (options_.cluster)
-      for (const auto& n : options_.cluster->nodes())
-        if (n.self) std::erase(earlier, n.rpc_address);
+      for (const auto& n : options_.cluster->nodes()) {
+        if (n.self) std::erase(earlier, loopback_as_ip(n.rpc_address));
+        else others.push_back(loopback_as_ip(n.rpc_address));
+      }
     if (earlier.empty()) return to_table(std::move(call), std::move(ticket));
     using asked = std::pair<std::string, claim_call>;  // a node's address, and what it answered
     kj::Vector<kj::Promise<asked>> claims;
-    for (auto& address : earlier)
+    for (auto& address : earlier) {
+      if (std::find(others.begin(), others.end(), address) == others.end()) {
+        claim_call none;
+        none.failure = "it is not the address of a node of this cluster now (.show cluster lists them)";
+        claims.add(kj::Promise<asked>(asked{std::move(address), std::move(none)}));
+        continue;
+      }
       claims.add(pool_.claim_ingest(address, call.database, call.table, call.request_id, claimant_)
                      .then([address](claim_call c) mutable { return asked{std::move(address), std::move(c)}; }));
+    }
     return kj::joinPromises(claims.releaseAsArray())
         .then([this, call = std::move(call), ticket = std::move(ticket)](
                   kj::Array<asked> answers) mutable -> kj::Promise<actors::ingest_outcome> {

@@ -153,13 +153,23 @@ TEST_F(cluster_dedup_test, a_retry_whose_previous_node_is_down_waits_for_it) {
 }
 
 TEST_F(cluster_dedup_test, a_retry_naming_the_node_it_arrives_at_ingests_there) {
-  // Its own advertised address is skipped; "localhost:<port>" is the same node under another
-  // name, which its claim's token gives away: no tombstone refuses the request.
+  // Its own advertised address is skipped, also spelt "localhost:<port>" (and a name it has under
+  // another spelling would be given away by its claim's token): no tombstone refuses the request.
   const auto port = std::to_string(nodes_[1]->rpc_port());
   auto r = acked(connect(1).ingest(request("S", 0, 6, address(1) + ", localhost:" + port)));
   EXPECT_FALSE(r.duplicate);
   EXPECT_EQ(r.consumed_records, 6u);
   EXPECT_EQ(count(0), 6);
+}
+
+// Only the cluster's nodes are asked: an address that is none (a client's mistake, or a node that
+// moved) is not connected to, and the retry is held as for a node that is down.
+TEST_F(cluster_dedup_test, a_retry_naming_an_address_outside_the_cluster_is_held_without_a_call) {
+  auto held = refused(connect(1).ingest(request("X", 0, 3, "192.0.2.1:7400")));
+  EXPECT_EQ(held.code, "PreviousNodeUnreachable") << held.message;
+  EXPECT_FALSE(held.permanent);
+  EXPECT_NE(held.message.find("not the address of a node of this cluster"), std::string::npos) << held.message;
+  EXPECT_EQ(count(0), 0);
 }
 
 TEST_F(cluster_dedup_test, a_malformed_previous_nodes_property_is_refused_by_name) {
