@@ -344,7 +344,8 @@ model::outcome show_cluster(coordinator_ptr self) {
   for (const auto& n : st.env->cluster->nodes()) {
     const int64_t rowstore = n.self ? static_cast<int64_t>(st.env->usage.rowstore()) : static_cast<int64_t>(n.rowstore_bytes);
     t.rows.push_back({n.id, std::string(n.live ? "Live" : "Down"), n.rpc_address, static_cast<int64_t>(n.applied_version),
-                      n.live ? model::value{n.lease_ttl_ms * 10'000} : model::value{}, rowstore, n.self});
+                      n.live && n.lease_ttl_ms >= 0 ? model::value{n.lease_ttl_ms * 10'000} : model::value{}, rowstore,
+                      n.self});
   }
   return t;
 }

@@ -184,7 +184,7 @@ struct node_state {
   bool live = false;        // members/<id>
   int64_t lease = 0;
   uint64_t applied = 0;
-  int64_t lease_ttl_ms = 0;
+  int64_t lease_ttl_ms = -1;  // unknown until the next check of other nodes' leases
   uint64_t rowstore = 0;
 };
 
@@ -269,6 +269,7 @@ struct member::impl {
     } else if (section == "members/") {
       auto& n = members[id];
       n.live = !erase;
+      if (n.lease != (erase ? 0 : kv.lease)) n.lease_ttl_ms = -1;  // a new lease: its time left is not known yet
       n.lease = erase ? 0 : kv.lease;
       read_report(n);
     } else if (section == "applied/") {
@@ -787,7 +788,7 @@ std::vector<node_info> member::nodes() const {
       const auto left = i.opt.lease_ttl - (clock::now() - i.lease_renewed);
       x.lease_ttl_ms = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
     } else {
-      x.lease_ttl_ms = n.live ? n.lease_ttl_ms : 0;
+      x.lease_ttl_ms = n.live ? n.lease_ttl_ms : -1;
     }
     out.push_back(std::move(x));
   }

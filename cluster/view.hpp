@@ -15,7 +15,7 @@ struct node_info {
   std::string rpc_address;  ///< "host:port" of its Cap'n Proto RPC server (Tributary and Peer)
   bool live = false;        ///< holds a lease (members/<id>); a node without one is down
   uint64_t applied_version = 0;  ///< the catalog version it last reported applied
-  int64_t lease_ttl_ms = 0;      ///< lease time left at the last check (live nodes)
+  int64_t lease_ttl_ms = -1;     ///< lease time left at the last check; -1 = not known (yet)
   bool self = false;             ///< this node
   uint64_t rowstore_bytes = 0;   ///< its rowstore at its last report (every few seconds)
 };
