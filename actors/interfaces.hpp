@@ -292,8 +292,8 @@ using coordinator_actor = caf::typed_actor<
 
 }  // namespace tributary::actors
 
-// Local-only messages for now: they never cross a node boundary until the cluster issue gives
-// them inspect() overloads.
+// Local-only messages: they never cross a node boundary (nodes talk over Cap'n Proto, the Peer
+// interface in schema/tributary.capnp, not CAF remote actors), so they need no inspect().
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::model::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::catalog_message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::acks_message)
