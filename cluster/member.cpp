@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -339,7 +340,6 @@ struct member::impl {
                    end.why == watch_end::reason::compacted ? fmt::format("compacted at revision {}", end.compact_revision)
                    : end.why == watch_end::reason::stopped ? std::string("the node's lease was lost")
                                                            : end.message);
-      reseeds.fetch_add(1);
       if (opt.on_reseed) opt.on_reseed();
       std::this_thread::sleep_for(backoff);
       auto snap = store->range(prefix, true);
@@ -402,21 +402,28 @@ struct member::impl {
   // showed version `v` proves that every commit not yet applied here happened after `sent` once
   // this node has applied `v`: from then on the node may ingest until `sent` + F. A read showing
   // a version not yet applied waits here until it is (under a stream of schema changes most
-  // reads do), rather than being thrown away.
+  // reads do), rather than being thrown away. Reads wait in send order: when the node applies
+  // more slowly than it reads, each read must still be confirmed, not replaced by the next one.
+  static constexpr size_t max_confirmations = 64;  // F/4 apart: far more than a bound's worth
   std::mutex fresh_mutex;
   clock::time_point fresh_until = clock::time_point::min();
-  std::optional<std::pair<clock::time_point, uint64_t>> confirmation;  // the newest read not yet applied
+  std::deque<std::pair<clock::time_point, uint64_t>> confirmations;  // reads not yet applied, by send time
 
   void confirm(std::optional<clock::time_point> sent, uint64_t version) {
     std::optional<clock::time_point> extend;
     {
       std::lock_guard lock(fresh_mutex);
-      if (sent && (!confirmation || *sent > confirmation->first)) confirmation.emplace(*sent, version);
-      if (confirmation && confirmation->second <= applied.load()) {
-        const auto until = confirmation->first + opt.staleness_bound;
-        confirmation.reset();
-        if (until > fresh_until) extend = fresh_until = until;
+      if (sent) {
+        confirmations.emplace_back(*sent, version);
+        if (confirmations.size() > max_confirmations) confirmations.pop_front();
       }
+      // The newest read whose version is applied confirms the bound; older ones are moot.
+      std::optional<clock::time_point> confirmed;
+      while (!confirmations.empty() && confirmations.front().second <= applied.load()) {
+        confirmed = confirmations.front().first;
+        confirmations.pop_front();
+      }
+      if (confirmed && *confirmed + opt.staleness_bound > fresh_until) extend = fresh_until = *confirmed + opt.staleness_bound;
     }
     if (extend && on_fresh) on_fresh(*extend);
   }
@@ -455,11 +462,10 @@ struct member::impl {
             {
               std::lock_guard lock(fresh_mutex);
               fresh_until = clock::time_point::min();
-              confirmation.reset();
+              confirmations.clear();
             }
             on_fresh(clock::time_point::min());
             interrupt_watch = true;
-            lease_losses.fetch_add(1);
             if (opt.on_lease) opt.on_lease(false);
             if (auto e = register_node()) spdlog::warn("registering again failed: {}", e->message);
           }
@@ -534,8 +540,6 @@ struct member::impl {
     }
   }
 
-  std::atomic<uint64_t> reseeds{0};
-  std::atomic<uint64_t> lease_losses{0};
 };
 
 member::member(std::unique_ptr<impl> i) : impl_(std::move(i)) {}

@@ -47,6 +47,15 @@ struct node {
   catalog_version last;
   clock::time_point fresh_until{};
   bool report = true;
+  // Applies each version this long after receiving it (a node busy applying), from a thread of
+  // its own so that the lag stays constant however fast versions come.
+  std::chrono::milliseconds apply_lag{0};
+  std::mutex lag_mu;
+  std::vector<std::thread> lagged;
+
+  ~node() {
+    for (auto& t : lagged) t.join();
+  }
 
   void start() {
     m->start("127.0.0.1:1", [this](catalog_version v) {
@@ -54,7 +63,15 @@ struct node {
         std::lock_guard l(mu);
         last = v;
       }
-      if (report) m->report_applied(v.catalog->version);
+      if (report && apply_lag.count() > 0) {
+        std::lock_guard l(lag_mu);
+        lagged.emplace_back([this, version = v.catalog->version] {
+          std::this_thread::sleep_for(apply_lag);
+          m->report_applied(version);
+        });
+      } else if (report) {
+        m->report_applied(v.catalog->version);
+      }
       cv.notify_all();
     }, [this](clock::time_point t) {
       std::lock_guard l(mu);
@@ -203,16 +220,24 @@ TEST(cluster_member, a_data_dir_with_a_catalog_joins_only_as_first_node) {
   EXPECT_NE(std::get<model::error>(again).message.find("--node-id a"), std::string::npos);
 }
 
-// Under a stream of commands most reads of the version show one not yet applied; the bound must
-// still advance once it is applied, or every node would stop ingesting while schemas change.
+// Under a stream of commands most reads of the version show one not yet applied (here b applies
+// each 150 ms late, a command comes every ~30 ms): the bound must still advance once the version
+// read is applied, or every node would stop ingesting while schemas change.
 TEST(cluster_member, the_freshness_bound_keeps_advancing_while_commands_stream_in) {
   std::shared_ptr<metadata_store> store = make_memory_store();
   auto a = join(store, "a"), b = join(store, "b");
   ASSERT_TRUE(a && b);
+  b->apply_lag = 150ms;
   a->start();
   b->start();
   auto current = *a->m->seeded().catalog;
   int64_t revision = a->m->seeded().revision;
+  const auto b_fresh = [&] {
+    std::lock_guard l(b->mu);
+    return b->fresh_until > clock::now();
+  };
+  for (auto until = clock::now() + 3s; clock::now() < until && !b_fresh();) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(b_fresh()) << "b confirmed its catalog after joining";
   const auto end = clock::now() + 2s;
   int fresh_samples = 0, samples = 0;
   for (int i = 0; clock::now() < end; ++i) {
@@ -227,9 +252,8 @@ TEST(cluster_member, the_freshness_bound_keeps_advancing_while_commands_stream_i
     }
     current = next;
     std::this_thread::sleep_for(30ms);
-    std::lock_guard l(b->mu);
     ++samples;
-    fresh_samples += b->fresh_until > clock::now();
+    fresh_samples += b_fresh();
   }
   EXPECT_GT(samples, 20);
   EXPECT_GE(fresh_samples, samples - 2) << "b was fresh in " << fresh_samples << " of " << samples << " samples";
