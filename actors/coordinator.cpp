@@ -1,5 +1,7 @@
 #include <caf/all.hpp>
 #include <chrono>
+#include <functional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
@@ -74,6 +76,10 @@ struct coordinator_st {
   std::unordered_map<uint64_t, awaiting_acks> awaiting;  // by token
   std::vector<rerun> reruns;
   std::vector<held_resolve> held;
+  // Versions whose changes are still on their way to the actors (see settle()); a version is
+  // reported applied only once it and every earlier one have settled.
+  std::multiset<uint64_t> settling;
+  uint64_t settled = 0;
 
   bool streaming_on() const { return cat.streaming == model::switch_state::enabled; }
 
@@ -108,9 +114,37 @@ void spawn_database_with_tables(coordinator_ptr self, const model::database& db,
   st.databases[static_cast<uint64_t>(db.id)] = actor;
 }
 
-// Brings the actor tree in line with the catalog after a committed command.
-void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
+// An actor a change was sent to: a database (all of its tables) or one table of it.
+struct settle_target {
+  database_actor database;
+  std::optional<model::table_id> table;
+};
+
+// Calls `then` once every target has handled what was sent to it before (a barrier through the
+// database and on to its tables). CAF keeps the order of messages from one sender to one
+// receiver, and a database forwards before it answers, so the barrier arrives after the updates.
+void settle(coordinator_ptr self, const std::vector<settle_target>& targets, std::function<void()> then) {
+  if (targets.empty()) return then();
+  auto pending = std::make_shared<size_t>(targets.size());
+  auto one_done = [pending, then = std::make_shared<std::function<void()>>(std::move(then))]() {
+    if (--*pending == 0) (*then)();
+  };
+  for (const auto& t : targets) {
+    // A database dropped meanwhile answers with an error: it has nothing left to apply.
+    if (t.table)
+      self->request(t.database, caf::infinite, settle_atom::value, *t.table)
+          .then([one_done](bool) { one_done(); }, [one_done](caf::error&) { one_done(); });
+    else
+      self->request(t.database, caf::infinite, settle_atom::value)
+          .then([one_done](bool) { one_done(); }, [one_done](caf::error&) { one_done(); });
+  }
+}
+
+// Brings the actor tree in line with the catalog after a committed command; returns the actors
+// the changes went to (to settle() before the command answers).
+std::vector<settle_target> follow(coordinator_ptr self, const std::vector<model::change>& changes) {
   auto& st = self->state;
+  std::vector<settle_target> targets;
   auto database_actor_of = [&](model::database_id id) -> const database_actor* {
     auto it = st.databases.find(static_cast<uint64_t>(id));
     return it == st.databases.end() ? nullptr : &it->second;
@@ -124,12 +158,14 @@ void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
           self->send(*a, update_atom::value, st.update_for(*db));
         else
           spawn_database_with_tables(self, *db, nullptr);
+        targets.push_back({*database_actor_of(db->id), std::nullopt});
         break;
       }
       case model::change::kind::delete_database:
         if (auto it = st.databases.find(static_cast<uint64_t>(c.database)); it != st.databases.end()) {
           self->unlink_from(it->second);
           self->send(it->second, drop_atom::value);
+          targets.push_back({it->second, std::nullopt});
           st.databases.erase(it);
         }
         break;
@@ -138,18 +174,28 @@ void follow(coordinator_ptr self, const std::vector<model::change>& changes) {
         if (!db) break;
         auto t = db->tables.find(c.table_name);
         const auto* a = database_actor_of(db->id);
-        if (t != db->tables.end() && a) self->send(*a, update_atom::value, table_update{t->second, {}, {}});
+        if (t != db->tables.end() && a) {
+          self->send(*a, update_atom::value, table_update{t->second, {}, {}});
+          targets.push_back({*a, t->second.id});
+        }
         break;
       }
       case model::change::kind::delete_table:
-        if (const auto* a = database_actor_of(c.database)) self->send(*a, drop_atom::value, c.table);
+        if (const auto* a = database_actor_of(c.database)) {
+          self->send(*a, drop_atom::value, c.table);
+          targets.push_back({*a, c.table});
+        }
         break;
       case model::change::kind::put_cluster:
         for (const auto& [name, db] : st.cat.databases)
-          if (const auto* a = database_actor_of(db.id)) self->send(*a, update_atom::value, st.update_for(db));
+          if (const auto* a = database_actor_of(db.id)) {
+            self->send(*a, update_atom::value, st.update_for(db));
+            targets.push_back({*a, std::nullopt});
+          }
         break;
     }
   }
+  return targets;
 }
 
 // `.show cluster streamingingestion`: the switch's state (Enabled, Disabling while the rowstore
@@ -276,13 +322,24 @@ void commit_to_cluster(coordinator_ptr self, model::catalog after, commands::exe
 void ask_for_acks(coordinator_ptr self) {
   auto& st = self->state;
   for (auto& [token, a] : st.awaiting) {
-    if (a.asked || a.version > st.cat.version) continue;
+    if (a.asked || a.version > st.settled) continue;
     a.asked = true;
     st.env->cluster->await_acks(a.version, a.committed,
                                 [me = caf::actor_cast<coordinator_actor>(self), t = token](std::vector<cluster::node_ack> acks) {
                                   caf::anon_send(me, acked_atom::value, t, acks_message{std::move(acks)});
                                 });
   }
+}
+
+// Cluster mode: publishes the newest version whose changes every actor has (and every earlier
+// version's), and asks for the acknowledgements of the commands waiting for it.
+void settled(coordinator_ptr self) {
+  auto& st = self->state;
+  const uint64_t v = st.settling.empty() ? st.cat.version : *st.settling.begin() - 1;
+  if (v < st.settled) return;
+  st.settled = v;
+  st.env->cluster->report_applied(v);
+  ask_for_acks(self);
 }
 
 // Cluster mode: brings the node to a catalog version from the metadata store.
@@ -302,12 +359,17 @@ void apply_version(coordinator_ptr self, const cluster::catalog_version& v) {
       self->quit(caf::sec::runtime_error);
       return;
     }
-    follow(self, changes);
+    const auto version = st.cat.version;
+    st.settling.insert(version);
+    settle(self, follow(self, changes), [self, version] {
+      auto& st = self->state;
+      st.settling.erase(st.settling.find(version));
+      settled(self);
+    });
     st.report();
     spdlog::info("catalog v{} applied ({} change(s))", st.cat.version, changes.size());
   }
-  st.env->cluster->report_applied(st.cat.version);
-  ask_for_acks(self);
+  settled(self);
   for (auto it = st.held.begin(); it != st.held.end();) {
     if (it->version > st.cat.version) {
       ++it;
@@ -431,9 +493,14 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
       st.env->command_probe.executed(ex.kind, false);
       return model::outcome{*err};
     }
-    follow(self, ex.changes);
+    auto targets = follow(self, ex.changes);
     st.report();
     spdlog::info("catalog v{}: {}", st.cat.version, ex.kind);
+    st.env->command_probe.executed(ex.kind, std::holds_alternative<model::result_table>(ex.outcome));
+    // Answered once the actors have the changes: an ingest sent after the answer sees them.
+    auto rp = self->make_response_promise<model::outcome>();
+    settle(self, targets, [rp, outcome = std::move(ex.outcome)]() mutable { rp.deliver(std::move(outcome)); });
+    return rp;
   }
   st.env->command_probe.executed(ex.kind, std::holds_alternative<model::result_table>(ex.outcome));
   return std::move(ex.outcome);
@@ -445,6 +512,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_ptr self, model::c
   auto& st = self->state;
   st.cat = std::move(cat);
   st.env = env;
+  st.settled = st.cat.version;
   if (env->cluster) st.revision = env->cluster->seeded().revision;
   for (const auto& [name, db] : st.cat.databases) spawn_database_with_tables(self, db, recovered.get());
   st.report();

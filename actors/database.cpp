@@ -216,6 +216,27 @@ database_actor::behavior_type database_impl(database_ptr self, const node_env* e
         if (auto* t = std::get_if<table_actor>(&a)) return self->delegate(*t, clear_atom::value);
         return model::outcome{std::get<model::error>(a)};
       },
+      [self](settle_atom) -> caf::result<bool> {
+        auto rp = self->make_response_promise<bool>();
+        auto pending = std::make_shared<size_t>(1);
+        auto one_done = [rp, pending]() mutable {
+          if (--*pending == 0) rp.deliver(true);
+        };
+        for (auto& [id, e] : self->state.tables) {
+          if (!e.actor) continue;
+          ++*pending;
+          // An actor that fails meanwhile answers with an error: nothing of it is left to wait for.
+          self->request(*e.actor, caf::infinite, settle_atom::value)
+              .then([one_done](bool) mutable { one_done(); }, [one_done](caf::error&) mutable { one_done(); });
+        }
+        one_done();
+        return rp;
+      },
+      [self](settle_atom, model::table_id tid) -> caf::result<bool> {
+        auto it = self->state.tables.find(static_cast<uint64_t>(tid));
+        if (it == self->state.tables.end() || !it->second.actor) return true;
+        return self->delegate(*it->second.actor, settle_atom::value);
+      },
       [self](resolve_atom, const std::string& table) -> resolved_table {
         auto a = self->state.actor_of(table);
         if (auto* t = std::get_if<table_actor>(&a)) return *t;

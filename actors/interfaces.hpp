@@ -136,6 +136,10 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 using budget_atom = caf::atom_constant<caf::atom("budget")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+/// A barrier: answered once everything sent to the actor before it was handled. A management
+/// command answers after its changes reached every actor they concern, so a request sent after
+/// the answer finds them applied (a policy enabled a moment ago is enabled).
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 /// What the backpressure controller currently allows extent movers, and the readings behind it.
 struct mover_budget {
@@ -233,7 +237,9 @@ using table_actor = caf::typed_actor<
     /// answers once the deletion is durable.
     caf::replies_to<clear_atom>::with<model::outcome>,
     /// The clear's deletion committed (from the writer).
-    caf::reacts_to<clear_atom, std::optional<model::error>>>;
+    caf::reacts_to<clear_atom, std::optional<model::error>>,
+    /// A barrier (settle_atom): every update sent before it is applied.
+    caf::replies_to<settle_atom>::with<bool>>;
 
 /// A table's actor, or why there is none.
 using resolved_table = std::variant<table_actor, model::error>;
@@ -260,7 +266,11 @@ using database_actor = caf::typed_actor<
     /// `.show table T extents` / `.clear table T data`, answered by the table's actor.
     caf::replies_to<extents_atom, std::string>::with<model::outcome>,
     caf::replies_to<details_atom, std::string, model::result_table>::with<model::outcome>,
-    caf::replies_to<clear_atom, std::string>::with<model::outcome>>;
+    caf::replies_to<clear_atom, std::string>::with<model::outcome>,
+    /// A barrier (settle_atom) through this actor and every table actor it has.
+    caf::replies_to<settle_atom>::with<bool>,
+    /// A barrier through this actor and the actor of one table (if it has one).
+    caf::replies_to<settle_atom, model::table_id>::with<bool>>;
 
 using catalog_atom = caf::atom_constant<caf::atom("catalog")>;
 using acked_atom = caf::atom_constant<caf::atom("acked")>;

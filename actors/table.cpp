@@ -559,6 +559,7 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
         }
       },
       [self](claim_atom, const std::string& request_id, claim_reply& reply) { claim(self, request_id, reply); },
+      [](settle_atom) { return true; },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
       [self](query_atom, const table_query& q) { return run_query(self, q); },
       [self](scanned_atom, uint64_t id, model::outcome& o) { scanned(self, id, o); },

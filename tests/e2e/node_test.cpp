@@ -100,6 +100,46 @@ TEST(node, spawns_one_actor_per_database_and_table_and_follows_drops) {
   EXPECT_EQ(metric(port, R"(tributary_actors{kind="database"})"), 2);
 }
 
+// A command answers once its changes reached the actors: an ingest sent right after the answer
+// sees the table, the policy just enabled, and is refused right after it is disabled again. (The
+// command used to answer when the catalog was committed, and the update raced the ingest through
+// the database actor: CI saw an ingest refused right after "policy enable" answered.)
+TEST(node, an_ingest_right_after_a_command_sees_the_command) {
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
+  client::connection c(node.rpc_address());
+  ok(c.command("", ".create database Db"));
+  auto ingest = [&](const std::string& table) {
+    client::ingest_request r;
+    r.database = "Db";
+    r.table = table;
+    r.data = "1\n";
+    return c.ingest(r);
+  };
+  int refused_while_enabled = 0, accepted_while_disabled = 0;
+  for (int i = 0; i < 100; ++i) {
+    const auto t = "T" + std::to_string(i);
+    ok(c.command("Db", ".create table " + t + " (a:long)"));
+    ok(c.command("Db", ".alter table " + t + " policy streamingingestion enable"));
+    for (int round = 0; round < 3; ++round) {
+      ok(c.command("Db", ".alter table " + t + " policy streamingingestion enable"));
+      auto on = ingest(t);
+      if (!std::holds_alternative<client::ingest_ack>(on)) {
+        ++refused_while_enabled;
+        ADD_FAILURE() << t << ": " << std::get<model::error>(on).message;
+      }
+      ok(c.command("Db", ".alter table " + t + " policy streamingingestion disable"));
+      auto off = ingest(t);
+      if (!std::holds_alternative<model::error>(off) ||
+          std::get<model::error>(off).code != "BadRequest_StreamingIngestionPolicyNotEnabled")
+        ++accepted_while_disabled;
+    }
+  }
+  EXPECT_EQ(refused_while_enabled, 0);
+  EXPECT_EQ(accepted_while_disabled, 0);
+  EXPECT_EQ(long_cell(ok(c.query("Db", "T99 | count")), "Count"), 3);
+}
+
 TEST(node, streaming_flag_applies_only_to_a_new_data_dir) {
   temp_dir dir;
   node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
