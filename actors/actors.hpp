@@ -29,6 +29,7 @@ namespace tributary::actors {
 class directory;
 class data_operations;
 class query_pool;
+class ingest_admission;
 
 /// The node's disk use, kept by its table actors and read by the controller, the ingest
 /// checks and `.show cluster streamingingestion`. Lock-free counters.
@@ -96,6 +97,9 @@ struct node_env {
   int mover_nice = mover_idle;
   /// Where table scans run; null = on the table actor itself (tests of the actor alone).
   query_pool* queries = nullptr;
+  /// Refuses ingests that waited too long before their table took them up (actors/admission.hpp);
+  /// null: none is refused for waiting (tests of the table alone).
+  ingest_admission* admission = nullptr;
   /// Cluster mode: the node's membership and the catalog's source; null when alone.
   cluster::member* cluster = nullptr;
   /// This node's id (--node-id in a cluster, --node-name alone), for per-node answers.

@@ -66,6 +66,9 @@ struct ingest_call {
   std::string request_id;
   std::vector<std::pair<std::string, std::string>> properties;
   std::shared_ptr<ingest_ticket> ticket;  ///< null for calls from inside the node
+  /// When the node received the request (its queueing delay runs from here); unset (the epoch)
+  /// for calls from inside the node.
+  std::chrono::steady_clock::time_point received{};
 };
 
 /// The acknowledgement of a durable, visible ingest.

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "actors/actors.hpp"
+#include "actors/admission.hpp"
 #include "actors/directory.hpp"
 #include "actors/operations.hpp"
 #include "actors/query_pool.hpp"
@@ -96,6 +97,16 @@ model::error claimed_elsewhere(const table_st& st, const std::string& request_id
           true};
 }
 
+model::error overloaded(const ingest_admission& a, clock::duration waited) {
+  using ms = std::chrono::duration<double, std::milli>;
+  return {"Throttling",
+          fmt::format("the node is overloaded: this request waited {:.1f} ms for its turn, past the node's "
+                      "queueing-delay target of {:.0f} ms (--ingest-queue-target); nothing was ingested. Retry "
+                      "after a short backoff with the same requestId, or spread the load over more nodes",
+                      ms(waited).count(), ms(a.target()).count()),
+          false};
+}
+
 // Tombstones older than the dedup window go: by then a late original is a new request anyway.
 void expire_tombstones(table_st& st, int64_t now) {
   const int64_t oldest = now - st.env->dedup_window.count() * ticks_per_second;
@@ -153,6 +164,17 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
     std::exchange(reply.fn, nullptr)(ingest_outcome{std::move(e)});
   };
   if (st.dropping) return fail(st.not_found());
+  if (call.received != clock::time_point{}) {
+    const auto waited = start - call.received;
+    probe.queued(waited);
+    if (st.env->admission && st.env->admission->shed(call.received, start)) {
+      // Refused before the dedup lookup and the parse, the work an overloaded node lacks time for;
+      // nothing is ingested, so a retry with the same id is safe.
+      probe.shed();
+      probe.finished(st.database_name, "Throttling", call.data.size(), 0, clock::now() - start);
+      return std::exchange(reply.fn, nullptr)(ingest_outcome{overloaded(*st.env->admission, waited)});
+    }
+  }
   // A retry of a request that was acknowledged is answered as a duplicate whatever changed since
   // (policy disabled, switch off, disk full): an error here could make a client send the same
   // rows elsewhere and ingest them twice. So the request id is looked up before any admission.

@@ -445,6 +445,19 @@ struct ingest_probe::state {
                                   "encoding, until the write is queued.")
                             .Register(registry)
                             .Add({}, latency_buckets())),
+        queue_seconds(prometheus::BuildHistogram()
+                          .Name("tributary_ingest_queue_seconds")
+                          .Help("Ingest requests' wait from the RPC layer receiving them to their table actor "
+                                "taking them up (the queueing delay that admission judges).")
+                          .Register(registry)
+                          .Add({}, latency_buckets())),
+        shed(prometheus::BuildCounter()
+                 .Name("tributary_ingest_shed_total")
+                 .Help("Ingest requests refused with Throttling because they waited longer than the queueing-delay "
+                       "target (--ingest-queue-target) while the node was overloaded; also in "
+                       "tributary_ingest_throttled_total.")
+                 .Register(registry)
+                 .Add({})),
         moves(add_results(prometheus::BuildCounter()
                               .Name("tributary_extent_moves_total")
                               .Help("Extent moves (rowstore range to extent file) ended, by result; a failed move or a failed "
@@ -496,6 +509,8 @@ struct ingest_probe::state {
   Counter& commit_bytes;
   Histogram& commit_wait;
   Histogram& prepare_seconds;
+  Histogram& queue_seconds;
+  Counter& shed;
   result_counters moves;
   Counter& moved_bytes;
   Histogram& move_seconds;
@@ -558,6 +573,16 @@ void ingest_probe::group_commit(size_t writes, size_t bytes, std::chrono::nanose
 
 void ingest_probe::prepared(std::chrono::nanoseconds duration) {
   if (state_) state_->prepare_seconds.Observe(std::chrono::duration<double>(duration).count());
+}
+
+void ingest_probe::queued(std::chrono::nanoseconds duration) {
+  if (state_) state_->queue_seconds.Observe(std::chrono::duration<double>(duration).count());
+}
+
+void ingest_probe::shed() {
+  if (!state_) return;
+  state_->shed.Increment();
+  state_->throttled.Increment();
 }
 
 // --- controller_probe ---

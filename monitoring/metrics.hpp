@@ -148,6 +148,12 @@ class ingest_probe {
                     std::chrono::nanoseconds longest_wait);
   /// tributary_ingest_prepare_seconds: the table actor's share of one ingest, until queued.
   void prepared(std::chrono::nanoseconds duration);
+  /// tributary_ingest_queue_seconds: from the RPC layer receiving a request to its table actor
+  /// taking it up (the queueing delay that admission judges, actors/admission.hpp).
+  void queued(std::chrono::nanoseconds duration);
+  /// tributary_ingest_shed_total: requests refused (Throttling) because they waited past the
+  /// queueing-delay target while the node was overloaded; counted in throttled_total as well.
+  void shed();
   /// One extent move ended: tributary_extent_moves_total{result="ok|error"},
   /// tributary_extent_moved_bytes_total (rowstore bytes), tributary_extent_move_seconds.
   void moved(bool ok, uint64_t rowstore_bytes, std::chrono::nanoseconds duration);

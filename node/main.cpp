@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "actors/actors.hpp"
+#include "actors/admission.hpp"
 #include "actors/backpressure.hpp"
 #include "actors/directory.hpp"
 #include "actors/operations.hpp"
@@ -44,7 +45,9 @@ struct flags {
   std::string ready_file;
   std::string log_level = "info";
   unsigned threads = 0;
-  size_t max_ingests_in_flight = 0;
+  std::string max_ingests_in_flight = "0";
+  std::string ingest_queue_target = "5ms";
+  std::string ingest_queue_interval = "100ms";
   size_t max_ingest_bytes_in_flight = 256u << 20;
   size_t max_commands_in_flight = 0;
   size_t max_queries_in_flight = 0;
@@ -163,6 +166,8 @@ int run(const flags& f) {
                              .cluster = nullptr,
                              .node_id = f.node_name};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  actors::ingest_admission admission(*parse_duration(f.ingest_queue_target), *parse_duration(f.ingest_queue_interval));
+  env.admission = &admission;
 
   // Cluster mode: the catalog comes from the metadata store. The local catalog is brought to the
   // cluster's before anything starts, so recovery sees the tables the cluster has.
@@ -253,7 +258,7 @@ int run(const flags& f) {
     try {
       node::serve_rpc(
           {.listen = f.rpc_listen,
-           .max_ingests_in_flight = f.max_ingests_in_flight ? f.max_ingests_in_flight : 6 * cores,
+           .max_ingests_in_flight = f.max_ingests_in_flight == "kusto" ? 6 * cores : std::stoul(f.max_ingests_in_flight),
            .max_ingest_bytes_in_flight = f.max_ingest_bytes_in_flight,
            .max_commands_in_flight = f.max_commands_in_flight ? f.max_commands_in_flight : 10 * cores,
            .max_queries_in_flight = f.max_queries_in_flight ? f.max_queries_in_flight : 10 * cores,
@@ -344,7 +349,28 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", f.ready_file,
                  "Write {\"rpc_port\",\"metrics_port\",\"pid\"} here once ready");
   app.add_option("--max-ingests-in-flight", f.max_ingests_in_flight,
-                 "Ingest requests processed at once before Throttling (default: 6 per core, as Kusto)");
+                 "Ingest requests processed at once before Throttling: a number, 0 for no count (the node "
+                 "throttles on bytes in flight and on queueing delay), or 'kusto' for Kusto's 6 per core")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            if (s == "kusto") return std::string();
+            return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() < 10
+                       ? std::string()
+                       : "'" + s + "' is not a count: give a number (0 = no count) or 'kusto' (6 per core)";
+          },
+          "N|kusto"))
+      ->capture_default_str();
+  app.add_option("--ingest-queue-target", f.ingest_queue_target,
+                 "Queueing delay an ingest may meet before its table takes it up: once requests have waited "
+                 "longer for a whole --ingest-queue-interval, those that wait longer are refused with Throttling "
+                 "before they are parsed (CoDel)")
+      ->check(duration_validator())
+      ->capture_default_str();
+  app.add_option("--ingest-queue-interval", f.ingest_queue_interval,
+                 "How long queueing delays above --ingest-queue-target last before the node counts as "
+                 "overloaded; also the longest any ingest waits for its turn")
+      ->check(duration_validator())
+      ->capture_default_str();
   app.add_option("--max-ingest-bytes-in-flight", f.max_ingest_bytes_in_flight,
                  "Request bytes held by ingests in flight before Throttling")
       ->transform(CLI::AsSizeValue(true))

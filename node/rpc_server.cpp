@@ -378,8 +378,8 @@ class service final : public wire::Tributary::Server {
       answer(*e);
       return kj::READY_NOW;
     }
-    const size_t bytes = request_bytes(r);
-    if (load_->ingests.load() >= options_.max_ingests_in_flight) {
+    const size_t bytes = std::max(request_bytes(r), ingest_overhead_bytes);
+    if (options_.max_ingests_in_flight && load_->ingests.load() >= options_.max_ingests_in_flight) {
       ingest_probe_.throttled();
       answer(throttled("ingest requests in flight", options_.max_ingests_in_flight));
       return kj::READY_NOW;
@@ -480,6 +480,8 @@ class service final : public wire::Tributary::Server {
  private:
   // Hands an admitted ingest to its table; resolves with the table's answer.
   kj::Promise<actors::ingest_outcome> to_table(actors::ingest_call call, std::shared_ptr<ingest_hold> ticket) {
+    // Its queueing delay runs from here (after any claims of a retry at other nodes).
+    call.received = clock::now();
     auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::ingest_outcome>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
         kj::mv(paf.fulfiller));

@@ -22,15 +22,22 @@ class ingest_probe;
 
 namespace tributary::node {
 
+/// What an ingest in flight holds besides its fields (its call, promises, messages and the table's
+/// pending entry), rounded up: each counts at least this against max_ingest_bytes_in_flight, so
+/// the bytes bound also bounds the count of tiny requests (65,536 at the default 256 MiB).
+inline constexpr size_t ingest_overhead_bytes = 4096;
+
 struct rpc_options {
   std::string listen = "127.0.0.1:7400";  ///< host:port; port 0 picks a free one
   std::chrono::milliseconds drain_timeout{10'000};
-  /// Ingest requests being processed at once; beyond, the node answers Throttling at once
-  /// (Kusto: six per core).
-  size_t max_ingests_in_flight = 12;
-  /// Request bytes (data and every other field) held by ingests in flight; beyond, Throttling.
-  /// An ingest counts as in flight until it is finished inside the node, even once its caller
-  /// has gone.
+  /// Ingest requests being processed at once; beyond, the node answers Throttling at once.
+  /// 0 = no count: what runs out is judged by bytes (below) and by queueing delay (the table
+  /// actors' admission, actors/admission.hpp). Kusto's six per core is an option (--max-ingests-
+  /// in-flight=kusto).
+  size_t max_ingests_in_flight = 0;
+  /// Request bytes (data and every other field, and at least ingest_overhead_bytes each) held by
+  /// ingests in flight; beyond, Throttling. An ingest counts as in flight until it is finished
+  /// inside the node, even once its caller has gone.
   size_t max_ingest_bytes_in_flight = 256u << 20;
   /// Management commands waiting for their answer at once; beyond, Throttling.
   size_t max_commands_in_flight = 20;

@@ -9,6 +9,7 @@
 
 #include "client/client.hpp"
 #include "client/render.hpp"
+#include "tests/support/exposition.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
 #include "tests/support/run_process.hpp"
@@ -235,6 +236,85 @@ TEST(ingest_overload, is_throttled_at_once_and_loses_nothing) {
   EXPECT_GT(throttled, 0) << "32 in flight against a limit of 2 must throttle";
   EXPECT_EQ(retries_ok, 400);
   EXPECT_EQ(count(c, "Db", "T | count"), 4000);
+}
+
+// Without a count limit (the default), overload is judged by queueing delay: 64 large requests in
+// flight into one table queue behind each other far past a 1 ms target, so the node refuses
+// some of them before parsing (Throttling, transient, naming the flag), and every request is
+// ingested exactly once in the end through retries with the same id.
+TEST(ingest_overload, requests_waiting_past_the_queue_target_are_refused_and_retries_lose_nothing) {
+  temp_dir dir;
+  node_process node(dir.path() / "data",
+                    {"--streaming-ingestion=on", "--ingest-queue-target=1ms", "--ingest-queue-interval=5ms"});
+  client::connection c(node.rpc_address());
+  ok(c.command("", ".create database Db"));
+  ok(c.command("Db", ".create table T (ts:datetime, name:string, v:real, n:long)"));
+  ok(c.command("Db", ".alter table T policy streamingingestion enable"));
+  constexpr int requests = 200, per_request = 2000;
+  int sent = 0, shed = 0, acks = 0;
+  std::string message;
+  c.ingest_pipelined(
+      64,
+      [&]() -> std::optional<client::ingest_request> {
+        if (sent == requests) return std::nullopt;
+        auto r = csv("T", rows(sent * per_request, per_request), "q" + std::to_string(sent));
+        ++sent;
+        return r;
+      },
+      [&](const client::ingest_request&, const client::ingest_outcome& o) -> std::optional<std::chrono::milliseconds> {
+        if (const auto* e = std::get_if<model::error>(&o)) {
+          EXPECT_EQ(e->code, "Throttling") << e->message;
+          EXPECT_FALSE(e->permanent);
+          message = e->message;
+          ++shed;
+          return std::chrono::milliseconds(2);
+        }
+        EXPECT_FALSE(std::get<client::ingest_ack>(o).duplicate);
+        ++acks;
+        return std::nullopt;
+      });
+  EXPECT_GT(shed, 0) << "64 requests of 2,000 rows queued behind each other must wait past 1 ms";
+  EXPECT_NE(message.find("--ingest-queue-target"), std::string::npos) << message;
+  EXPECT_EQ(acks, requests);
+  EXPECT_EQ(count(c, "Db", "T | count"), int64_t{requests} * per_request);
+  const auto exposition = http_get(node.metrics_port(), "/metrics");
+  EXPECT_EQ(sample(exposition, "tributary_ingest_shed_total"), double(shed));
+  EXPECT_GT(sample(exposition, "tributary_ingest_queue_seconds_count").value_or(0), 0);
+}
+
+// Kusto's count (six per core) stays available; a count that is no number is refused at start.
+TEST(ingest_overload, the_kusto_count_limit_is_an_option) {
+  temp_dir dir;
+  auto bad = run_process({binary_path("tributaryd").string(), "--data-dir", (dir.path() / "bad").string(),
+                          "--max-ingests-in-flight=lots"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("'lots' is not a count"), std::string::npos) << bad.err;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--max-ingests-in-flight=kusto"});
+  client::connection c(node.rpc_address());
+  ok(c.command("", ".create database Db"));
+  ok(c.command("Db", ".create table T (ts:datetime, name:string, v:real, n:long)"));
+  ok(c.command("Db", ".alter table T policy streamingingestion enable"));
+  const int limit = 6 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int sent = 0, throttled = 0;
+  c.ingest_pipelined(
+      limit * 4,
+      [&]() -> std::optional<client::ingest_request> {
+        if (sent == limit * 20) return std::nullopt;
+        auto r = csv("T", rows(sent * 1000, 1000), "k" + std::to_string(sent));
+        ++sent;
+        return r;
+      },
+      [&](const client::ingest_request&, const client::ingest_outcome& o) -> std::optional<std::chrono::milliseconds> {
+        if (const auto* e = std::get_if<model::error>(&o)) {
+          if (e->message.find("limit of " + std::to_string(limit) + " ingest requests in flight") == std::string::npos)
+            ADD_FAILURE() << e->message;
+          ++throttled;
+          return std::chrono::milliseconds(2);
+        }
+        return std::nullopt;
+      });
+  EXPECT_GT(throttled, 0);
+  EXPECT_EQ(count(c, "Db", "T | count"), int64_t{limit} * 20 * 1000);
 }
 
 void write_gzip(const std::filesystem::path& p, const std::string& data) {
