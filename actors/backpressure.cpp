@@ -41,6 +41,9 @@ double pressure_level(const pressure_readings& r, const controller_config& c, do
         static_cast<double>(r.memtable_bytes) / static_cast<double>(c.memtable_high_bytes);
     p = std::max(p, ramp(used, 1 - margin, 2 - margin));
   }
+  if (r.ack_latency_base_us > 0 && r.ack_latency_us >= static_cast<double>(c.latency_floor.count()))
+    p = std::max(p, ramp(r.ack_latency_us / r.ack_latency_base_us, c.latency_high - margin * c.latency_high,
+                         c.latency_full - margin * c.latency_high));
   return p;
 }
 
@@ -132,6 +135,8 @@ pressure_readings pressure_smoother::update(const pressure_readings& sample) {
   s.rss_bytes = mix_bytes(s.rss_bytes, sample.rss_bytes);
   s.memtable_bytes = mix_bytes(s.memtable_bytes, sample.memtable_bytes);
   s.rowstore_bytes = sample.rowstore_bytes;
+  s.ack_latency_us = mix(s.ack_latency_us, sample.ack_latency_us);
+  s.ack_latency_base_us = sample.ack_latency_base_us;
   return s;
 }
 
@@ -207,6 +212,13 @@ pressure_readings pressure_sampler::sample() {
   }
   if (sources_.memtable_bytes) r.memtable_bytes = sources_.memtable_bytes();
   if (sources_.rowstore_bytes) r.rowstore_bytes = sources_.rowstore_bytes();
+  if (sources_.acks) {
+    const auto [acks, ns] = sources_.acks();
+    if (acks > last_acks_ && ns >= last_ack_ns_)
+      r.ack_latency_us = static_cast<double>(ns - last_ack_ns_) / 1e3 / static_cast<double>(acks - last_acks_);
+    last_acks_ = acks;
+    last_ack_ns_ = ns;
+  }
   return r;
 }
 
@@ -242,6 +254,8 @@ struct controller_st {
   uint32_t running = 0;
   std::map<caf::actor_addr, requester_entry> requesters;
   std::deque<waiter> waiters;
+  // Ack-latency sample means of the last latency_window (for the base: their minimum).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, double>> ack_means;
   static inline const char* name = "controller";
 
   mover_budget snapshot() const {
@@ -255,7 +269,14 @@ using controller_ptr = controller_impl_actor::stateful_pointer<controller_st>;
 
 void sample_and_decide(controller_ptr self) {
   auto& st = self->state;
-  auto readings = st.smoother.update(st.sampler->sample());
+  auto sample = st.sampler->sample();
+  const auto now = std::chrono::steady_clock::now();
+  if (sample.ack_latency_us > 0) st.ack_means.emplace_back(now, sample.ack_latency_us);
+  while (!st.ack_means.empty() && now - st.ack_means.front().first > st.config.latency_window)
+    st.ack_means.pop_front();
+  for (const auto& [at, mean] : st.ack_means)
+    if (sample.ack_latency_base_us == 0 || mean < sample.ack_latency_base_us) sample.ack_latency_base_us = mean;
+  auto readings = st.smoother.update(sample);
   st.budget = decide(readings, st.config, st.budget);
   const auto& b = *st.budget;
   if (st.decided) st.decided(b);

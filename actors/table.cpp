@@ -237,6 +237,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   p.bytes = static_cast<uint32_t>(w.batch.size());
   p.input_bytes = call.data.size();
   p.start = start;
+  p.received = call.received != clock::time_point{} ? call.received : start;
   // The writer thread answers the client itself, right after the synced write, skipping a hop
   // through this actor. Visibility still holds: `committed` is enqueued to this actor before the
   // answer leaves, so any query the client sends after the answer queues behind it.
@@ -306,7 +307,10 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
     if (seq >= st.cleared_below_sequence) {
       st.add_batch({seq, p.rows, p.ingestion_ticks, p.bytes});
       st.account(p.bytes, p.rows);
-      probe.finished(st.database_name, "ok", p.input_bytes, p.rows, clock::now() - p.start);
+      const auto now = clock::now();
+      probe.finished(st.database_name, "ok", p.input_bytes, p.rows, now - p.start);
+      st.env->usage.acks.fetch_add(1, std::memory_order_relaxed);
+      st.env->usage.ack_ns.fetch_add(static_cast<uint64_t>((now - p.received).count()), std::memory_order_relaxed);
     }
     for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
     for (auto& c : p.claims) c.fn(ingest_ack{p.rows, true});

@@ -30,6 +30,7 @@ struct pending_commit {
   uint32_t bytes = 0;
   uint64_t input_bytes = 0;
   clock::time_point start;
+  clock::time_point received;  // by the node (the RPC layer), or start for calls from inside
 };
 
 // What the table knows of itself: its definition, effective policy and the switch.

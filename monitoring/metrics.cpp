@@ -451,6 +451,12 @@ struct ingest_probe::state {
                                 "taking them up (the queueing delay that admission judges).")
                           .Register(registry)
                           .Add({}, latency_buckets())),
+        answer_seconds(prometheus::BuildHistogram()
+                           .Name("tributary_ingest_answer_seconds")
+                           .Help("Ingest answers' hand-over from the thread that produced them (the rowstore writer "
+                                 "after its group commit, or the table actor) to the RPC thread that sends them.")
+                           .Register(registry)
+                           .Add({}, latency_buckets())),
         shed(prometheus::BuildCounter()
                  .Name("tributary_ingest_shed_total")
                  .Help("Ingest requests refused with Throttling because they waited longer than the queueing-delay "
@@ -510,6 +516,7 @@ struct ingest_probe::state {
   Histogram& commit_wait;
   Histogram& prepare_seconds;
   Histogram& queue_seconds;
+  Histogram& answer_seconds;
   Counter& shed;
   result_counters moves;
   Counter& moved_bytes;
@@ -577,6 +584,10 @@ void ingest_probe::prepared(std::chrono::nanoseconds duration) {
 
 void ingest_probe::queued(std::chrono::nanoseconds duration) {
   if (state_) state_->queue_seconds.Observe(std::chrono::duration<double>(duration).count());
+}
+
+void ingest_probe::answer_handed_over(std::chrono::nanoseconds duration) {
+  if (state_) state_->answer_seconds.Observe(std::chrono::duration<double>(duration).count());
 }
 
 void ingest_probe::shed() {

@@ -151,6 +151,9 @@ class ingest_probe {
   /// tributary_ingest_queue_seconds: from the RPC layer receiving a request to its table actor
   /// taking it up (the queueing delay that admission judges, actors/admission.hpp).
   void queued(std::chrono::nanoseconds duration);
+  /// tributary_ingest_answer_seconds: from the writer answering an ingest (its group commit
+  /// done, or an error) to the RPC thread taking the answer up to send it.
+  void answer_handed_over(std::chrono::nanoseconds duration);
   /// tributary_ingest_shed_total: requests refused (Throttling) because they waited past the
   /// queueing-delay target while the node was overloaded; counted in throttled_total as well.
   void shed();

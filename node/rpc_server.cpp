@@ -485,15 +485,24 @@ class service final : public wire::Tributary::Server {
     auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::ingest_outcome>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
         kj::mv(paf.fulfiller));
+    // When the answer was handed over, for the stage histogram of the hop back to this thread.
+    auto handed_over = std::make_shared<std::atomic<clock::rep>>(0);
     // The answer gives its hold on the ticket up at once: the closure itself may live on a little
     // (the writer frees its group after answering all of it), and a client answered must be able
     // to send its next request without being throttled by its previous one.
-    gateway_.ingest(std::move(call), [fulfiller, ticket = std::move(ticket)](actors::ingest_outcome o) mutable {
+    gateway_.ingest(std::move(call), [fulfiller, handed_over, ticket = std::move(ticket)](actors::ingest_outcome o) mutable {
       ticket->answered = true;
+      handed_over->store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
       (*fulfiller)->fulfill(std::move(o));
       ticket.reset();
     });
-    return paf.promise.catch_([](kj::Exception&& e) -> actors::ingest_outcome { return lost(e); });
+    return paf.promise
+        .then([this, handed_over](actors::ingest_outcome o) {
+          if (const auto at = handed_over->load(std::memory_order_relaxed))
+            ingest_probe_.answer_handed_over(clock::now() - clock::time_point(clock::duration(at)));
+          return o;
+        })
+        .catch_([](kj::Exception&& e) -> actors::ingest_outcome { return lost(e); });
   }
 
   // A retry that names the nodes it went to before (tributary.previousNodes): each of them,

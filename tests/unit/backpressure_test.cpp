@@ -74,6 +74,45 @@ TEST(backpressure_decide, cpu_pressure_reduces_movers_and_adds_pause_then_pauses
   EXPECT_FALSE(full.throttle_ingest);
 }
 
+pressure_readings acks(double mean_us, double base_us) {
+  pressure_readings r;
+  r.ack_latency_us = mean_us;
+  r.ack_latency_base_us = base_us;
+  return r;
+}
+
+TEST(backpressure_decide, acks_slower_than_their_recent_base_slow_movers_down_then_pause_them) {
+  auto c = config_4();
+  EXPECT_EQ(decide(acks(1400, 1000), c).movers_allowed, 4u);  // under 1.5x the base
+  auto half = decide(acks(2250, 1000), c);                    // halfway from 1.5x to 3x
+  EXPECT_EQ(half.movers_allowed, 2u);
+  EXPECT_EQ(half.pause_us, static_cast<uint32_t>(c.max_pause.count() / 2));
+  EXPECT_EQ(decide(acks(3000, 1000), c).movers_allowed, 0u);
+  // Under the floor (1 ms) a ratio is noise; no acks or no base yet is no reading.
+  EXPECT_EQ(decide(acks(900, 100), c).movers_allowed, 4u);
+  EXPECT_EQ(decide(acks(0, 1000), c).movers_allowed, 4u);
+  EXPECT_EQ(decide(acks(5000, 0), c).movers_allowed, 4u);
+  // The rowstore's guarantee still holds: it must drain whatever the latency.
+  auto r = acks(5000, 1000);
+  r.rowstore_bytes = 900;
+  auto guaranteed = decide(r, c);
+  EXPECT_EQ(guaranteed.movers_allowed, 1u);
+  EXPECT_EQ(guaranteed.pause_us, 0u);
+}
+
+TEST(backpressure_sampler, ack_latency_is_the_mean_of_the_acks_since_the_last_sample) {
+  std::atomic<uint64_t> count{0}, ns{0};
+  pressure_sampler s({{}, {}, [&] { return std::pair{count.load(), ns.load()}; }, "/nonexistent/proc", {}});
+  EXPECT_EQ(s.sample().ack_latency_us, 0);  // none yet
+  count = 4;
+  ns = 4'000'000;  // 4 acks of 1 ms
+  EXPECT_DOUBLE_EQ(s.sample().ack_latency_us, 1000);
+  EXPECT_EQ(s.sample().ack_latency_us, 0);  // none since
+  count = 6;
+  ns = 10'000'000;  // 2 more, of 3 ms each
+  EXPECT_DOUBLE_EQ(s.sample().ack_latency_us, 3000);
+}
+
 TEST(backpressure_decide, rss_pressure_against_the_memory_limit) {
   auto c = config_4();
   pressure_readings r;
@@ -243,7 +282,7 @@ TEST(backpressure_sampler, cpu_fractions_from_tick_deltas_and_rss_from_statm) {
   fake_proc proc;
   std::atomic<uint64_t> memtables{77}, rowstore{88};
   pressure_sampler s(
-      {[&] { return memtables.load(); }, [&] { return rowstore.load(); }, proc.root(), {}});
+      {[&] { return memtables.load(); }, [&] { return rowstore.load(); }, {}, proc.root(), {}});
   proc.write(1000, 1000, 0, 100, 10);
   auto first = s.sample();
   EXPECT_EQ(first.system_cpu, 0);  // no interval yet
@@ -258,7 +297,7 @@ TEST(backpressure_sampler, cpu_fractions_from_tick_deltas_and_rss_from_statm) {
 }
 
 TEST(backpressure_sampler, missing_proc_reads_zero) {
-  pressure_sampler s({{}, {}, "/nonexistent/proc", {}});
+  pressure_sampler s({{}, {}, {}, "/nonexistent/proc", {}});
   for (int i = 0; i < 2; ++i) {
     auto r = s.sample();
     EXPECT_EQ(r.system_cpu, 0);
@@ -304,7 +343,7 @@ class controller_fixture : public ::testing::Test {
     c.smoothing = 1;
     controller_ = spawn_controller(
         sys_, c,
-        {[this] { return memtables_.load(); }, {}, "/nonexistent/proc",
+        {[this] { return memtables_.load(); }, {}, {}, "/nonexistent/proc",
          [this](const mover_budget& b) { published_movers_.store(static_cast<int>(b.movers_allowed)); }},
         probe_);
   }
