@@ -295,6 +295,10 @@ void report(const scenario_result& r, const options& o) {
   if (r.ratio)
     out << fmt::format("  {:<28} {}\n", "ratio (" + r.ratio_of + ")", rounded(*r.ratio, 3));
   print_rows(out, r.extra);
+  if (!r.peer_work.empty()) {
+    out << fmt::format("  peer: {}\n", r.peer_work);
+    print_rows(out, r.peer);
+  }
   out.flush();
   if (!o.json_output) return;
   json line = {{"scenario", r.scenario}, {"figures", r.figures}};
@@ -303,6 +307,10 @@ void report(const scenario_result& r, const options& o) {
   line["ratio"] = r.ratio ? json(rounded(*r.ratio, 3)) : json(nullptr);
   if (r.ratio) line["ratio_of"] = r.ratio_of;
   for (const auto& [key, value] : r.extra.items()) line[key] = value;
+  if (!r.peer_work.empty()) {
+    line["peer"] = r.peer;
+    line["peer"]["what"] = r.peer_work;
+  }
   line["command"] = o.command_line;
   line["machine"] = machine();
   std::cout << line.dump() << std::endl;

@@ -42,6 +42,7 @@ struct options {
   bool cpu_hog = false;                ///< seal: a busy-loop process beside the node
   std::optional<size_t> commands;      ///< cluster: schema changes; nullopt = its default
   std::optional<size_t> queries;       ///< cluster: fan-out queries; nullopt = its default
+  std::string peer;                    ///< latency, many-tables: "postgres" or empty (none)
   std::string command_line;            ///< the exact command line, for the JSON record
 };
 
@@ -170,6 +171,8 @@ struct scenario_result {
   std::optional<double> ratio;
   std::string ratio_of;         ///< e.g. "ack p99 / limit p99"
   json extra = json::object();  ///< further top-level keys (secondary ratios, node facts)
+  std::string peer_work;        ///< one line: the peer system run beside (--peer); empty = none
+  json peer = json::object();   ///< its figures and the ratios against it
 };
 
 /// Prints `r` as a human table (stdout, or stderr with --json) and, with --json, one JSON

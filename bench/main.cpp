@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   app.add_option("--queries", o.queries,
                  "cluster: `T | count` queries at node 1 and at the one node, each (default 500)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--peer", o.peer,
+                 "latency, many-tables: also start this system and run the same load against it "
+                 "in the same run (installs it with bench/setup-postgres when missing)")
+      ->check(CLI::IsMember({"postgres"}));
   app.add_flag("--cpu-hog", o.cpu_hog,
                "seal: a busy-loop process runs beside the node during the move (and a latency "
                "run with it alone)");
