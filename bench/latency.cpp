@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
+#include "bench/postgres_peer.hpp"
 #include "bench/rocksdb_limit.hpp"
 #include "bench/scenarios.hpp"
 
@@ -12,8 +14,8 @@ namespace {
 
 constexpr size_t warmup_requests = 500;
 constexpr size_t measured_requests = 5000;
-/// Node and limit alternate in blocks of this many writes, so both see the same background load
-/// of a shared machine and their ratio stays comparable from run to run.
+/// Node, limit (and --peer) alternate in blocks of this many writes, so all see the same
+/// background load of a shared machine and their ratio stays comparable from run to run.
 constexpr size_t block = 500;
 
 }  // namespace
@@ -24,6 +26,15 @@ scenario_result run_latency(const options& o) {
   create_database(c, node.database(), false);
   create_tables(node.address(), node.database(), {"T"}, true, 1);
   limit_db limit(node.scratch() / "rocksdb-limit");
+  // --peer postgres: its server beside the node's data, one connection, the same table.
+  std::optional<postgres_server> pg_server;
+  std::optional<postgres_sequential_client> pg;
+  if (o.peer == "postgres") {
+    progress("latency: starting PostgreSQL 15 (--peer postgres)");
+    pg_server.emplace(node.scratch(), 1);
+    pg_server->create_tables({"T"});
+    pg.emplace(*pg_server, "T");
+  }
 
   // The same bodies go to the node and to the limit.
   payload_generator generator(1);
@@ -37,9 +48,10 @@ scenario_result run_latency(const options& o) {
       "latency: {} + {} sequential requests, alternating with synced RocksDB Puts every {}",
       warmup_requests, measured_requests, block));
   keep_cpus_awake awake(o.keep_cpus_awake);
-  std::vector<double> acks, puts;
+  std::vector<double> acks, puts, pg_inserts;
   acks.reserve(measured_requests);
   puts.reserve(measured_requests);
+  if (pg) pg_inserts.reserve(measured_requests);
   for (size_t from = 0; from < payloads.size(); from += block) {
     const size_t to = std::min(payloads.size(), from + block);
     const bool measured = from >= warmup_requests;
@@ -54,6 +66,10 @@ scenario_result run_latency(const options& o) {
     for (size_t i = from; i < to; ++i) {
       const double us = limit.synced_put_us(fmt::format("k{:08}", i), payloads[i]);
       if (measured) puts.push_back(us);
+    }
+    for (size_t i = from; pg && i < to; ++i) {
+      const double us = pg->insert_us(payloads[i]);
+      if (measured) pg_inserts.push_back(us);
     }
   }
   const auto ours = summarize(std::move(acks));
@@ -83,6 +99,23 @@ scenario_result run_latency(const options& o) {
   r.extra = {{"ratio_p50", rounded(ours.p50_us / put.p50_us, 3)},
              {"cpus_kept_awake", o.keep_cpus_awake},
              {"node", node.describe()}};
+  if (pg) {
+    const auto peer = summarize(std::move(pg_inserts));
+    r.peer_work = fmt::format(
+        "PostgreSQL: the same bodies as one 10-row INSERT each (prepared, text parameters), "
+        "sequential on 1 connection over loopback TCP, each its own transaction (fsync=on, "
+        "synchronous_commit=on), data beside the node's, alternating with the node every {} writes",
+        block);
+    r.peer = {{"pg_p50_us", rounded(peer.p50_us)},
+              {"pg_p99_us", rounded(peer.p99_us)},
+              {"pg_p999_us", rounded(peer.p999_us)},
+              {"pg_max_us", rounded(peer.max_us)},
+              {"pg_mean_us", rounded(peer.mean_us)},
+              {"ratio_vs_peer", rounded(ours.p99_us / peer.p99_us, 3)},
+              {"ratio_p50_vs_peer", rounded(ours.p50_us / peer.p50_us, 3)},
+              {"pg_p99_vs_limit", rounded(peer.p99_us / put.p99_us, 3)},
+              {"server", pg_server->describe()}};
+  }
   return r;
 }
 

@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
+#include "bench/postgres_peer.hpp"
 #include "bench/rocksdb_limit.hpp"
 #include "bench/scenarios.hpp"
 #include "tests/support/node_process.hpp"
@@ -178,6 +180,22 @@ scenario_result run_many_tables(const options& o) {
     create_tables(c.node->address(), c.node->database(), c.tables, false, 4);
   }
 
+  // --peer postgres: the same load (connections x in flight, payloads, tables) against PostgreSQL
+  // beside the limit's RocksDB (same filesystem), in slices of its own after the nodes' in every
+  // round; connections stay open across slices.
+  std::optional<postgres_server> pg_server;
+  std::optional<postgres_load> pg_load;
+  load_totals pg_all;
+  double pg_seconds = 0, pg_cpu_busy = 0, pg_cpu_start = 0;
+  if (o.peer == "postgres") {
+    progress(fmt::format("many-tables: starting PostgreSQL 15 with {} tables (--peer postgres)",
+                         table_count));
+    pg_server.emplace(configs.front().node->scratch(), connections);
+    pg_server->create_tables(configs.front().tables);
+    pg_load.emplace(*pg_server, configs.front().tables, connections, in_flight_per_connection);
+    pg_cpu_start = pg_server->cpu_seconds();
+  }
+
   // Slices: each node in turn, then the limit, until each has run for --duration-seconds; the
   // order of the nodes flips every round so neither always follows the limit.
   const auto total = std::chrono::duration_cast<std::chrono::milliseconds>(o.duration);
@@ -203,6 +221,11 @@ scenario_result run_many_tables(const options& o) {
             process_cpu_seconds(other.node->process() ? other.node->process()->pid() : 0) - before[i];
         (&other == &c ? other.cpu_seconds_busy : other.cpu_seconds_idle) += used;
       }
+    }
+    if (pg_load) {
+      const double cpu_before = pg_server->cpu_seconds();
+      pg_seconds += pg_load->run_slice(steady::now() + length, round, pg_all);
+      pg_cpu_busy += pg_server->cpu_seconds() - cpu_before;
     }
     auto part = concurrent_synced_puts(limit_store, limit_threads, length, round);
     limit_run.writes += part.writes;
@@ -246,6 +269,36 @@ scenario_result run_many_tables(const options& o) {
   json nodes = json::object();
   for (const auto& c : configs) nodes[c.name] = c.node->describe();
   r.extra["nodes"] = nodes;
+  if (pg_load) {
+    const double pg_cpu_outside = pg_server->cpu_seconds() - pg_cpu_start - pg_cpu_busy;
+    const auto pg = summarize(std::move(pg_all.latencies_us));
+    const double pg_requests_per_s = static_cast<double>(pg.count) / pg_seconds;
+    r.peer_work = fmt::format(
+        "PostgreSQL: {} tables, {} connections x {} in flight (libpq pipeline mode), the same "
+        "payloads to the same tables as the node's connections, one prepared 10-row INSERT per "
+        "request, each its own transaction (fsync=on, synchronous_commit=on), data beside the "
+        "limit's, {} s in slices after the nodes'",
+        table_count, connections, in_flight_per_connection, o.duration.count());
+    r.peer = {
+        {"seconds", rounded(pg_seconds, 2)},
+        {"pg_requests", pg.count},
+        {"pg_req_per_s", rounded(pg_requests_per_s)},
+        {"pg_rows_per_s", rounded(static_cast<double>(pg_all.rows) / pg_seconds)},
+        {"pg_mib_per_s", rounded(static_cast<double>(pg_all.bytes) / pg_seconds / (1 << 20), 2)},
+        {"pg_p50_us", rounded(pg.p50_us)},
+        {"pg_p99_us", rounded(pg.p99_us)},
+        {"pg_max_us", rounded(pg.max_us)},
+        {"pg_errors", pg_all.errors},
+        {"pg_cores_in_its_slices", rounded(pg_cpu_busy / pg_seconds, 2)},
+        {"pg_cpu_seconds_outside_its_slices", rounded(pg_cpu_outside, 2)},
+        {"ratio_vs_peer", rounded(requests_per_s.front() / pg_requests_per_s, 3)}};
+    if (configs.size() == 2)
+      r.peer["ratio_raised_in_flight_vs_peer"] = rounded(requests_per_s[1] / pg_requests_per_s, 3);
+    r.peer["ratio_ack_p99_vs_peer"] =
+        rounded(r.figures[configs.front().name]["ack_p99_us"].get<double>() / pg.p99_us, 3);
+    r.peer["pg_vs_limit"] = rounded(pg_requests_per_s / limit_writes_per_s, 3);
+    r.peer["server"] = pg_server->describe();
+  }
   return r;
 }
 

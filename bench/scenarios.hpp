@@ -10,12 +10,14 @@
 namespace tributary::bench {
 
 /// `latency`: 1 client, 1 table, 500 + 5,000 sequential requests; ack p50/p99/p99.9 against
-/// sequential synced RocksDB Puts of the same bytes.
+/// sequential synced RocksDB Puts of the same bytes; with --peer postgres also against
+/// PostgreSQL's INSERTs of the same rows, in a third block of the alternation (postgres_peer.hpp).
 scenario_result run_latency(const options& o);
 
 /// `many-tables`: 1,000 tables (or --tables), 8 connections × 8 requests in flight, each to a
 /// random table, for --duration-seconds, on a node at the default --max-ingests-in-flight and on
-/// one with it raised; against 64 threads of synced RocksDB Puts, in slices alternating with them.
+/// one with it raised; against 64 threads of synced RocksDB Puts, in slices alternating with them;
+/// with --peer postgres also the same load against PostgreSQL, in slices of its own.
 scenario_result run_many_tables(const options& o);
 
 /// many-tables' load, which `cluster` reuses: this many connections, each keeping this many
