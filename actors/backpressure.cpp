@@ -135,7 +135,9 @@ pressure_readings pressure_smoother::update(const pressure_readings& sample) {
   s.rss_bytes = mix_bytes(s.rss_bytes, sample.rss_bytes);
   s.memtable_bytes = mix_bytes(s.memtable_bytes, sample.memtable_bytes);
   s.rowstore_bytes = sample.rowstore_bytes;
-  s.ack_latency_us = mix(s.ack_latency_us, sample.ack_latency_us);
+  // Unsmoothed, like the rowstore: a move hurts acks within a sample, and a quarter second of
+  // requests waiting is already what the signal is for. The budget's slow rise damps it.
+  s.ack_latency_us = sample.ack_latency_us;
   s.ack_latency_base_us = sample.ack_latency_base_us;
   return s;
 }

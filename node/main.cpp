@@ -61,6 +61,7 @@ struct flags {
   uint64_t disk_budget_bytes = 0;
   uint64_t rowstore_reserve_bytes = 0;
   double backpressure_cpu_high = 0.85;
+  double backpressure_latency_high = 1.5;
   std::string mover_priority = "idle";
   unsigned seal_after_seconds = 60;
 };
@@ -223,6 +224,9 @@ int run(const flags& f) {
     cc.memory_limit_bytes = f.memory_limit_bytes;
     cc.rowstore_quota_bytes = f.rowstore_reserve_bytes;
     cc.cpu_high = f.backpressure_cpu_high;
+    // 0 turns the ack-latency signal off (pressure would start at once otherwise).
+    cc.latency_high = f.backpressure_latency_high > 0 ? f.backpressure_latency_high : 1e300;
+    cc.latency_full = 2 * cc.latency_high;
     auto controller = actors::spawn_controller(
         sys, cc,
         {[&s = *store] { return s.memtable_bytes(); },
@@ -431,6 +435,20 @@ int main(int argc, char** argv) {
                  "0..19; moves the controller guarantees (rowstore near its reserve) run at normal priority")
       ->check(CLI::IsMember({"idle", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14",
                              "15", "16", "17", "18", "19"}))
+      ->capture_default_str();
+  app.add_option("--backpressure-latency-high", f.backpressure_latency_high,
+                 "Extent movers slow down once ingest acks take this many times their best mean of the last "
+                 "30 s (and pause at twice as many); 0 = movers ignore ack latency")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            try {
+              const double v = std::stod(s);
+              return v == 0 || v > 1 ? std::string() : "give a ratio above 1 (or 0 for off)";
+            } catch (...) {
+              return "'" + s + "' is not a number";
+            }
+          },
+          "RATIO"))
       ->capture_default_str();
   app.add_option("--backpressure-cpu-high", f.backpressure_cpu_high,
                  "System CPU fraction above which extent movers slow down")
