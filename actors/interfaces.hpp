@@ -69,6 +69,8 @@ struct ingest_call {
   /// When the node received the request (its queueing delay runs from here); unset (the epoch)
   /// for calls from inside the node.
   std::chrono::steady_clock::time_point received{};
+  /// Ingests in flight in the node when this one was received (admission's queue length).
+  size_t in_flight_at_receipt = 0;
 };
 
 /// The acknowledgement of a durable, visible ingest.

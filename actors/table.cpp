@@ -167,7 +167,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   if (call.received != clock::time_point{}) {
     const auto waited = start - call.received;
     probe.queued(waited);
-    if (st.env->admission && st.env->admission->shed(call.received, start)) {
+    if (st.env->admission && st.env->admission->shed(call.received, start, call.in_flight_at_receipt)) {
       // Refused before the dedup lookup and the parse, the work an overloaded node lacks time for;
       // nothing is ingested, so a retry with the same id is safe.
       probe.shed();

@@ -482,6 +482,7 @@ class service final : public wire::Tributary::Server {
   kj::Promise<actors::ingest_outcome> to_table(actors::ingest_call call, std::shared_ptr<ingest_hold> ticket) {
     // Its queueing delay runs from here (after any claims of a retry at other nodes).
     call.received = clock::now();
+    call.in_flight_at_receipt = load_->ingests.load(std::memory_order_relaxed);
     auto paf = kj::newPromiseAndCrossThreadFulfiller<actors::ingest_outcome>();
     auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<actors::ingest_outcome>>>(
         kj::mv(paf.fulfiller));
