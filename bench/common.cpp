@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "tests/support/node_process.hpp"
 
@@ -318,6 +319,47 @@ void report(const scenario_result& r, const options& o) {
 
 void progress(std::string_view text) {
   std::cerr << "# " << text << std::endl;
+}
+
+}  // namespace tributary::bench
+
+namespace tributary::bench {
+
+std::optional<double> metric_value(const std::string& text, std::string_view name, std::string_view labels) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || line.rfind(name, 0) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != '{' && next != ' ') continue;
+    const auto space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    if (!labels.empty() && line.substr(0, space).find(labels) == std::string::npos) continue;
+    try {
+      return std::stod(line.substr(space + 1));
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return std::nullopt;
+}
+
+json ingest_stage_means_us(const std::string& before, const std::string& after) {
+  json out = json::object();
+  for (const auto& [label, name, labels] :
+       {std::tuple{"queue", "tributary_ingest_queue_seconds", ""},
+        std::tuple{"prepare", "tributary_ingest_prepare_seconds", ""},
+        std::tuple{"commit_wait", "tributary_group_commit_wait_seconds", ""},
+        std::tuple{"group_commit", "tributary_group_commit_seconds", ""},
+        std::tuple{"answer", "tributary_ingest_answer_seconds", ""},
+        std::tuple{"rpc", "tributary_rpc_latency_seconds", "method=\"ingest\""}}) {
+    auto delta = [&](const char* suffix) {
+      const auto key = std::string(name) + suffix;
+      return metric_value(after, key, labels).value_or(0) - metric_value(before, key, labels).value_or(0);
+    };
+    const double count = delta("_count");
+    if (count > 0) out[label] = rounded(delta("_sum") / count * 1e6, 1);
+  }
+  return out;
 }
 
 }  // namespace tributary::bench

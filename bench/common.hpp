@@ -37,7 +37,7 @@ struct options {
   std::chrono::seconds duration{20};   ///< many-tables run time
   std::optional<size_t> tables;        ///< table count; nullopt = each scenario's default
   bool json_output = false;            ///< JSON lines on stdout, human tables on stderr
-  bool keep_cpus_awake = true;         ///< spin SCHED_IDLE threads in latency, visibility, cluster
+  bool keep_cpus_awake = false;         ///< spin SCHED_IDLE threads in latency, visibility, cluster
   std::optional<size_t> seal_mib;      ///< seal: MiB of CSV loaded; nullopt = its default
   bool cpu_hog = false;                ///< seal: a busy-loop process beside the node
   std::optional<size_t> commands;      ///< cluster: schema changes; nullopt = its default
@@ -158,6 +158,15 @@ void create_tables(const std::string& address, const std::string& database,
 uint64_t rss_kib(int pid);
 /// utime + stime of process `pid` so far, in seconds (0 when it is gone or there is none).
 double process_cpu_seconds(int pid);
+/// The value of the first sample of `name` in Prometheus text `text` whose labels contain
+/// `labels` (e.g. `database="Bench"`; empty = any); nullopt when there is none.
+std::optional<double> metric_value(const std::string& text, std::string_view name, std::string_view labels = {});
+/// Between two scrapes of a node's /metrics: the mean µs of each stage of an ingest's way, from
+/// its histograms' sums and counts: `queue` (RPC received → table actor), `prepare` (table
+/// actor: dedup lookup, parse, encode), `commit_wait` (writer's queue, longest of each group),
+/// `group_commit` (the synced write), `answer` (writer → RPC thread), `rpc` (the whole ingest
+/// call as the RPC layer sees it).
+json ingest_stage_means_us(const std::string& before, const std::string& after);
 /// Filesystem holding `path`, from /proc/mounts: "ext4 /dev/vda1 on /" or "unknown".
 std::string filesystem_of(const std::filesystem::path& path);
 

@@ -8,6 +8,8 @@
 #include "bench/postgres_peer.hpp"
 #include "bench/rocksdb_limit.hpp"
 #include "bench/scenarios.hpp"
+#include "tests/support/node_process.hpp"
+#include "tests/support/run_process.hpp"
 
 namespace tributary::bench {
 namespace {
@@ -48,6 +50,12 @@ scenario_result run_latency(const options& o) {
       "latency: {} + {} sequential requests, alternating with synced RocksDB Puts every {}",
       warmup_requests, measured_requests, block));
   keep_cpus_awake awake(o.keep_cpus_awake);
+  // The node's own view (stage histograms, CPU) when the bench started it: scraped around the
+  // measured blocks only.
+  auto* process = node.process();
+  auto scrape = [&] { return process ? testing::http_get(process->metrics_port(), "/metrics") : std::string(); };
+  std::string metrics_before;
+  double cpu_before = 0;
   std::vector<double> acks, puts, pg_inserts;
   acks.reserve(measured_requests);
   puts.reserve(measured_requests);
@@ -55,6 +63,10 @@ scenario_result run_latency(const options& o) {
   for (size_t from = 0; from < payloads.size(); from += block) {
     const size_t to = std::min(payloads.size(), from + block);
     const bool measured = from >= warmup_requests;
+    if (process && from == warmup_requests) {
+      metrics_before = scrape();
+      cpu_before = process_cpu_seconds(process->pid());
+    }
     for (size_t i = from; i < to; ++i) {
       auto request = make_request(node.database(), "T", payloads[i], fmt::format("latency-{}", i));
       const auto t0 = std::chrono::steady_clock::now();
@@ -72,6 +84,25 @@ scenario_result run_latency(const options& o) {
       if (measured) pg_inserts.push_back(us);
     }
   }
+  // The floor of any answer over this RPC stack: the same request, made invalid by 33 one-byte
+  // properties (the RPC layer takes 32), is refused on the RPC thread before any actor sees it:
+  // the client, loopback TCP and Cap'n Proto alone, sequentially, as the measured requests.
+  std::vector<double> floor;
+  for (size_t i = 0; i < block; ++i) {
+    auto request = make_request(node.database(), "T", payloads[i], fmt::format("latency-floor-{}", i));
+    for (int p = 0; p < 33; ++p) request.properties.emplace_back("p", "v");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto answer = c.ingest(request);
+    const auto t1 = std::chrono::steady_clock::now();
+    const auto* e = std::get_if<model::error>(&answer);
+    if (!e || e->code != "BadRequest_FieldTooLong")
+      throw std::runtime_error("the RPC floor's request was not refused by the RPC layer: " +
+                               (e ? e->code + ": " + e->message : std::string("acked")));
+    floor.push_back(micros(t0, t1));
+  }
+  const auto rpc_floor = summarize(std::move(floor));
+  const std::string metrics_after = scrape();
+  const double node_cpu = process ? process_cpu_seconds(process->pid()) - cpu_before : 0;
   const auto ours = summarize(std::move(acks));
   const auto put = summarize(std::move(puts));
 
@@ -86,7 +117,9 @@ scenario_result run_latency(const options& o) {
                {"ack_p99_us", rounded(ours.p99_us)},
                {"ack_p999_us", rounded(ours.p999_us)},
                {"ack_max_us", rounded(ours.max_us)},
-               {"ack_mean_us", rounded(ours.mean_us)}};
+               {"ack_mean_us", rounded(ours.mean_us)},
+             {"rpc_floor_p50_us", rounded(rpc_floor.p50_us)},
+             {"rpc_floor_p99_us", rounded(rpc_floor.p99_us)}};
   r.limit_work = fmt::format(
       "sequential synced RocksDB Put (WriteOptions::sync) of the same bytes, fresh DB, {}, "
       "alternating with the node every {} writes",
@@ -97,8 +130,18 @@ scenario_result run_latency(const options& o) {
   r.ratio = ours.p99_us / put.p99_us;
   r.ratio_of = "ack p99 / put p99";
   r.extra = {{"ratio_p50", rounded(ours.p50_us / put.p50_us, 3)},
+             {"ack_p50_minus_put_p50_us", rounded(ours.p50_us - put.p50_us)},
              {"cpus_kept_awake", o.keep_cpus_awake},
              {"node", node.describe()}};
+  if (process) {
+    // Where an ack's time goes, node side (means over the measured requests); what the client
+    // waits beyond the RPC layer's own time is the network, Cap'n Proto and the client.
+    auto stages = ingest_stage_means_us(metrics_before, metrics_after);
+    if (stages.contains("rpc")) stages["client_and_network"] = rounded(ours.mean_us - stages["rpc"].get<double>(), 1);
+    r.figures["node_stage_means_us"] = std::move(stages);
+    // The node's CPU over the measured blocks (its idle time in the limit's blocks included).
+    r.figures["node_cpu_us_per_request"] = rounded(node_cpu * 1e6 / static_cast<double>(ours.count), 1);
+  }
   if (pg) {
     const auto peer = summarize(std::move(pg_inserts));
     r.peer_work = fmt::format(

@@ -79,9 +79,9 @@ int main(int argc, char** argv) {
   app.add_flag("--cpu-hog", o.cpu_hog,
                "seal: a busy-loop process runs beside the node during the move (and a latency "
                "run with it alone)");
-  app.add_flag("!--no-keep-awake", o.keep_cpus_awake,
-               "latency, visibility, cluster: no SCHED_IDLE spinners keeping CPUs out of idle (see "
-               "bench/README.md)");
+  app.add_flag("--keep-awake", o.keep_cpus_awake,
+               "latency, visibility, cluster: SCHED_IDLE spinners keep CPUs out of idle, for VMs whose "
+               "idle vCPUs learn of a finished fsync late (see bench/README.md); off by default");
   app.add_flag("--json", o.json_output,
                "One JSON object per scenario on stdout; tables go to stderr");
   CLI11_PARSE(app, argc, argv);

@@ -150,27 +150,6 @@ json slow_share(const std::string& before, const std::string& after) {
   return out;
 }
 
-/// The value of the first sample of `name` in Prometheus text `text` whose labels contain
-/// `labels` (e.g. `database="Bench"`; empty = any); nullopt when there is none.
-std::optional<double> metric_value(const std::string& text, std::string_view name,
-                                   std::string_view labels = {}) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#' || line.rfind(name, 0) != 0) continue;
-    const char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next != '{' && next != ' ') continue;
-    const auto space = line.rfind(' ');
-    if (space == std::string::npos) continue;
-    if (!labels.empty() && line.substr(0, space).find(labels) == std::string::npos) continue;
-    try {
-      return std::stod(line.substr(space + 1));
-    } catch (const std::exception&) {
-      continue;
-    }
-  }
-  return std::nullopt;
-}
-
 /// Generates the loading requests of connection `index`: ~1 MiB bodies of payload_generator
 /// output (seed 300 + index) until `quota` bytes. Deterministic, so the limit regenerates the
 /// very rows the node got.
