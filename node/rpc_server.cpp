@@ -18,6 +18,7 @@
 #include "actors/table_query.hpp"
 #include "cluster/view.hpp"
 #include "monitoring/metrics.hpp"
+#include "schema/buffered_stream.hpp"
 #include "node/fan_out.hpp"
 #include "node/peer_pool.hpp"
 #include "query/query.hpp"
@@ -806,7 +807,7 @@ kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, kj::Timer& timer
   return listener.accept()
       .then(
           [&connections, bootstrap, flow_limit_bytes](kj::Own<kj::AsyncIoStream>&& s) mutable -> kj::Promise<void> {
-            auto c = kj::heap<connection>(kj::mv(s), kj::mv(bootstrap), flow_limit_bytes);
+            auto c = kj::heap<connection>(kj::heap<wire::buffered_stream>(kj::mv(s)), kj::mv(bootstrap), flow_limit_bytes);
             auto ended = c->network.onDisconnect();
             connections.add(ended.attach(kj::mv(c)));
             return kj::READY_NOW;
