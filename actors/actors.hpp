@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "actors/ack_histogram.hpp"
 #include "actors/interfaces.hpp"
 
 namespace tributary::storage {
@@ -42,10 +43,8 @@ struct storage_usage {
   /// ... and every table seals what it holds, whatever its thresholds, so the rowstore drains
   /// even when the data is spread thinly over many tables.
   std::atomic<bool> rowstore_pressed{false};
-  /// Acks of ingests and the sum of their latencies (receive → durable answer), for the
-  /// controller's ack-latency signal.
-  std::atomic<uint64_t> acks{0};
-  std::atomic<uint64_t> ack_ns{0};
+  /// Ingest acks' latencies (receive → durable answer), for the controller's ack-latency signal.
+  ack_histogram acks;
 
   uint64_t rowstore() const { return static_cast<uint64_t>(std::max<int64_t>(0, rowstore_bytes.load(std::memory_order_relaxed))); }
   uint64_t extents() const { return static_cast<uint64_t>(std::max<int64_t>(0, extent_bytes.load(std::memory_order_relaxed))); }

@@ -215,11 +215,10 @@ pressure_readings pressure_sampler::sample() {
   if (sources_.memtable_bytes) r.memtable_bytes = sources_.memtable_bytes();
   if (sources_.rowstore_bytes) r.rowstore_bytes = sources_.rowstore_bytes();
   if (sources_.acks) {
-    const auto [acks, ns] = sources_.acks();
-    if (acks > last_acks_ && ns >= last_ack_ns_)
-      r.ack_latency_us = static_cast<double>(ns - last_ack_ns_) / 1e3 / static_cast<double>(acks - last_acks_);
-    last_acks_ = acks;
-    last_ack_ns_ = ns;
+    // Too few acks for a p99: they count towards the next sample's.
+    auto acks = sources_.acks();
+    r.ack_latency_us = ack_histogram::p99_us(last_acks_, acks);
+    if (r.ack_latency_us > 0) last_acks_ = std::move(acks);
   }
   return r;
 }
@@ -256,8 +255,8 @@ struct controller_st {
   uint32_t running = 0;
   std::map<caf::actor_addr, requester_entry> requesters;
   std::deque<waiter> waiters;
-  // Ack-latency sample means of the last latency_window (for the base: their minimum).
-  std::deque<std::pair<std::chrono::steady_clock::time_point, double>> ack_means;
+  // Ack-latency p99s of the samples of the last latency_window (for the base: their minimum).
+  std::deque<std::pair<std::chrono::steady_clock::time_point, double>> ack_p99s;
   static inline const char* name = "controller";
 
   mover_budget snapshot() const {
@@ -273,11 +272,11 @@ void sample_and_decide(controller_ptr self) {
   auto& st = self->state;
   auto sample = st.sampler->sample();
   const auto now = std::chrono::steady_clock::now();
-  if (sample.ack_latency_us > 0) st.ack_means.emplace_back(now, sample.ack_latency_us);
-  while (!st.ack_means.empty() && now - st.ack_means.front().first > st.config.latency_window)
-    st.ack_means.pop_front();
-  for (const auto& [at, mean] : st.ack_means)
-    if (sample.ack_latency_base_us == 0 || mean < sample.ack_latency_base_us) sample.ack_latency_base_us = mean;
+  if (sample.ack_latency_us > 0) st.ack_p99s.emplace_back(now, sample.ack_latency_us);
+  while (!st.ack_p99s.empty() && now - st.ack_p99s.front().first > st.config.latency_window)
+    st.ack_p99s.pop_front();
+  for (const auto& [at, p99] : st.ack_p99s)
+    if (sample.ack_latency_base_us == 0 || p99 < sample.ack_latency_base_us) sample.ack_latency_base_us = p99;
   auto readings = st.smoother.update(sample);
   st.budget = decide(readings, st.config, st.budget);
   const auto& b = *st.budget;

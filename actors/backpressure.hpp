@@ -16,9 +16,10 @@
 ///    run, with no pause, whatever the pressure — the rowstore always drains. From
 ///    `rowstore_throttle` on, ingest is throttled too, until the rowstore is back under
 ///    `rowstore_resume`. The rowstore reading is not smoothed: the guarantee acts at once.
-///  - Ack-latency pressure: acks slower than their recent best. The mean time from receiving an
-///    ingest to its durable answer over the last sample, against the lowest such mean of the
-///    last `latency_window` (the node's own unloaded speed, as TCP Vegas measures its base RTT):
+///  - Ack-latency pressure: acks slower than their recent best. The p99 of the time from
+///    receiving an ingest to its durable answer over the last sample, against the lowest such
+///    p99 of the last `latency_window` (the node's own unloaded speed, as TCP Vegas measures its
+///    base RTT):
 ///    pressure 0 at `latency_high` times the base, 1 at `latency_full`. A move competes with
 ///    ingest for CPU and for the disk's syncs; this is the signal that says requests have
 ///    started to wait, whatever the cause, so movers back off before the CPU reading moves.
@@ -31,6 +32,7 @@
 #include <functional>
 #include <optional>
 
+#include "actors/ack_histogram.hpp"
 #include "actors/interfaces.hpp"
 
 namespace tributary::monitoring {
@@ -46,8 +48,8 @@ struct pressure_readings {
   uint64_t rss_bytes = 0;
   uint64_t memtable_bytes = 0;
   uint64_t rowstore_bytes = 0;
-  double ack_latency_us = 0;       ///< mean receive → durable answer of the sample's acks; 0 = none
-  double ack_latency_base_us = 0;  ///< lowest sample mean of the recent window; 0 = unknown
+  double ack_latency_us = 0;       ///< p99 receive → durable answer of the sample's acks; 0 = none
+  double ack_latency_base_us = 0;  ///< lowest sample p99 of the recent window; 0 = unknown
 };
 
 /// The controller's settings. Fractions are of 1 (0.85 = 85%).
@@ -63,8 +65,8 @@ struct controller_config {
   double latency_high = 1.5;  ///< ack latency / its recent base where pressure starts
   double latency_full = 3.0;  ///< ... and where movers pause
   std::chrono::seconds latency_window{30};  ///< how far back the base (lowest mean) reaches
-  /// Ack latencies under this are no pressure whatever their ratio (a base of 100 µs doubling
-  /// to 200 µs is noise, not waiting).
+  /// Ack p99s under this are no pressure whatever their ratio (a base of 100 µs doubling to
+  /// 200 µs is noise, not waiting).
   std::chrono::microseconds latency_floor{1000};
   double hysteresis = 0.05;   ///< how far below a mark readings must fall to raise the budget
   double rowstore_guarantee = 0.80;  ///< rowstore / quota from which movers are guaranteed
@@ -101,8 +103,8 @@ class pressure_smoother {
 struct pressure_sources {
   std::function<uint64_t()> memtable_bytes;   ///< RocksDB memtables, all column families
   std::function<uint64_t()> rowstore_bytes;   ///< bytes in this node's rowstore
-  /// Acks so far and the sum of their latencies in ns (receive → durable answer); cumulative.
-  std::function<std::pair<uint64_t, uint64_t>()> acks;
+  /// Ack latencies so far (receive → durable answer), ack_histogram::snapshot()'s buckets.
+  std::function<std::vector<uint64_t>()> acks;
   std::filesystem::path proc_root = "/proc";  ///< procfs (tests point it elsewhere)
   /// Told every decision (on the controller's thread): where the node publishes the ingest
   /// throttle and the rowstore pressure to its table actors.
@@ -125,8 +127,7 @@ class pressure_sampler {
   uint64_t last_busy_ticks_ = 0;
   uint64_t last_process_ticks_ = 0;  ///< utime + stime
   bool primed_ = false;
-  uint64_t last_acks_ = 0;
-  uint64_t last_ack_ns_ = 0;
+  std::vector<uint64_t> last_acks_;
   double system_cpu_ = 0;  ///< last computed fractions
   double process_cpu_ = 0;
 };

@@ -309,8 +309,7 @@ void committed(table_ptr self, uint64_t seq, std::optional<model::error>& error)
       st.account(p.bytes, p.rows);
       const auto now = clock::now();
       probe.finished(st.database_name, "ok", p.input_bytes, p.rows, now - p.start);
-      st.env->usage.acks.fetch_add(1, std::memory_order_relaxed);
-      st.env->usage.ack_ns.fetch_add(static_cast<uint64_t>((now - p.received).count()), std::memory_order_relaxed);
+      st.env->usage.acks.record(now - p.received);
     }
     for (auto& r : p.retries) r.fn(ingest_outcome{ingest_ack{p.rows, true}});
     for (auto& c : p.claims) c.fn(ingest_ack{p.rows, true});

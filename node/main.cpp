@@ -231,9 +231,7 @@ int run(const flags& f) {
         sys, cc,
         {[&s = *store] { return s.memtable_bytes(); },
          [&usage] { return usage.rowstore(); },
-         [&usage] {
-           return std::pair{usage.acks.load(std::memory_order_relaxed), usage.ack_ns.load(std::memory_order_relaxed)};
-         },
+         [&usage] { return usage.acks.snapshot(); },
          "/proc",
          [&usage](const actors::mover_budget& b) {
            usage.ingest_throttled.store(b.throttle_ingest, std::memory_order_relaxed);

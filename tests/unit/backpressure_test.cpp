@@ -100,17 +100,18 @@ TEST(backpressure_decide, acks_slower_than_their_recent_base_slow_movers_down_th
   EXPECT_EQ(guaranteed.pause_us, 0u);
 }
 
-TEST(backpressure_sampler, ack_latency_is_the_mean_of_the_acks_since_the_last_sample) {
-  std::atomic<uint64_t> count{0}, ns{0};
-  pressure_sampler s({{}, {}, [&] { return std::pair{count.load(), ns.load()}; }, "/nonexistent/proc", {}});
+TEST(backpressure_sampler, ack_latency_is_the_p99_of_the_acks_since_the_last_sample) {
+  ack_histogram acks;
+  pressure_sampler s({{}, {}, [&] { return acks.snapshot(); }, "/nonexistent/proc", {}});
   EXPECT_EQ(s.sample().ack_latency_us, 0);  // none yet
-  count = 4;
-  ns = 4'000'000;  // 4 acks of 1 ms
-  EXPECT_DOUBLE_EQ(s.sample().ack_latency_us, 1000);
-  EXPECT_EQ(s.sample().ack_latency_us, 0);  // none since
-  count = 6;
-  ns = 10'000'000;  // 2 more, of 3 ms each
-  EXPECT_DOUBLE_EQ(s.sample().ack_latency_us, 3000);
+  for (int i = 0; i < 10; ++i) acks.record(std::chrono::microseconds(300));
+  EXPECT_EQ(s.sample().ack_latency_us, 0);  // too few to have a p99: they wait for more
+  for (int i = 0; i < 10; ++i) acks.record(std::chrono::microseconds(300));
+  EXPECT_DOUBLE_EQ(s.sample().ack_latency_us, 400);  // 20 acks of 300 µs (the bucket up to 400)
+  for (int i = 0; i < 197; ++i) acks.record(std::chrono::microseconds(150));
+  for (int i = 0; i < 3; ++i) acks.record(std::chrono::milliseconds(3));
+  EXPECT_DOUBLE_EQ(s.sample().ack_latency_us, 3200);  // the slowest 1.5% of this sample's 200
+  EXPECT_EQ(s.sample().ack_latency_us, 0);            // none since
 }
 
 TEST(backpressure_decide, rss_pressure_against_the_memory_limit) {
