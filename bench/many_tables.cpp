@@ -28,15 +28,11 @@ constexpr size_t in_flight_per_connection = many_tables_in_flight_per_connection
 constexpr size_t limit_threads = 64;
 
 /// What one connection saw.
-struct connection_stats : load_totals {
-  std::exception_ptr failure;
-};
-
 /// Keeps `in_flight_per_connection` requests in flight on one connection until `deadline`,
 /// then waits for the last answers. `round` makes every slice's payloads and request ids new.
 void drive(const std::string& address, const std::string& database,
            const std::vector<std::string>& tables, steady::time_point deadline, size_t index,
-           size_t round, connection_stats& stats) {
+           size_t round, load_totals& stats) {
   client::connection c(address);
   payload_generator generator(100 + index + 1000 * round);
   std::mt19937_64 rng(200 + index + 1000 * round);
@@ -122,18 +118,30 @@ json node_figures(configuration& c) {
 double run_load_slice(const std::vector<std::string>& addresses, const std::string& database,
                       const std::vector<std::string>& tables, steady::time_point until,
                       size_t round, load_totals& into) {
-  std::vector<connection_stats> stats(connections);
-  std::vector<std::thread> threads;
+  return run_on_threads(
+      connections,
+      [&](size_t i, load_totals& stats) {
+        drive(addresses[i % addresses.size()], database, tables, until, i, round, stats);
+      },
+      into);
+}
+
+double run_on_threads(size_t threads, const std::function<void(size_t, load_totals&)>& drive, load_totals& into) {
+  struct thread_totals : load_totals {
+    std::exception_ptr failure;
+  };
+  std::vector<thread_totals> stats(threads);
+  std::vector<std::thread> running;
   const auto start = steady::now();
-  for (size_t i = 0; i < connections; ++i)
-    threads.emplace_back([&, i] {
+  for (size_t i = 0; i < threads; ++i)
+    running.emplace_back([&, i] {
       try {
-        drive(addresses[i % addresses.size()], database, tables, until, i, round, stats[i]);
+        drive(i, stats[i]);
       } catch (...) {
         stats[i].failure = std::current_exception();
       }
     });
-  for (auto& t : threads) t.join();
+  for (auto& t : running) t.join();
   const double seconds = std::chrono::duration<double>(steady::now() - start).count();
   for (auto& s : stats) {
     if (s.failure) std::rethrow_exception(s.failure);

@@ -506,10 +506,6 @@ postgres_load::~postgres_load() = default;
 
 namespace {
 
-struct slice_stats : load_totals {
-  std::exception_ptr failure;
-};
-
 /// An INSERT in flight, in send order (answers come back in that order).
 struct in_flight_insert {
   steady::time_point sent;
@@ -519,7 +515,7 @@ struct in_flight_insert {
 
 void drive_pipeline(PGconn* c, const std::vector<std::string>& statements, size_t index,
                     size_t round, size_t in_flight_limit, steady::time_point until,
-                    slice_stats& stats) {
+                    load_totals& stats) {
   // The seeds of many_tables.cpp's drive(): the same payloads to the same tables in the same order.
   payload_generator generator(100 + index + 1000 * round);
   std::mt19937_64 rng(200 + index + 1000 * round);
@@ -591,29 +587,14 @@ void drive_pipeline(PGconn* c, const std::vector<std::string>& statements, size_
 }  // namespace
 
 double postgres_load::run_slice(steady::time_point until, size_t round, load_totals& into) {
-  std::vector<slice_stats> stats(connections_.size());
-  std::vector<std::thread> threads;
-  const auto start = steady::now();
-  for (size_t i = 0; i < connections_.size(); ++i)
-    threads.emplace_back([&, i] {
-      try {
+  return run_on_threads(
+      connections_.size(),
+      [&](size_t i, load_totals& stats) {
         auto& conn = *connections_[i];
-        drive_pipeline(conn.conn.get(), conn.statements, conn.index, round,
-                       in_flight_per_connection_, until, stats[i]);
-      } catch (...) {
-        stats[i].failure = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  const double seconds = std::chrono::duration<double>(steady::now() - start).count();
-  for (auto& s : stats) {
-    if (s.failure) std::rethrow_exception(s.failure);
-    into.latencies_us.insert(into.latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
-    into.rows += s.rows;
-    into.bytes += s.bytes;
-    for (const auto& [code, n] : s.errors) into.errors[code] += n;
-  }
-  return seconds;
+        drive_pipeline(conn.conn.get(), conn.statements, conn.index, round, in_flight_per_connection_, until,
+                       stats);
+      },
+      into);
 }
 
 }  // namespace tributary::bench

@@ -3,6 +3,7 @@
 /// its own node (or uses --node), runs its limit in the same run where it has one, and returns
 /// the figures; it throws std::runtime_error when the node fails or answers an unexpected error.
 
+#include <functional>
 #include <map>
 
 #include "bench/common.hpp"
@@ -33,6 +34,10 @@ struct load_totals {
   uint64_t throttled = 0;                  ///< Throttling answers (each retried)
   std::map<std::string, uint64_t> errors;  ///< requests that failed, by code
 };
+
+/// Runs `drive(i, totals)` for i in [0, threads) on as many threads at once, then adds what each
+/// saw to `into` (rethrowing a thread's failure); returns the wall time of the whole.
+double run_on_threads(size_t threads, const std::function<void(size_t, load_totals&)>& drive, load_totals& into);
 
 /// One slice of many-tables' load: `many_tables_connections` connections, connection i to
 /// `addresses[i % addresses.size()]`, each keeping `many_tables_in_flight_per_connection` ingests
