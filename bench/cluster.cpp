@@ -434,18 +434,14 @@ bool is_in_flight_flag(const std::string& a) {
   return a.starts_with("--max-ingests-in-flight");
 }
 
-/// The flags of every node: cluster mode, then --node-arg. Unless --node-arg sets it, the
-/// in-flight limit is raised to every request (b) keeps in flight, as for many-tables' raised
-/// node: at the default (6 per core) the one node answers most first sends Throttling while the
-/// three nodes have three times its slots, and (b) would compare admission limits, not capacity.
+/// The flags of every node: cluster mode, then --node-arg. The in-flight limit is the node's
+/// default (no count) unless --node-arg sets one: with a count, (b) would compare admission
+/// limits (one node against three times its slots), not capacity.
 std::vector<std::string> node_flags(const std::string& metadata, const std::string& cluster,
                                     const std::string& id, const options& o) {
   std::vector<std::string> flags = {"--metadata", metadata, "--cluster-name",        cluster,
                                     "--node-id",  id,       "--streaming-ingestion", "on"};
   flags.insert(flags.end(), o.node_args.begin(), o.node_args.end());
-  if (std::none_of(o.node_args.begin(), o.node_args.end(), is_in_flight_flag))
-    flags.push_back(fmt::format("--max-ingests-in-flight={}",
-                                many_tables_connections * many_tables_in_flight_per_connection));
   return flags;
 }
 
@@ -456,7 +452,7 @@ std::string in_flight_limit(const std::vector<std::string>& flags) {
       return flags[i].find('=') != std::string::npos || i + 1 == flags.size()
                  ? flags[i]
                  : flags[i] + " " + flags[i + 1];
-  return "default";
+  return "default (no count)";
 }
 
 /// Busy CPU seconds of the whole machine so far: every CPU's time in /proc/stat but idle and
