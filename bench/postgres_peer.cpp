@@ -76,47 +76,8 @@ server_user pick_server_user() {
 /// `death_signal` when the calling thread ends.
 pid_t spawn(const std::vector<std::string>& args, const server_user& user,
             const std::filesystem::path& log, int death_signal) {
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // Opened before fork: the child only calls async-signal-safe functions.
-  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (in < 0 || out < 0) {
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
-    throw std::runtime_error("postgres peer: cannot open /dev/null or " + log.string());
-  }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    close(in);
-    close(out);
-    throw std::runtime_error("postgres peer: fork failed");
-  }
-  if (pid == 0) {
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    if (user.switch_user &&
-        (setgroups(0, nullptr) != 0 || setgid(user.gid) != 0 || setuid(user.uid) != 0))
-      _exit(125);
-    // After setuid, which clears it. A bench that dies must not leave a server behind.
-    prctl(PR_SET_PDEATHSIG, death_signal);
-    if (getppid() != parent) _exit(126);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(in);
-  close(out);
-  return pid;
-}
-
-std::string log_tail(const std::filesystem::path& log) {
-  std::ifstream in(log);
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  return text.size() > 3000 ? text.substr(text.size() - 3000) : text;
+  const testing::spawn_identity as{user.uid, user.gid};
+  return testing::spawn_logged(args, log, death_signal, "postgres peer", user.switch_user ? &as : nullptr);
 }
 
 /// A free loopback port (never 5432, where a system PostgreSQL may listen). Released on
@@ -297,7 +258,7 @@ postgres_server::postgres_server(const std::filesystem::path& root, size_t clien
           "postgres peer: initdb in {} as {} failed ({} {}); that user must be able to enter "
           "every parent directory of --data-root. Its output ends:\n{}",
           (dir_ / "data").string(), user.name, WIFEXITED(status) ? "exit" : "signal",
-          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log_tail(log_)));
+          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), testing::log_tail(log_)));
 
     // Superuser-reserved slots (3) and the set-up connection on top of the clients'.
     const size_t max_connections = client_connections + 5;
@@ -325,14 +286,14 @@ postgres_server::postgres_server(const std::filesystem::path& root, size_t clien
         }
         std::this_thread::sleep_for(20ms);
       }
-      const auto log = log_tail(log_);
+      const auto log = testing::log_tail(log_);
       const bool port_race = log.find("could not bind") != std::string::npos ||
                              log.find("Address already in use") != std::string::npos;
       if (pid_ <= 0 && !port_race) break;
     }
     if (pid_ <= 0)
       throw std::runtime_error(fmt::format("postgres peer: the server in {} {}. Its log ends:\n{}",
-                                           dir_.string(), last_error, log_tail(log_)));
+                                           dir_.string(), last_error, testing::log_tail(log_)));
 
     auto c = connect(conninfo());
     auto version = expect(pg_result(PQexec(c.get(), "SHOW server_version")), PGRES_TUPLES_OK,

@@ -17,6 +17,8 @@
 #include <thread>
 #include <utility>
 
+#include "tests/support/run_process.hpp"
+
 namespace tributary::testing {
 namespace {
 
@@ -61,12 +63,6 @@ std::filesystem::path scratch_root() {
   if (std::filesystem::is_directory("/dev/shm", ec) && access("/dev/shm", W_OK) == 0)
     return "/dev/shm";
   return std::filesystem::temp_directory_path();
-}
-
-std::string log_tail(const std::filesystem::path& log) {
-  std::ifstream in(log);
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  return text.size() > 3000 ? text.substr(text.size() - 3000) : text;
 }
 
 size_t collect(char* data, size_t, size_t bytes, void* out) {
@@ -186,36 +182,8 @@ void etcd_process::spawn() {
       // 3.4's default logger (capnslog) crashes etcd on the warning the lease-checkpoint flag
       // makes it log (a nil zap logger).
       "--logger", "zap", "--log-outputs", "stderr"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  // Opened before fork: the child only calls async-signal-safe functions.
-  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int out = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (in < 0 || out < 0) {
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
-    throw std::runtime_error("etcd_process: cannot open /dev/null or " + log_.string());
-  }
-  const pid_t parent = getpid();
-  pid_ = fork();
-  if (pid_ < 0) {
-    close(in);
-    close(out);
-    throw std::runtime_error("etcd_process: fork failed");
-  }
-  if (pid_ == 0) {
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    // A crashed test must not leave etcd members behind.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(in);
-  close(out);
+  // A crashed test must not leave etcd members behind.
+  pid_ = spawn_logged(args, log_, SIGKILL, "etcd_process");
 }
 
 void etcd_process::fail(const std::string& what) {

@@ -1,10 +1,15 @@
 #include "tests/support/run_process.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <iterator>
 
 namespace tributary::testing {
 
@@ -52,6 +57,53 @@ process_result run_process(const std::vector<std::string>& argv) {
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+}  // namespace tributary::testing
+
+namespace tributary::testing {
+
+int spawn_logged(const std::vector<std::string>& args, const std::filesystem::path& log, int death_signal,
+                 const std::string& what, const spawn_identity* as) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // Opened before fork: the child only calls async-signal-safe functions.
+  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (in < 0 || out < 0) {
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    throw std::runtime_error(what + ": cannot open /dev/null or " + log.string());
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(in);
+    close(out);
+    throw std::runtime_error(what + ": fork failed");
+  }
+  if (pid == 0) {
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    if (as && (setgroups(0, nullptr) != 0 || setgid(as->gid) != 0 || setuid(as->uid) != 0)) _exit(125);
+    // After setuid, which clears it.
+    prctl(PR_SET_PDEATHSIG, death_signal);
+    if (getppid() != parent) _exit(126);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(in);
+  close(out);
+  return pid;
+}
+
+std::string log_tail(const std::filesystem::path& log) {
+  std::ifstream in(log);
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return text.size() > 3000 ? text.substr(text.size() - 3000) : text;
 }
 
 }  // namespace tributary::testing

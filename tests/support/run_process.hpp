@@ -2,6 +2,7 @@
 /// Test helper: runs a program to completion and captures its output.
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,22 @@ struct process_result {
 
 /// Runs `argv` (argv[0] is a path) with no shell; stdin is /dev/null.
 process_result run_process(const std::vector<std::string>& argv);
+
+/// Who a spawned server runs as, when not as the caller.
+struct spawn_identity {
+  unsigned uid = 0;
+  unsigned gid = 0;
+};
+
+/// Starts the server `argv` (argv[0] is a path) in the background: stdin /dev/null, stdout and
+/// stderr appended to `log`; it gets `death_signal` when the calling thread ends, so a test or
+/// bench that dies leaves no server behind. With `as`, it drops its groups and becomes that user
+/// first. Returns its pid; throws std::runtime_error starting with `what` when it cannot.
+int spawn_logged(const std::vector<std::string>& argv, const std::filesystem::path& log, int death_signal,
+                 const std::string& what, const spawn_identity* as = nullptr);
+
+/// The last 3,000 bytes of a server's log, for an error message.
+std::string log_tail(const std::filesystem::path& log);
 
 }  // namespace tributary::testing
 
