@@ -3,12 +3,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <grp.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -83,18 +81,8 @@ pid_t spawn(const std::vector<std::string>& args, const server_user& user,
 /// A free loopback port (never 5432, where a system PostgreSQL may listen). Released on
 /// return, so another process may take it before the server binds it (then the start is retried).
 uint16_t free_port() {
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) break;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-    close(fd);
-    if (ok && ntohs(addr.sin_port) != 5432) return ntohs(addr.sin_port);
-  }
+  for (int attempt = 0; attempt < 10; ++attempt)
+    if (const auto port = testing::free_ports(1).front(); port != 5432) return port;
   throw std::runtime_error("postgres peer: no free loopback port");
 }
 

@@ -416,7 +416,9 @@ struct ingest_probe::state {
                       .Add({})),
         throttled(prometheus::BuildCounter()
                       .Name("tributary_ingest_throttled_total")
-                      .Help("Ingest requests refused at once with Throttling because the node was full.")
+                      .Help("Ingest requests refused with Throttling: at once when the node held its limit of bytes (or count) in "
+                            "flight or its write queue was full, or before parsing when they waited past the "
+                            "queueing-delay target while overloaded (also in tributary_ingest_shed_total).")
                       .Register(registry)
                       .Add({})),
         commit_writes(prometheus::BuildHistogram()

@@ -130,7 +130,8 @@ class ingest_probe {
   ///   tributary_ingest_rows_total{database}, tributary_ingest_latency_seconds (histogram)
   void finished(std::string_view database, std::string_view result, uint64_t input_bytes,
                 uint64_t rows, std::chrono::nanoseconds latency);
-  /// tributary_ingest_throttled_total: requests refused at once because the node was full.
+  /// tributary_ingest_throttled_total: requests refused at once because the node was full (bytes or
+  /// count in flight, write queue); shed() counts here too.
   void throttled();
   /// tributary_ingest_in_flight: requests received and not yet finished inside the node.
   void in_flight(int delta);

@@ -4,7 +4,6 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,29 +27,6 @@ constexpr const char* etcd_binary = "/usr/bin/etcd";
 constexpr auto start_timeout = 20s;
 /// A start that loses a port race to another process is tried again on new ports.
 constexpr int start_attempts = 3;
-
-/// Free loopback ports, all bound at once so that none is handed out twice; released on return,
-/// so another process may take one before etcd binds it (then the start is retried).
-std::vector<uint16_t> free_ports(size_t count) {
-  std::vector<int> fds;
-  std::vector<uint16_t> ports;
-  for (size_t i = 0; i < count; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) break;
-    fds.push_back(fd);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      break;
-    ports.push_back(ntohs(addr.sin_port));
-  }
-  for (int fd : fds) close(fd);
-  if (ports.size() != count) throw std::runtime_error("etcd_process: no free loopback port");
-  return ports;
-}
 
 std::string random_suffix() {
   std::random_device rd;

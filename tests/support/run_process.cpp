@@ -1,6 +1,9 @@
 #include "tests/support/run_process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <grp.h>
 #include <poll.h>
 #include <stdexcept>
@@ -100,6 +103,29 @@ int spawn_logged(const std::vector<std::string>& args, const std::filesystem::pa
   return pid;
 }
 
+/// Free loopback ports, all bound at once so that none is handed out twice; released on return,
+/// so another process may take one before its server binds it (the caller retries then).
+std::vector<uint16_t> free_ports(size_t count) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < count; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) break;
+    fds.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      break;
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) close(fd);
+  if (ports.size() != count) throw std::runtime_error("no free loopback port");
+  return ports;
+}
+
 std::string log_tail(const std::filesystem::path& log) {
   std::ifstream in(log);
   std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -108,9 +134,6 @@ std::string log_tail(const std::filesystem::path& log) {
 
 }  // namespace tributary::testing
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 namespace tributary::testing {
 

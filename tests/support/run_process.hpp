@@ -30,6 +30,10 @@ struct spawn_identity {
 int spawn_logged(const std::vector<std::string>& argv, const std::filesystem::path& log, int death_signal,
                  const std::string& what, const spawn_identity* as = nullptr);
 
+/// `count` distinct free loopback ports (bound at once, released on return: a server started on
+/// one may still find it taken, and its caller retries then).
+std::vector<uint16_t> free_ports(size_t count);
+
 /// The last 3,000 bytes of a server's log, for an error message.
 std::string log_tail(const std::filesystem::path& log);
 
