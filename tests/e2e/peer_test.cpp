@@ -180,18 +180,27 @@ TEST_F(peer_test, the_pool_reports_a_node_nobody_listens_for_as_not_reachable) {
 }
 
 TEST_F(peer_test, the_pool_times_out_a_stopped_node_and_reconnects_once_it_runs_again) {
-  pool_fixture f({.timeout = 500ms});
-  EXPECT_EQ(count_of(f.call(node_->rpc_address())), 10);
+  pool_fixture f({.timeout = 1s});
+  // On a loaded machine (CI runs suites side by side) one call may itself take longer than the
+  // timeout; what is tested is the stopped node, so the calls around it may be tried again.
+  const auto answered_within_tries = [&f, this] {
+    node::shard_call c;
+    for (int attempt = 0; attempt < 5 && !c.answer; ++attempt) c = f.call(node_->rpc_address());
+    return c;
+  };
+  EXPECT_EQ(count_of(answered_within_tries()), 10);
   ASSERT_EQ(::kill(node_->pid(), SIGSTOP), 0);
   const auto start = std::chrono::steady_clock::now();
   auto stopped = f.call(node_->rpc_address());
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(::kill(node_->pid(), SIGCONT), 0);
   EXPECT_FALSE(stopped.answer);
-  EXPECT_EQ(stopped.failure, "timed out after 500 ms");
-  EXPECT_GE(took, 500ms);
+  EXPECT_EQ(stopped.failure, "timed out after 1000 ms");
+  // KJ's timer counts from the event loop's last look at the clock, which may be a little earlier
+  // than the call.
+  EXPECT_GE(took, 800ms);
   EXPECT_LT(took, 5s);
-  EXPECT_EQ(count_of(f.call(node_->rpc_address())), 10);
+  EXPECT_EQ(count_of(answered_within_tries()), 10);
 }
 
 TEST_F(peer_test, the_pool_reports_a_node_gone_and_calls_it_again_when_back) {
