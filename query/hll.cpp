@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "query/state_bytes.hpp"
@@ -62,9 +63,9 @@ uint64_t hash_bytes(const void* data, size_t size, uint64_t seed) {
   uint64_t h = mix64(seed * golden + size);
   size_t i = 0;
   for (; i + 8 <= size; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    if constexpr (std::endian::native == std::endian::big) w = std::byteswap(w);
+    // Little-endian whatever the machine: saved exact sets hold these hashes.
+    uint64_t w = 0;
+    for (int k = 0; k < 8; ++k) w |= uint64_t{p[i + k]} << (8 * k);
     h = std::rotl(h ^ mix64(w + golden), 29) * 0x9fb21c651e98df25ULL + golden;
   }
   uint64_t tail = 0;
@@ -183,7 +184,7 @@ bool distinct_counter::load(std::string_view& in) {
   if (mode != 1) return false;
   size_t m = size_t{1} << precision_;
   if (in.size() < m) return false;
-  registers_.assign(in.begin(), in.begin() + static_cast<ptrdiff_t>(m));
+  registers_.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(m));
   in.remove_prefix(m);
   for (uint8_t r : registers_)
     if (r > 65 - precision_) return false;
