@@ -1,0 +1,1031 @@
+// The executor: a bound plan (plan.hpp) runs as a push pipeline of stages. A source (a table
+// scan, datatable, print, range, a subquery) pushes chunks of about a thousand rows; each stage
+// works a column at a time (filters gather through a selection, expressions evaluate whole
+// columns, summarize hashes group keys and updates every aggregate per chunk) and pushes on.
+// Stages that must see everything (summarize, sort, join's right side) buffer, charged to the
+// query's memory limit. The rows a result keeps are bounded by Kusto's truncation limits.
+
+#include <fmt/format.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "query/binder.hpp"
+#include "query/parser.hpp"
+
+namespace tributary::query {
+namespace {
+
+using model::column_data;
+using model::column_type;
+
+struct query_failure {
+  model::error error;
+};
+
+[[noreturn]] void fail(std::string code, std::string message, bool permanent = true) {
+  throw query_failure{{std::move(code), std::move(message), permanent}};
+}
+
+bool is_text(column_type t) {
+  return t == column_type::string || t == column_type::decimal || t == column_type::guid ||
+         t == column_type::dynamic;
+}
+
+size_t byte_size(const column_data& c) {
+  return c.nulls.size() + c.ints.size() * 8 + c.reals.size() * 8 + c.text.size() + c.offsets.size() * 4;
+}
+
+size_t byte_size(const chunk& c) {
+  size_t n = c.ingestion.size() * 8;
+  for (const auto& col : c.columns) n += byte_size(col);
+  return n;
+}
+
+// Appends row `r` of `src` to `dst` (same type). `src` may be a 1-row constant.
+void append_row(column_data& dst, const column_data& src, size_t r) {
+  r = vec::at(src, r);
+  if (src.is_null(r)) return dst.append_null();
+  if (src.type == column_type::real) return dst.append_real(src.reals[r]);
+  if (is_text(src.type)) return dst.append_text(src.text_at(r));
+  dst.append_int(src.ints[r]);
+}
+
+// Appends rows [begin, end) of `src`.
+void append_rows(column_data& dst, const column_data& src, size_t begin, size_t end) {
+  if (src.size() == 1 && end - begin != 1) {
+    for (size_t r = begin; r < end; ++r) append_row(dst, src, r);
+    return;
+  }
+  dst.nulls.insert(dst.nulls.end(), src.nulls.begin() + begin, src.nulls.begin() + end);
+  if (src.type == column_type::real) {
+    dst.reals.insert(dst.reals.end(), src.reals.begin() + begin, src.reals.begin() + end);
+  } else if (is_text(src.type)) {
+    const uint32_t base = static_cast<uint32_t>(dst.text.size());
+    const uint32_t from = src.offsets[begin];
+    dst.text.append(src.text, from, src.offsets[end] - from);
+    for (size_t r = begin + 1; r <= end; ++r) dst.offsets.push_back(base + src.offsets[r] - from);
+  } else {
+    dst.ints.insert(dst.ints.end(), src.ints.begin() + begin, src.ints.begin() + end);
+  }
+}
+
+// The rows `selection` of `c`; a column left out by the scan (size 0) stays out.
+column_data gather(const column_data& c, const std::vector<uint32_t>& selection, size_t rows) {
+  column_data out = vec::make(c.type, selection.size());
+  if (c.size() == 0 && rows > 0) return out;
+  if (c.size() == 1 && rows != 1) {
+    for (size_t i = 0; i < selection.size(); ++i) append_row(out, c, 0);
+    return out;
+  }
+  out.nulls.reserve(selection.size());
+  for (auto r : selection) out.nulls.push_back(c.nulls[r]);
+  if (c.type == column_type::real) {
+    out.reals.reserve(selection.size());
+    for (auto r : selection) out.reals.push_back(c.reals[r]);
+  } else if (is_text(c.type)) {
+    for (auto r : selection) {
+      out.text.append(c.text_at(r));
+      out.offsets.push_back(static_cast<uint32_t>(out.text.size()));
+    }
+  } else {
+    out.ints.reserve(selection.size());
+    for (auto r : selection) out.ints.push_back(c.ints[r]);
+  }
+  return out;
+}
+
+// A 1-row constant made `rows` long.
+column_data expand(column_data c, size_t rows) {
+  if (c.size() == rows) return c;
+  if (c.size() != 1) fail("InternalServerError", "a column the scan left out was read");
+  column_data out = vec::make(c.type, rows);
+  for (size_t r = 0; r < rows; ++r) append_row(out, c, 0);
+  return out;
+}
+
+chunk gather(const chunk& c, const std::vector<uint32_t>& selection) {
+  chunk out;
+  out.rows = selection.size();
+  out.columns.reserve(c.columns.size());
+  for (const auto& col : c.columns) out.columns.push_back(gather(col, selection, c.rows));
+  if (!c.ingestion.empty()) {
+    out.ingestion.reserve(selection.size());
+    for (auto r : selection) out.ingestion.push_back(c.ingestion[r]);
+  }
+  return out;
+}
+
+// The state every stage of one query shares.
+struct run_state {
+  eval_context context;
+  const data_source* source = nullptr;
+  const query_options* options = nullptr;
+  query_statistics stats;
+  uint64_t memory = 0;
+  uint64_t chunks = 0;
+
+  void charge(int64_t bytes, const std::string& op) {
+    memory = static_cast<uint64_t>(static_cast<int64_t>(memory) + bytes);
+    stats.peak_memory = std::max(stats.peak_memory, memory);
+    if (bytes > 0 && memory > options->memory_limit)
+      fail("QueryMemoryLimitExceeded",
+           fmt::format("the query's '{}' operator holds more than {} bytes, the memory limit of one query "
+                       "(--query-memory-limit); narrow the query (where, project, a coarser summarize)",
+                       op, options->memory_limit));
+  }
+  void check() {
+    if ((++chunks & 15) != 0) return;
+    if (options->cancelled && options->cancelled())
+      fail("QueryCancelled", "the query was cancelled (its client went away)", false);
+    if (std::chrono::steady_clock::now() > options->deadline)
+      fail("QueryTimeout", "the query ran past its time limit (--query-timeout, or the client's servertimeout)",
+           false);
+  }
+};
+
+column_data evaluate(const bound_expr& e, const chunk& c, run_state& st) {
+  switch (e.what) {
+    case bound_expr::kind::constant: return e.constant;
+    case bound_expr::kind::column: {
+      const auto& col = c.columns[e.column];
+      if (col.size() == 0 && c.rows > 0) fail("InternalServerError", "a column the scan left out was read");
+      return col;
+    }
+    case bound_expr::kind::ingestion_time: {
+      column_data out = vec::make(column_type::datetime, c.rows);
+      if (c.ingestion.empty()) return vec::nulls(column_type::datetime, c.rows);
+      for (auto t : c.ingestion) out.append_int(t);
+      return out;
+    }
+    case bound_expr::kind::call: {
+      std::vector<column_data> values;
+      values.reserve(e.args.size());
+      for (const auto& a : e.args) values.push_back(evaluate(a, c, st));
+      std::vector<const column_data*> args;
+      for (const auto& v : values) args.push_back(&v);
+      auto out = e.eval(args, c.rows, st.context);
+      if (st.context.error) fail("BadRequest_SemanticError", *st.context.error);
+      return out;
+    }
+  }
+  return {};
+}
+
+column_data evaluate_full(const bound_expr& e, const chunk& c, run_state& st) {
+  return expand(evaluate(e, c, st), c.rows);
+}
+
+// ----- stages -----
+
+class stage {
+ public:
+  virtual ~stage() = default;
+  /// Takes `c`; false once no more input is wanted.
+  virtual bool push(chunk c) = 0;
+  /// End of input: emit what is buffered, then finish the next stage.
+  virtual void finish() = 0;
+  stage* next = nullptr;
+};
+
+std::unique_ptr<stage> make_stage(const bound_op& op, run_state& st);
+void run_plan(const plan& p, stage& sink, run_state& st);
+
+class where_stage final : public stage {
+ public:
+  where_stage(const bound_op& op, run_state& st) : op_(op), st_(st) {}
+  bool push(chunk c) override {
+    auto keep = evaluate(op_.predicate, c, st_);
+    std::vector<uint32_t> selection;
+    if (keep.size() == 1 && c.rows != 1) {
+      if (keep.is_null(0) || keep.ints[0] == 0) return true;
+      return next->push(std::move(c));
+    }
+    selection.reserve(c.rows);
+    for (uint32_t r = 0; r < c.rows; ++r)
+      if (!keep.nulls[r] && keep.ints[r]) selection.push_back(r);
+    if (selection.empty()) return true;
+    if (selection.size() == c.rows) return next->push(std::move(c));
+    return next->push(gather(c, selection));
+  }
+  void finish() override { next->finish(); }
+
+ private:
+  const bound_op& op_;
+  run_state& st_;
+};
+
+class project_stage final : public stage {
+ public:
+  project_stage(const bound_op& op, run_state& st) : op_(op), st_(st) {}
+  bool push(chunk c) override {
+    chunk out;
+    out.rows = c.rows;
+    out.ingestion = op_.kind == op_kind::extend ? std::move(c.ingestion) : std::vector<int64_t>{};
+    out.columns.reserve(op_.exprs.size());
+    for (const auto& e : op_.exprs) {
+      if (e.what == bound_expr::kind::column) out.columns.push_back(c.columns[e.column]);
+      else out.columns.push_back(evaluate_full(e, c, st_));
+    }
+    return next->push(std::move(out));
+  }
+  void finish() override { next->finish(); }
+
+ private:
+  const bound_op& op_;
+  run_state& st_;
+};
+
+class select_stage final : public stage {
+ public:
+  explicit select_stage(const bound_op& op) : op_(op) {}
+  bool push(chunk c) override {
+    chunk out;
+    out.rows = c.rows;
+    out.ingestion = std::move(c.ingestion);
+    for (auto i : op_.columns) out.columns.push_back(c.columns[i]);
+    return next->push(std::move(out));
+  }
+  void finish() override { next->finish(); }
+
+ private:
+  const bound_op& op_;
+};
+
+class take_stage final : public stage {
+ public:
+  explicit take_stage(uint64_t count) : left_(count) {}
+  bool push(chunk c) override {
+    if (left_ == 0) return false;
+    if (c.rows > left_) {
+      std::vector<uint32_t> selection(left_);
+      std::iota(selection.begin(), selection.end(), 0);
+      c = gather(c, selection);
+    }
+    left_ -= c.rows;
+    const bool more = next->push(std::move(c));
+    return more && left_ > 0;
+  }
+  void finish() override { next->finish(); }
+
+ private:
+  uint64_t left_;
+};
+
+class count_stage final : public stage {
+ public:
+  bool push(chunk c) override {
+    count_ += c.rows;
+    return true;
+  }
+  void finish() override {
+    chunk out;
+    out.rows = 1;
+    out.columns.push_back(vec::make(column_type::long_, 1));
+    out.columns[0].append_int(static_cast<int64_t>(count_));
+    next->push(std::move(out));
+    next->finish();
+  }
+
+ private:
+  uint64_t count_ = 0;
+};
+
+// Group keys as bytes: a null flag, then 8 bytes or the text and its length, per key.
+void key_bytes(std::string& out, const std::vector<column_data>& keys, size_t r) {
+  out.clear();
+  for (const auto& k : keys) {
+    const size_t i = vec::at(k, r);
+    if (k.is_null(i)) {
+      out.push_back('\0');
+      continue;
+    }
+    out.push_back('\1');
+    if (k.type == column_type::real) {
+      double v = k.reals[i];
+      if (v == 0) v = 0;  // -0 and 0 are one group
+      out.append(reinterpret_cast<const char*>(&v), 8);
+    } else if (is_text(k.type)) {
+      auto t = k.text_at(i);
+      const uint32_t n = static_cast<uint32_t>(t.size());
+      out.append(reinterpret_cast<const char*>(&n), 4);
+      out.append(t);
+    } else {
+      out.append(reinterpret_cast<const char*>(&k.ints[i]), 8);
+    }
+  }
+}
+
+// Groups rows by their key values: a group id per row, new groups' keys kept in order.
+class grouper {
+ public:
+  explicit grouper(const std::vector<model::column>& key_schema) {
+    for (const auto& k : key_schema) keys_.push_back(vec::make(k.type, 0));
+    single_int_ = key_schema.size() == 1 && !is_text(key_schema[0].type) && key_schema[0].type != column_type::real;
+  }
+  // Group ids of the rows of `values` (one column per key, each `rows` long or a constant).
+  void assign(const std::vector<column_data>& values, size_t rows, std::vector<uint32_t>& ids) {
+    ids.resize(rows);
+    if (keys_.empty()) {
+      if (groups_ == 0) groups_ = 1;
+      std::fill(ids.begin(), ids.end(), 0);
+      return;
+    }
+    if (single_int_) {
+      const auto& k = values[0];
+      for (size_t r = 0; r < rows; ++r) {
+        const size_t i = vec::at(k, r);
+        if (k.is_null(i)) {
+          if (null_group_ == UINT32_MAX) null_group_ = add(values, r);
+          ids[r] = null_group_;
+          continue;
+        }
+        auto [it, inserted] = ints_.try_emplace(k.ints[i], 0);
+        if (inserted) it->second = add(values, r);
+        ids[r] = it->second;
+      }
+      return;
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      key_bytes(scratch_, values, r);
+      auto it = bytes_.find(scratch_);
+      if (it == bytes_.end()) it = bytes_.emplace(scratch_, add(values, r)).first;
+      ids[r] = it->second;
+    }
+  }
+  size_t groups() const { return groups_; }
+  std::vector<column_data>& keys() { return keys_; }
+  size_t bytes() const { return key_bytes_ + groups_ * 48; }
+
+ private:
+  uint32_t add(const std::vector<column_data>& values, size_t r) {
+    for (size_t k = 0; k < keys_.size(); ++k) append_row(keys_[k], values[k], r);
+    key_bytes_ += scratch_.size() + 16;
+    return static_cast<uint32_t>(groups_++);
+  }
+  std::vector<column_data> keys_;
+  bool single_int_ = false;
+  std::unordered_map<int64_t, uint32_t> ints_;
+  std::unordered_map<std::string, uint32_t> bytes_;
+  uint32_t null_group_ = UINT32_MAX;
+  std::string scratch_;
+  size_t groups_ = 0;
+  size_t key_bytes_ = 0;
+};
+
+std::vector<model::column> key_schema(const bound_op& op) {
+  std::vector<model::column> out;
+  for (size_t i = 0; i < op.keys.size(); ++i) out.push_back(op.schema[i]);
+  return out;
+}
+
+class summarize_stage final : public stage {
+ public:
+  summarize_stage(const bound_op& op, run_state& st) : op_(op), st_(st), groups_(key_schema(op)) {
+    for (const auto& a : op.aggregates) aggregators_.push_back(a.aggregate.make());
+  }
+  bool push(chunk c) override {
+    std::vector<column_data> keys;
+    keys.reserve(op_.keys.size());
+    for (const auto& k : op_.keys) keys.push_back(evaluate(k, c, st_));
+    groups_.assign(keys, c.rows, ids_);
+    for (size_t a = 0; a < aggregators_.size(); ++a) {
+      std::vector<column_data> values;
+      for (const auto& arg : op_.aggregates[a].args) values.push_back(evaluate(arg, c, st_));
+      std::vector<const column_data*> args;
+      for (const auto& v : values) args.push_back(&v);
+      aggregators_[a]->resize(groups_.groups());
+      aggregators_[a]->update(ids_.data(), c.rows, args);
+    }
+    const int64_t now = static_cast<int64_t>(groups_.bytes() * (1 + aggregators_.size()));
+    st_.charge(now - charged_, op_.name);
+    charged_ = now;
+    return true;
+  }
+  void finish() override {
+    // Without keys, empty input is one row of Kusto's defaults; with keys, no rows.
+    if (op_.keys.empty() && groups_.groups() == 0) {
+      std::vector<uint32_t> none;
+      groups_.assign({}, 0, none);
+    }
+    chunk out;
+    out.rows = groups_.groups();
+    for (auto& k : groups_.keys()) out.columns.push_back(std::move(k));
+    for (size_t a = 0; a < aggregators_.size(); ++a) {
+      aggregators_[a]->resize(out.rows);
+      std::vector<column_data> results;
+      for (const auto& o : op_.aggregates[a].aggregate.outputs) results.push_back(vec::make(o.type, out.rows));
+      aggregators_[a]->finish(results);
+      for (auto& r : results) out.columns.push_back(std::move(r));
+    }
+    st_.charge(-charged_, op_.name);
+    if (out.rows > 0) next->push(std::move(out));
+    next->finish();
+  }
+
+ private:
+  const bound_op& op_;
+  run_state& st_;
+  grouper groups_;
+  std::vector<std::unique_ptr<aggregator>> aggregators_;
+  std::vector<uint32_t> ids_;
+  int64_t charged_ = 0;
+};
+
+// Kusto's order: nulls (and NaN with them) first or last as asked, the rest by value.
+int compare_rows(const column_data& c, size_t a, size_t b, bool nulls_first) {
+  const bool na = c.is_null(a) || (c.type == column_type::real && std::isnan(c.reals[a]));
+  const bool nb = c.is_null(b) || (c.type == column_type::real && std::isnan(c.reals[b]));
+  if (na || nb) {
+    if (na && nb) {
+      // null before NaN when nulls come first
+      const int ra = c.is_null(a) ? 0 : 1, rb = c.is_null(b) ? 0 : 1;
+      return nulls_first ? ra - rb : rb - ra;
+    }
+    return (na ? -1 : 1) * (nulls_first ? 1 : -1);
+  }
+  if (c.type == column_type::real) return c.reals[a] < c.reals[b] ? -1 : c.reals[a] > c.reals[b] ? 1 : 0;
+  if (is_text(c.type)) {
+    auto x = c.text_at(a), y = c.text_at(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return c.ints[a] < c.ints[b] ? -1 : c.ints[a] > c.ints[b] ? 1 : 0;
+}
+
+// Buffers its input as one chunk (charged to the memory limit).
+class buffer {
+ public:
+  buffer(run_state& st, std::string op) : st_(st), op_(std::move(op)) {}
+  ~buffer() { st_.memory -= std::min<uint64_t>(st_.memory, charged_); }
+  void add(chunk c) {
+    if (rows_.columns.empty() && rows_.rows == 0) {
+      rows_ = std::move(c);
+    } else {
+      for (size_t i = 0; i < c.columns.size(); ++i) {
+        if (rows_.columns[i].size() == 0 && rows_.rows > 0) continue;
+        append_rows(rows_.columns[i], c.columns[i], 0, c.rows);
+      }
+      if (!rows_.ingestion.empty() || !c.ingestion.empty()) {
+        rows_.ingestion.resize(rows_.rows, 0);
+        if (c.ingestion.empty()) c.ingestion.assign(c.rows, 0);
+        rows_.ingestion.insert(rows_.ingestion.end(), c.ingestion.begin(), c.ingestion.end());
+      }
+      rows_.rows += c.rows;
+    }
+    const uint64_t now = byte_size(rows_);
+    st_.charge(static_cast<int64_t>(now) - static_cast<int64_t>(charged_), op_);
+    charged_ = now;
+  }
+  chunk& rows() { return rows_; }
+
+ private:
+  run_state& st_;
+  std::string op_;
+  chunk rows_;
+  uint64_t charged_ = 0;
+};
+
+class sort_stage final : public stage {
+ public:
+  sort_stage(const bound_op& op, run_state& st) : op_(op), st_(st), rows_(st, op.name) {}
+  bool push(chunk c) override {
+    // Sort keys are evaluated once per row, kept beside the rows.
+    chunk keyed = std::move(c);
+    for (const auto& k : op_.sort_keys) keyed.columns.push_back(evaluate_full(k.value, keyed, st_));
+    rows_.add(std::move(keyed));
+    return true;
+  }
+  void finish() override {
+    auto& all = rows_.rows();
+    const size_t width = op_.schema.size();
+    std::vector<uint32_t> order(all.rows);
+    std::iota(order.begin(), order.end(), 0);
+    auto less = [&](uint32_t a, uint32_t b) {
+      for (size_t k = 0; k < op_.sort_keys.size(); ++k) {
+        const auto& key = op_.sort_keys[k];
+        int c = compare_rows(all.columns[width + k], a, b, key.nulls_first);
+        if (c == 0) continue;
+        const bool null_involved = all.columns[width + k].is_null(a) || all.columns[width + k].is_null(b) ||
+                                   (all.columns[width + k].type == column_type::real &&
+                                    (std::isnan(all.columns[width + k].reals[a]) ||
+                                     std::isnan(all.columns[width + k].reals[b])));
+        // Null placement is absolute; values follow the direction.
+        if (!null_involved && !key.ascending) c = -c;
+        return c < 0;
+      }
+      return false;
+    };
+    if (op_.kind == op_kind::top && op_.count < order.size()) {
+      std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(op_.count), order.end(), less);
+      order.resize(op_.count);
+    } else {
+      std::stable_sort(order.begin(), order.end(), less);
+    }
+    if (all.rows > 0) {
+      all.columns.resize(width);
+      next->push(gather(all, order));
+    }
+    next->finish();
+  }
+
+ private:
+  const bound_op& op_;
+  run_state& st_;
+  buffer rows_;
+};
+
+class union_stage final : public stage {
+ public:
+  union_stage(const bound_op& op, run_state& st) : op_(op), st_(st) {}
+  bool push(chunk c) override { return next->push(map(std::move(c), 0)); }
+  void finish() override {
+    for (size_t leg = 0; leg < op_.legs.size(); ++leg) {
+      struct leg_sink final : stage {
+        union_stage* self;
+        size_t leg;
+        bool push(chunk c) override { return self->next->push(self->map(std::move(c), leg)); }
+        void finish() override {}
+      } sink;
+      sink.self = this;
+      sink.leg = leg + 1;
+      run_plan(*op_.legs[leg], sink, st_);
+    }
+    next->finish();
+  }
+
+  chunk map(chunk c, size_t leg) {
+    chunk out;
+    out.rows = c.rows;
+    const auto& m = op_.union_maps[leg];
+    for (size_t i = 0; i < m.size(); ++i) {
+      const auto type = op_.schema[i].type;
+      if (op_.with_source && i == 0) {
+        column_data s = vec::make(column_type::string, c.rows);
+        for (size_t r = 0; r < c.rows; ++r) s.append_text(op_.leg_names[leg]);
+        out.columns.push_back(std::move(s));
+      } else if (m[i] == SIZE_MAX) {
+        out.columns.push_back(vec::nulls(type, c.rows));
+      } else {
+        out.columns.push_back(expand(std::move(c.columns[m[i]]), c.rows));
+      }
+    }
+    return out;
+  }
+
+ private:
+  const bound_op& op_;
+  run_state& st_;
+};
+
+class join_stage final : public stage {
+ public:
+  join_stage(const bound_op& op, run_state& st) : op_(op), st_(st), right_(st, op.name) {}
+  bool push(chunk c) override {
+    build();
+    std::vector<column_data> keys;
+    for (const auto& [l, r] : op_.join_keys) keys.push_back(c.columns[l]);
+    std::vector<uint32_t> left_rows, right_rows;
+    const bool innerunique = op_.join_kind == "innerunique";
+    const bool left_semi = op_.join_kind == "leftsemi", left_anti = op_.join_kind == "leftanti";
+    const bool keep_unmatched_left = op_.join_kind == "leftouter" || op_.join_kind == "fullouter";
+    std::string key;
+    for (uint32_t r = 0; r < c.rows; ++r) {
+      if (has_null(keys, r)) {
+        if (keep_unmatched_left || left_anti) {
+          left_rows.push_back(r);
+          right_rows.push_back(UINT32_MAX);
+        }
+        continue;
+      }
+      key_bytes(key, keys, r);
+      if (innerunique && !seen_left_.insert(key).second) continue;
+      auto it = index_.find(key);
+      if (it == index_.end()) {
+        if (keep_unmatched_left || left_anti) {
+          left_rows.push_back(r);
+          right_rows.push_back(UINT32_MAX);
+        }
+        continue;
+      }
+      if (left_anti) continue;
+      if (left_semi) {
+        left_rows.push_back(r);
+        continue;
+      }
+      for (auto m : it->second) {
+        matched_[m] = true;
+        if (op_.join_kind == "rightsemi" || op_.join_kind == "rightanti") continue;
+        left_rows.push_back(r);
+        right_rows.push_back(m);
+      }
+    }
+    if (left_rows.empty()) return true;
+    return emit(c, left_rows, right_rows);
+  }
+  void finish() override {
+    build();
+    const bool right_outer = op_.join_kind == "rightouter" || op_.join_kind == "fullouter";
+    const bool right_semi = op_.join_kind == "rightsemi", right_anti = op_.join_kind == "rightanti";
+    std::vector<uint32_t> rows;
+    for (uint32_t r = 0; r < right_.rows().rows; ++r)
+      if ((right_outer && !matched_[r]) || (right_semi && matched_[r]) || (right_anti && !matched_[r]))
+        rows.push_back(r);
+    if (!rows.empty()) {
+      if (right_semi || right_anti) {
+        chunk out = gather(right_.rows(), rows);
+        chunk picked;
+        picked.rows = out.rows;
+        for (auto i : op_.right_columns) picked.columns.push_back(std::move(out.columns[i]));
+        next->push(std::move(picked));
+      } else {
+        chunk out;
+        out.rows = rows.size();
+        const size_t left_width = op_.schema.size() - op_.right_columns.size();
+        for (size_t i = 0; i < left_width; ++i) out.columns.push_back(vec::nulls(op_.schema[i].type, rows.size()));
+        for (auto i : op_.right_columns) out.columns.push_back(gather(right_.rows().columns[i], rows, right_.rows().rows));
+        next->push(std::move(out));
+      }
+    }
+    next->finish();
+  }
+
+ private:
+  static bool has_null(const std::vector<column_data>& keys, size_t r) {
+    return std::any_of(keys.begin(), keys.end(), [&](const auto& k) { return k.is_null(vec::at(k, r)); });
+  }
+  void build() {
+    if (built_) return;
+    built_ = true;
+    struct collect final : stage {
+      buffer* into;
+      bool push(chunk c) override {
+        into->add(std::move(c));
+        return true;
+      }
+      void finish() override {}
+    } sink;
+    sink.into = &right_;
+    run_plan(*op_.right, sink, st_);
+    auto& r = right_.rows();
+    matched_.assign(r.rows, false);
+    std::vector<column_data> keys;
+    for (const auto& [l, k] : op_.join_keys) keys.push_back(r.columns[k]);
+    std::string key;
+    for (uint32_t i = 0; i < r.rows; ++i) {
+      if (has_null(keys, i)) continue;
+      key_bytes(key, keys, i);
+      index_[key].push_back(i);
+    }
+    st_.charge(static_cast<int64_t>(index_.size() * 64 + r.rows * 4), op_.name);
+  }
+  bool emit(const chunk& left, const std::vector<uint32_t>& left_rows, const std::vector<uint32_t>& right_rows) {
+    chunk out;
+    out.rows = left_rows.size();
+    const bool left_only = op_.join_kind == "leftsemi" || op_.join_kind == "leftanti";
+    for (const auto& col : left.columns) out.columns.push_back(gather(col, left_rows, left.rows));
+    if (!left_only) {
+      const auto& r = right_.rows();
+      for (auto i : op_.right_columns) {
+        const auto& src = r.columns[i];
+        column_data col = vec::make(src.type, right_rows.size());
+        for (auto m : right_rows) {
+          if (m == UINT32_MAX) col.append_null();
+          else append_row(col, src, m);
+        }
+        out.columns.push_back(std::move(col));
+      }
+    }
+    return next->push(std::move(out));
+  }
+  const bound_op& op_;
+  run_state& st_;
+  buffer right_;
+  bool built_ = false;
+  std::unordered_map<std::string, std::vector<uint32_t>> index_;
+  std::unordered_set<std::string> seen_left_;
+  std::vector<bool> matched_;
+};
+
+std::string json_value(const column_data& c, size_t r) {
+  if (c.is_null(r)) return "null";
+  switch (c.type) {
+    case column_type::bool_: return c.ints[r] ? "true" : "false";
+    case column_type::real:
+      if (!std::isfinite(c.reals[r])) return std::isnan(c.reals[r]) ? "\"NaN\"" : c.reals[r] > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+      return fmt::format("{}", c.reals[r]);
+    case column_type::dynamic: return std::string(c.text_at(r));
+    case column_type::datetime:
+    case column_type::timespan:
+    case column_type::string:
+    case column_type::guid:
+    case column_type::decimal: {
+      column_data one = vec::make(c.type, 1);
+      append_row(one, c, r);
+      const auto* f = find_scalar_function("tostring");
+      std::vector<const column_data*> args{&one};
+      eval_context ctx;
+      arg_info info;
+      info.type = c.type;
+      auto bound = std::get<bound_function>(f->bind(std::span<const arg_info>(&info, 1)));
+      auto text = bound.eval(args, 1, ctx);
+      std::string out = "\"";
+      for (char ch : text.text_at(0)) {
+        if (ch == '"' || ch == '\\') out += '\\';
+        out += ch;
+      }
+      return out + "\"";
+    }
+    default: return std::to_string(c.ints[r]);
+  }
+}
+
+class make_series_stage final : public stage {
+ public:
+  make_series_stage(const bound_op& op, run_state& st) : op_(op), st_(st), groups_(key_schema(op)) {
+    bins_ = static_cast<size_t>((op.series_to - op.series_from + op.series_step - 1) / op.series_step);
+    for (const auto& a : op.aggregates) aggregators_.push_back(a.aggregate.make());
+  }
+  bool push(chunk c) override {
+    auto axis = evaluate(op_.series_on, c, st_);
+    std::vector<uint32_t> selection, bin;
+    for (uint32_t r = 0; r < c.rows; ++r) {
+      const size_t i = vec::at(axis, r);
+      if (axis.is_null(i)) continue;
+      const int64_t v = axis.ints[i];
+      if (v < op_.series_from || v >= op_.series_to) continue;
+      selection.push_back(r);
+      bin.push_back(static_cast<uint32_t>((v - op_.series_from) / op_.series_step));
+    }
+    if (selection.empty()) return true;
+    chunk kept = gather(c, selection);
+    std::vector<column_data> keys;
+    for (const auto& k : op_.keys) keys.push_back(evaluate(k, kept, st_));
+    groups_.assign(keys, kept.rows, ids_);
+    for (size_t r = 0; r < kept.rows; ++r) {
+      ids_[r] = static_cast<uint32_t>(ids_[r] * bins_ + bin[r]);
+      if (touched_.size() <= ids_[r]) touched_.resize(ids_[r] + 1, false);
+      touched_[ids_[r]] = true;
+    }
+    for (size_t a = 0; a < aggregators_.size(); ++a) {
+      std::vector<column_data> values;
+      for (const auto& arg : op_.aggregates[a].args) values.push_back(evaluate(arg, kept, st_));
+      std::vector<const column_data*> args;
+      for (const auto& v : values) args.push_back(&v);
+      aggregators_[a]->resize(groups_.groups() * bins_);
+      aggregators_[a]->update(ids_.data(), kept.rows, args);
+    }
+    st_.charge(static_cast<int64_t>(kept.rows), op_.name);
+    return true;
+  }
+  void finish() override {
+    chunk out;
+    out.rows = groups_.groups();
+    for (auto& k : groups_.keys()) out.columns.push_back(std::move(k));
+    const size_t cells = out.rows * bins_;
+    touched_.resize(cells, false);
+    for (size_t a = 0; a < aggregators_.size(); ++a) {
+      aggregators_[a]->resize(cells);
+      std::vector<column_data> results{vec::make(op_.aggregates[a].aggregate.outputs[0].type, cells)};
+      aggregators_[a]->finish(results);
+      column_data arrays = vec::make(column_type::dynamic, out.rows);
+      column_data def = vec::constant(results[0].type, op_.series_defaults[a]);
+      for (size_t g = 0; g < out.rows; ++g) {
+        std::string json = "[";
+        for (size_t b = 0; b < bins_; ++b) {
+          if (b) json += ",";
+          const size_t cell = g * bins_ + b;
+          json += touched_[cell] ? json_value(results[0], cell) : json_value(def.size() ? def : results[0], 0);
+        }
+        arrays.append_text(json + "]");
+      }
+      out.columns.push_back(std::move(arrays));
+    }
+    column_data axis = vec::make(column_type::dynamic, out.rows);
+    column_data point = vec::make(op_.series_type, 1);
+    std::string json = "[";
+    for (size_t b = 0; b < bins_; ++b) {
+      point = vec::make(op_.series_type, 1);
+      point.append_int(op_.series_from + static_cast<int64_t>(b) * op_.series_step);
+      json += (b ? "," : "") + json_value(point, 0);
+    }
+    json += "]";
+    for (size_t g = 0; g < out.rows; ++g) axis.append_text(json);
+    out.columns.push_back(std::move(axis));
+    if (out.rows > 0) next->push(std::move(out));
+    next->finish();
+  }
+
+ private:
+  const bound_op& op_;
+  run_state& st_;
+  grouper groups_;
+  size_t bins_ = 0;
+  std::vector<std::unique_ptr<aggregator>> aggregators_;
+  std::vector<uint32_t> ids_;
+  std::vector<bool> touched_;
+};
+
+class getschema_stage final : public stage {
+ public:
+  explicit getschema_stage(const bound_op& op) : op_(op) {}
+  bool push(chunk) override { return false; }
+  void finish() override {
+    next->push(op_.literal);
+    next->finish();
+  }
+
+ private:
+  const bound_op& op_;
+};
+
+std::unique_ptr<stage> make_stage(const bound_op& op, run_state& st) {
+  switch (op.kind) {
+    case op_kind::where: return std::make_unique<where_stage>(op, st);
+    case op_kind::project:
+    case op_kind::extend: return std::make_unique<project_stage>(op, st);
+    case op_kind::project_keep: return std::make_unique<select_stage>(op);
+    case op_kind::take: return std::make_unique<take_stage>(op.count);
+    case op_kind::count: return std::make_unique<count_stage>();
+    case op_kind::summarize: return std::make_unique<summarize_stage>(op, st);
+    case op_kind::top:
+    case op_kind::sort: return std::make_unique<sort_stage>(op, st);
+    case op_kind::union_: return std::make_unique<union_stage>(op, st);
+    case op_kind::join:
+    case op_kind::lookup: return std::make_unique<join_stage>(op, st);
+    case op_kind::make_series: return std::make_unique<make_series_stage>(op, st);
+    case op_kind::getschema: return std::make_unique<getschema_stage>(op);
+    default: fail("InternalServerError", fmt::format("operator '{}' has no executor", op.name));
+  }
+}
+
+// Runs `p`, pushing its output into `sink` (which is finished at the end).
+void run_plan(const plan& p, stage& sink, run_state& st) {
+  std::vector<std::unique_ptr<stage>> stages;
+  for (const auto& op : p.ops) stages.push_back(make_stage(op, st));
+  for (size_t i = 0; i + 1 < stages.size(); ++i) stages[i]->next = stages[i + 1].get();
+  if (!stages.empty()) stages.back()->next = &sink;
+  stage& first = stages.empty() ? sink : *stages.front();
+  switch (p.source) {
+    case source_kind::name: {
+      auto error = st.source->scan(
+          p.scan,
+          [&](chunk&& c) {
+            st.check();
+            return first.push(std::move(c));
+          },
+          st.stats.scan);
+      if (error) throw query_failure{*error};
+      break;
+    }
+    case source_kind::subquery: {
+      run_plan(*p.inner, first, st);
+      return;  // run_plan finished `first`
+    }
+    default:
+      for (const auto& c : p.rows)
+        if (!first.push(c)) break;
+      break;
+  }
+  first.finish();
+}
+
+// The end of the pipeline: the result's rows, within Kusto's truncation limits.
+class result_sink final : public stage {
+ public:
+  result_sink(const std::vector<model::column>& columns, run_state& st) : st_(st) { table.columns = columns; }
+  bool push(chunk c) override {
+    const auto& o = *st_.options;
+    for (size_t r = 0; r < c.rows; ++r) {
+      std::vector<model::value> row;
+      row.reserve(c.columns.size());
+      size_t bytes = 16;
+      for (auto& col : c.columns) {
+        row.push_back(col.size() == 0 ? model::value{} : col.at(vec::at(col, r)));
+        bytes += 24;
+        if (const auto* s = std::get_if<std::string>(&row.back())) bytes += (s->size() + 8) / 8 * 8;
+      }
+      bytes_ += bytes;
+      table.rows.push_back(std::move(row));
+      if (!o.no_truncation && table.rows.size() > o.truncation_max_records)
+        fail("QueryResultSetTooLarge",
+             fmt::format("Query result set has exceeded the internal record count limit {} "
+                         "(E_QUERY_RESULT_SET_TOO_LARGE); narrow the query (where, summarize, | take {}), or raise the "
+                         "limit with set truncationmaxrecords=N; (or set notruncation;)",
+                         o.truncation_max_records, o.truncation_max_records));
+      if (!o.no_truncation && bytes_ > o.truncation_max_size)
+        fail("QueryResultSetTooLarge",
+             fmt::format("Query result set has exceeded the internal data size limit {} after {} records "
+                         "(E_QUERY_RESULT_SET_TOO_LARGE); narrow the query (where, project, summarize), or raise the "
+                         "limit with set truncationmaxsize=N;",
+                         o.truncation_max_size, table.rows.size()));
+    }
+    st_.charge(static_cast<int64_t>(c.rows * 32), "result");
+    return true;
+  }
+  void finish() override {}
+  model::result_table table;
+
+ private:
+  run_state& st_;
+  uint64_t bytes_ = 0;
+};
+
+std::chrono::nanoseconds thread_cpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+class prepared final : public prepared_query {
+ public:
+  explicit prepared(bound_query q) : q_(std::move(q)) {}
+  const std::vector<model::column>& columns() const override { return q_.root->schema; }
+  const std::vector<std::string>& tables() const override { return q_.tables; }
+  const query_options& options() const override { return q_.options; }
+  std::variant<query_result, model::error> execute(const data_source& source) override {
+    run_state st;
+    st.context.now_ticks = q_.now_ticks;
+    st.source = &source;
+    st.options = &q_.options;
+    const auto start = std::chrono::steady_clock::now();
+    const auto cpu_start = thread_cpu();
+    result_sink sink(q_.root->schema, st);
+    try {
+      run_plan(*q_.root, sink, st);
+    } catch (const query_failure& f) {
+      return f.error;
+    } catch (const std::bad_alloc&) {
+      return model::error{"QueryMemoryLimitExceeded",
+                          "the query ran out of memory; narrow it (where, project, a coarser summarize)", true};
+    }
+    query_result out;
+    out.table = std::move(sink.table);
+    out.visualization = q_.visualization;
+    out.stats = st.stats;
+    out.stats.result_rows = out.table.rows.size();
+    out.stats.cpu = thread_cpu() - cpu_start;
+    out.stats.elapsed = std::chrono::steady_clock::now() - start;
+    return out;
+  }
+
+ private:
+  bound_query q_;
+};
+
+void names_in(const tabular& t, const std::set<std::string>& lets, std::vector<std::string>& out);
+
+void names_in(const expr& e, const std::set<std::string>& lets, std::vector<std::string>& out) {
+  if (e.subquery) names_in(*e.subquery, lets, out);
+  if (e.operand) names_in(*e.operand, lets, out);
+  for (const auto& a : e.args)
+    if (a) names_in(*a, lets, out);
+}
+
+void names_in(const tabular& t, const std::set<std::string>& lets, std::vector<std::string>& out) {
+  if (t.source == source_kind::name && !lets.count(t.name) &&
+      std::find(out.begin(), out.end(), t.name) == out.end())
+    out.push_back(t.name);
+  for (const auto& l : t.legs) names_in(*l, lets, out);
+  if (t.inner) names_in(*t.inner, lets, out);
+  for (const auto& op : t.ops) {
+    for (const auto& l : op.legs) names_in(*l, lets, out);
+    if (op.right) names_in(*op.right, lets, out);
+    if (op.predicate) names_in(*op.predicate, lets, out);
+  }
+}
+
+}  // namespace
+
+std::variant<std::unique_ptr<prepared_query>, model::error> prepare(std::string_view text, const data_source& source,
+                                                                    int64_t now_ticks, query_options defaults) {
+  auto parsed = parse_kql(text);
+  if (auto* e = std::get_if<model::error>(&parsed)) return *e;
+  auto bound = bind(std::get<query_ast>(parsed), source, now_ticks, std::move(defaults));
+  if (auto* e = std::get_if<model::error>(&bound)) return *e;
+  return std::unique_ptr<prepared_query>(std::make_unique<prepared>(std::move(std::get<bound_query>(bound))));
+}
+
+std::vector<std::string> referenced_tables(std::string_view text) {
+  auto parsed = parse_kql(text);
+  std::vector<std::string> out;
+  if (!std::holds_alternative<query_ast>(parsed)) return out;
+  const auto& q = std::get<query_ast>(parsed);
+  std::set<std::string> lets;
+  for (const auto& l : q.lets) {
+    if (l.table) names_in(*l.table, lets, out);
+    if (l.scalar && l.scalar->kind == expr_kind::name && !lets.count(l.scalar->name) &&
+        std::find(out.begin(), out.end(), l.scalar->name) == out.end())
+      out.push_back(l.scalar->name);  // `let X = T;` may name a table
+    lets.insert(l.name);
+  }
+  if (q.body) names_in(*q.body, lets, out);
+  return out;
+}
+
+}  // namespace tributary::query

@@ -1,0 +1,84 @@
+#pragma once
+/// Private to query/: a bound query. The binder (binder.cpp) turns the syntax tree into these
+/// nodes — names resolved to column indexes, every expression typed, functions and aggregates
+/// bound — and the executor (executor.cpp) runs them as a push pipeline of stages.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "query/aggregates.hpp"
+#include "query/engine.hpp"
+#include "query/functions.hpp"
+
+namespace tributary::query {
+
+/// A typed expression over the columns of its input.
+struct bound_expr {
+  enum class kind : uint8_t { column, constant, call, ingestion_time } what = kind::constant;
+  model::column_type type = model::column_type::long_;
+  size_t column = 0;               ///< column
+  model::column_data constant;     ///< constant: one row
+  scalar_eval eval;                ///< call
+  std::vector<bound_expr> args;    ///< call
+  bool is_constant() const { return what == kind::constant; }
+};
+
+struct bound_aggregate_call {
+  bound_aggregate aggregate;
+  std::vector<bound_expr> args;
+};
+
+struct bound_sort_key {
+  bound_expr value;
+  bool ascending = false;
+  bool nulls_first = false;
+};
+
+struct plan;
+using plan_ptr = std::shared_ptr<const plan>;
+
+/// One operator of a pipeline, bound. `kind` picks the fields that matter.
+struct bound_op {
+  op_kind kind = op_kind::where;
+  std::string name;                        ///< the operator as written, for errors
+  bound_expr predicate;                    ///< where
+  /// project/extend: output column i is exprs[i]; for extend, the first `keep` inputs pass
+  /// through in place (replaced ones in `replace`).
+  std::vector<bound_expr> exprs;
+  std::vector<size_t> columns;             ///< project-away/keep/reorder/rename: input index per output column
+  std::vector<bound_expr> keys;            ///< summarize/distinct/make-series by keys
+  std::vector<bound_aggregate_call> aggregates;  ///< summarize/make-series
+  std::vector<bound_sort_key> sort_keys;   ///< sort, top
+  uint64_t count = 0;                      ///< take, top
+  plan_ptr right;                          ///< join/lookup right side; union legs in `legs`
+  std::vector<plan_ptr> legs;
+  std::string join_kind;                   ///< innerunique, inner, leftouter, ...
+  std::vector<std::pair<size_t, size_t>> join_keys;  ///< (left column, right column)
+  std::vector<size_t> right_columns;       ///< join/lookup: right columns in the output
+  /// union: per leg (the piped input first), for each output column the leg's column or
+  /// SIZE_MAX (null); withsource column first when set.
+  std::vector<std::vector<size_t>> union_maps;
+  std::vector<std::string> leg_names;      ///< union withsource values
+  bool with_source = false;
+  // make-series
+  bound_expr series_on;
+  int64_t series_from = 0, series_to = 0, series_step = 1;  ///< ticks or numbers (as int64 bits for reals? no: ints)
+  model::column_type series_type = model::column_type::datetime;
+  std::vector<model::value> series_defaults;
+  chunk literal;                           ///< getschema: the rows it answers
+  std::vector<model::column> schema;       ///< the operator's output columns
+};
+
+/// A pipeline: a source, then operators. `schema` is the output.
+struct plan {
+  source_kind source = source_kind::name;
+  scan_request scan;                       ///< source name: the table and what to read
+  std::vector<model::column> source_schema;
+  std::vector<chunk> rows;                 ///< datatable/print/range: the rows, computed at bind time
+  plan_ptr inner;                          ///< subquery / tabular let
+  std::vector<bound_op> ops;
+  std::vector<model::column> schema;
+};
+
+}  // namespace tributary::query
