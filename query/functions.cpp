@@ -711,6 +711,8 @@ column_data access_loop(const column_data& d, size_t rows, Step step) {
     const nlohmann::json* sub = j.is_discarded() ? nullptr : step(j, r);
     if (!sub || sub->is_null())
       out.append_null();
+    else if (sub->is_number_float())
+      out.append_text(format_real(sub->get<double>()));  // Kusto prints 118.0 as 118
     else
       out.append_text(sub->dump());
   }

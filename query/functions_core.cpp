@@ -163,8 +163,8 @@ std::string format_real(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   if (v == 0) return std::signbit(v) ? "-0" : "0";
-  // Shortest round-trip digits, laid out as .NET Core does: scientific from 1E+15 up and below
-  // 1E-05, fixed otherwise.
+  // Shortest round-trip digits, laid out as .NET Core does: scientific from 1E+15 up and from
+  // 1E-05 down, fixed otherwise.
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
   std::string_view s(buf, static_cast<size_t>(res.ptr - buf));
@@ -182,7 +182,7 @@ std::string format_real(double v) {
   if (es[0] == '-' || es[0] == '+') es.remove_prefix(1);
   std::from_chars(es.data(), es.data() + es.size(), exp);
   if (neg_exp) exp = -exp;
-  if (exp >= 15 || exp < -5) {
+  if (exp >= 15 || exp < -4) {
     out += digits[0];
     if (digits.size() > 1) {
       out += '.';
