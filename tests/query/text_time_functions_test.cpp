@@ -571,5 +571,13 @@ TEST(Functions, every_function_names_itself_once) {
   EXPECT_GE(names.size(), 50u);
 }
 
+TEST(Functions, the_registry_finds_these_functions) {
+  for (const auto& f : text_and_time_functions()) {
+    const scalar_function* found = find_scalar_function(f.name);
+    ASSERT_NE(found, nullptr) << f.name;
+    EXPECT_EQ(found->naming, f.naming) << f.name;
+  }
+}
+
 }  // namespace
 }  // namespace tributary::query
