@@ -164,6 +164,8 @@ std::vector<std::string> cells(const std::vector<column_data>& out) {
     for (size_t r = 0; r < c.size(); ++r) v.push_back(cell(c, r));
   return v;
 }
+std::vector<uint32_t> zeros(size_t n) { return std::vector<uint32_t>(n, 0); }
+
 std::string one_cell(const std::vector<column_data>& out) {
   EXPECT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].size(), 1u);
@@ -403,7 +405,6 @@ TEST(aggregates, merge_of_saved_partials_equals_one_pass) {
   }
 }
 
-std::vector<uint32_t> zeros(size_t n) { return std::vector<uint32_t>(n, 0); }
 
 int64_t dcount_of(size_t distinct, int accuracy, bool split = false) {
   std::vector<std::optional<int64_t>> v(distinct * 2);
@@ -444,6 +445,53 @@ TEST(aggregates, dcount_estimates_within_three_sigma) {
   double est = static_cast<double>(
       call("dcount", {column_arg(S, "x")}, {strings(s)}).run(zeros(s.size()), 1)[0].ints[0]);
   EXPECT_LT(std::abs(est - 100'000) / 100'000, 0.024);
+}
+
+TEST(aggregates, dcount_stays_accurate_just_past_the_exact_set) {
+  // The switch from the exact set to registers must not jump: counts a little past each
+  // level's limit (2^p / 8) stay within 3 sigma.
+  const double sigma[] = {0.016, 0.008, 0.004, 0.0028, 0.002};
+  const size_t limit[] = {512, 2048, 8192, 16384, 32768};
+  for (int level = 0; level <= 4; ++level)
+    for (size_t distinct : {limit[level] + 1, limit[level] * 3, limit[level] * 20}) {
+      double est = static_cast<double>(dcount_of(distinct, level));
+      EXPECT_LT(std::abs(est - static_cast<double>(distinct)) / static_cast<double>(distinct), 3 * sigma[level])
+          << distinct << " at level " << level;
+    }
+}
+
+TEST(aggregates, datetime_and_timespan_keep_their_type) {
+  const int64_t day = 864'000'000'000LL;
+  auto t = [&] { return longs({day * 19000, std::nullopt, day * 19002, day * 19001}, column_type::datetime); };
+  const auto DT = column_type::datetime;
+  EXPECT_EQ(one_cell(call("avg", {column_arg(DT, "t")}, {t()}).run()), std::to_string(day * 19001));
+  EXPECT_EQ(one_cell(call("min", {column_arg(DT, "t")}, {t()}).run()), std::to_string(day * 19000));
+  EXPECT_EQ(one_cell(call("percentile", {column_arg(DT, "t"), const_arg(L, int64_t{50})}, {t()}).run()),
+            std::to_string(day * 19001));
+  auto d = longs({10, 20, std::nullopt}, column_type::timespan);
+  EXPECT_EQ(one_cell(call("sum", {column_arg(column_type::timespan, "d")}, {d}).run()), "30");
+}
+
+TEST(aggregates, load_refuses_truncated_state) {
+  std::vector<std::optional<int64_t>> v;
+  for (int64_t i = 0; i < 5000; ++i) v.push_back(i);
+  for (std::string_view f : {"dcount", "percentile", "make_set", "arg_max", "avg"}) {
+    std::vector<aggregate_arg> args{column_arg(L, "x")};
+    if (f == "percentile") args.push_back(const_arg(L, int64_t{50}));
+    call c(f, args, {longs(v)});
+    auto a = c.bound.make();
+    a->resize(1);
+    c.feed(*a, zeros(v.size()), 0, v.size());
+    std::string bytes;
+    a->save(0, bytes);
+    auto b = c.bound.make();
+    b->resize(1);
+    EXPECT_FALSE(b->load(0, std::string_view(bytes).substr(0, bytes.size() - 1))) << f;
+    EXPECT_FALSE(b->load(0, bytes + "x")) << f;
+    auto fresh = c.bound.make();
+    fresh->resize(1);
+    EXPECT_TRUE(fresh->load(0, bytes)) << f;
+  }
 }
 
 TEST(aggregates, percentile_is_the_nearest_rank_for_small_inputs) {
@@ -492,7 +540,9 @@ TEST(aggregates, update_throughput) {
   std::vector<std::optional<int64_t>> v(n);
   std::vector<uint32_t> groups(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<int64_t>(rng() % 100000), groups[i] = static_cast<uint32_t>(rng() % ngroups);
-  for (std::string_view f : {"sum", "avg", "max", "dcount", "percentile"}) {
+  for (std::string_view f : {"sum", "avg", "max", "dcount", "dcount1", "percentile", "make_list"}) {
+    bool one_group = f == "dcount1";
+    if (one_group) f = "dcount";
     std::vector<aggregate_arg> args{column_arg(L, "x")};
     if (f == "percentile") args.push_back(const_arg(L, int64_t{50}));
     call c(f, args, {longs(v)});
@@ -500,10 +550,12 @@ TEST(aggregates, update_throughput) {
     agg->resize(ngroups);
     std::vector<const column_data*> ptrs;
     for (auto& col : c.columns) ptrs.push_back(&col);
+    std::vector<uint32_t> single(n, 0);
     auto t0 = std::chrono::steady_clock::now();
-    agg->update(groups.data(), n, ptrs);
+    agg->update(one_group ? single.data() : groups.data(), n, ptrs);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%.*s: %.1f M rows/s (%zu groups)\n", static_cast<int>(f.size()), f.data(), n / s / 1e6, ngroups);
+    std::printf("%.*s: %.1f M rows/s (%zu groups)\n", static_cast<int>(f.size()), f.data(), n / s / 1e6,
+                one_group ? size_t{1} : ngroups);
   }
 }
 
