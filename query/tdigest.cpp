@@ -107,7 +107,6 @@ double tdigest::percentile(double percent) const {
           const centroid& p = centroids_[i - 1];
           left_mid = start - p.weight / 2;
           left_mean = p.mean;
-          if (p.weight == 1) left_mid = start - 0.5;
         }
         if (mid <= left_mid) return c.mean;
         return left_mean + (c.mean - left_mean) * (target - left_mid) / (mid - left_mid);

@@ -508,6 +508,18 @@ TEST(aggregates, percentile_is_the_nearest_rank_for_small_inputs) {
   EXPECT_EQ(one_cell(d.run()), "499.5");  // rank 999
 }
 
+TEST(aggregates, percentile_of_repeated_values_past_the_exact_limit) {
+  std::vector<std::optional<int64_t>> v;
+  for (int i = 0; i < 60000; ++i) v.push_back(3);
+  for (int i = 0; i < 40000; ++i) v.push_back(7);
+  std::shuffle(v.begin(), v.end(), std::mt19937_64(3));
+  call c("percentiles", {column_arg(L, "x"), const_arg(L, int64_t{0}), const_arg(L, int64_t{50}), const_arg(L, int64_t{90}),
+                         const_arg(L, int64_t{100})},
+         {longs(v)});
+  EXPECT_EQ(cells(c.run()), (std::vector<std::string>{"3", "3", "7", "7"}));
+  EXPECT_EQ(cells(c.run_split(zeros(v.size()), 1, 30000)), (std::vector<std::string>{"3", "3", "7", "7"}));
+}
+
 TEST(aggregates, percentile_rank_error_under_one_percent_on_a_million_values) {
   const size_t n = 1'000'000;
   std::vector<std::optional<double>> v(n);
