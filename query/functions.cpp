@@ -371,6 +371,9 @@ column_data string_loop(const column_data& a, const column_data& b, size_t rows)
   const bool needle_constant = b.size() == 1;
   std::string hay_lower, needle_lower;
   if (!CaseSensitive && needle_constant) append_lower(y[0], needle_lower);
+  // A column's text is lowered in one pass (offsets stay valid), not row by row.
+  const bool lower_all = !CaseSensitive && O != str_op::equals && a.size() == rows && rows > 1;
+  if (lower_all) append_lower(a.text, hay_lower);
   for (size_t r = 0; r < rows; ++r) {
     bool v;
     if constexpr (CaseSensitive) {
@@ -378,13 +381,19 @@ column_data string_loop(const column_data& a, const column_data& b, size_t rows)
     } else if constexpr (O == str_op::equals) {
       v = equals_ci(x[r], y[r]);
     } else {
-      hay_lower.clear();
-      append_lower(x[r], hay_lower);
+      std::string_view hay;
+      if (lower_all) {
+        hay = std::string_view(hay_lower).substr(a.offsets[r], a.offsets[r + 1] - a.offsets[r]);
+      } else {
+        hay_lower.clear();
+        append_lower(x[r], hay_lower);
+        hay = hay_lower;
+      }
       if (!needle_constant) {
         needle_lower.clear();
         append_lower(y[r], needle_lower);
       }
-      v = string_match<O>(hay_lower, needle_lower);
+      v = string_match<O>(hay, needle_lower);
     }
     out.ints[r] = v != Negated;
   }
@@ -614,11 +623,20 @@ bind_result bind_has_list(bool all, std::span<const arg_info> args) {
     if (args[i].type != ct::string) conv[i] = ct::string;
   scalar_eval e = [=](args_t a, size_t rows, eval_context&) {
     column_data out = fixed(ct::bool_, rows);
-    text_in x(*a[0]);
-    std::string hay, needle;
+    const column_data& left = *a[0];
+    text_in x(left);
+    std::string lowered, needle;
+    const bool lower_all = left.size() == rows && rows > 1;
+    if (lower_all) append_lower(left.text, lowered);
     for (size_t r = 0; r < rows; ++r) {
-      hay.clear();
-      append_lower(x[r], hay);
+      std::string_view hay;
+      if (lower_all) {
+        hay = std::string_view(lowered).substr(left.offsets[r], left.offsets[r + 1] - left.offsets[r]);
+      } else {
+        lowered.clear();
+        append_lower(x[r], lowered);
+        hay = lowered;
+      }
       // has_any of nothing is false, has_all of nothing true.
       bool result = all;
       for (const auto& n : needles) {

@@ -115,10 +115,25 @@ scalar_eval with_conversions(scalar_eval inner, std::vector<std::optional<ct>> c
 
 void append_lower(std::string_view s, std::string& out) {
   size_t start = out.size();
-  out.append(s);
-  for (size_t i = start; i < out.size(); ++i) {
-    char c = out[i];
-    if (c >= 'A' && c <= 'Z') out[i] = static_cast<char>(c + ('a' - 'A'));
+  out.resize(start + s.size());
+  auto* dst = reinterpret_cast<unsigned char*>(out.data() + start);
+  auto* src = reinterpret_cast<const unsigned char*>(s.data());
+  // Eight bytes at a time (SWAR): a byte is upper case when it is ASCII, >= 'A' and <= 'Z';
+  // its 0x20 bit is then set. Whole chunks of text are lowered at once, so this is hot.
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, src + i, 8);
+    uint64_t low7 = w & 0x7f7f7f7f7f7f7f7fULL;
+    uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3fULL;  // bit 7 set when >= 'A' (0x41)
+    uint64_t gt_z = low7 + 0x2525252525252525ULL;  // bit 7 set when > 'Z' (0x5A)
+    uint64_t upper = ~w & (ge_a ^ gt_z) & 0x8080808080808080ULL;
+    w |= upper >> 2;
+    std::memcpy(dst + i, &w, 8);
+  }
+  for (; i < s.size(); ++i) {
+    unsigned char c = src[i];
+    dst[i] = static_cast<unsigned char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5));
   }
 }
 
