@@ -338,6 +338,17 @@ TEST(functions, string_operators_with_column_needles_and_non_strings) {
   EXPECT_EQ(run("contains", {texts({R"({"host":"web-1"})"}, ct::dynamic), lit("web-1")}), (V{true}));
 }
 
+TEST(functions, case_folding_is_ascii_only_and_exact_at_the_edges) {
+  // Long enough for the 8-byte lowering; '@' '[' '`' '{' sit next to the letters' range.
+  auto s = texts({"XX@[ABCDEFGH]Ö-{Z}", "plain text here, long enough"});
+  EXPECT_EQ(run("contains", {s, lit("@[abcdefgh]")}), (V{true, false}));
+  EXPECT_EQ(run("contains", {s, lit("`")}), (V{false, false}));
+  EXPECT_EQ(run("contains", {s, lit("{z}")}), (V{true, false}));
+  EXPECT_EQ(run("contains", {s, lit("ö")}), (V{false, false}));  // Unicode letters are not folded
+  // A constant left side over a chunk.
+  EXPECT_EQ(run("has", {lit("Hello World"), texts({"world", "wor"})}), (V{true, false}));
+}
+
 TEST(functions, matches_regex) {
   auto s = texts({"user=alice id=42", "user=bob", "nothing"});
   EXPECT_EQ(run("matches regex", {s, lit(R"(id=\d+)")}), (V{true, false, false}));
