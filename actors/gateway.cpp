@@ -4,9 +4,13 @@
 #include <caf/all.hpp>
 #include <chrono>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/directory.hpp"
-#include "query/query.hpp"
+#include "actors/query_pool.hpp"
+#include "actors/table_query.hpp"
+#include "monitoring/metrics.hpp"
+#include "query/engine.hpp"
 
 namespace tributary::actors {
 namespace {
@@ -62,6 +66,7 @@ struct bridge_env {
   coordinator_actor coordinator;
   const directory* tables = nullptr;
   std::chrono::milliseconds command_timeout{};
+  gateway::query_settings queries;
 };
 
 using bridge_ptr = bridge_actor::pointer;
@@ -81,9 +86,94 @@ void with_table(bridge_ptr self, const bridge_env& env, const std::string& datab
           [self, fail](caf::error& e) { fail(internal(self->system(), e, "table lookup")); });
 }
 
+// Runs a query over its snapshots (on the query pool unless there is none) and answers it.
+void run_query(const bridge_env& env, std::string text, std::shared_ptr<snapshot_source> source, reply_to r) {
+  auto run = [env, text = std::move(text), source, r]() mutable {
+    query::query_options options;
+    options.memory_limit = env.queries.memory_limit;
+    options.deadline = std::chrono::steady_clock::now() + env.queries.timeout;
+    model::outcome outcome;
+    try {
+      auto prepared = query::prepare(text, *source, now_ticks(), options);
+      if (auto* e = std::get_if<model::error>(&prepared)) {
+        outcome = std::move(*e);
+      } else {
+        auto result = std::get<std::unique_ptr<query::prepared_query>>(prepared)->execute(*source);
+        if (auto* e = std::get_if<model::error>(&result)) outcome = std::move(*e);
+        else outcome = std::move(std::get<query::query_result>(result).table);
+      }
+    } catch (const std::exception& e) {
+      outcome = model::error{"InternalServerError",
+                             fmt::format("the query's scan failed inside the node ({}); retry the query", e.what()),
+                             false};
+    }
+    if (const auto* e = std::get_if<model::error>(&outcome); e && e->code == "StorageCorruption") {
+      // Corrupt data found by a scan: an error in the log and the metric; the node keeps serving.
+      spdlog::error("query: {}", e->message);
+      if (env.queries.probe) env.queries.probe->corruption(e->message.starts_with("extent ") ? "extent" : "rowstore");
+    }
+    source.reset();  // the snapshots go back to their tables before the answer leaves
+    r.fn(std::move(outcome));
+  };
+  if (!env.queries.pool) return run();
+  if (!env.queries.pool->submit(std::move(run)))
+    r.fn(model::error{"Throttling", "too many queries are waiting on this node; retry after a short backoff", false});
+}
+
+// One query: a snapshot of every table it names (found in the directory, else through the
+// coordinator), then run_query. A table that does not exist is the answer as the database
+// tells it (BadRequest_TableNotExist, or the database's own error).
+void gather_snapshots(caf::event_based_actor* self, bridge_env env, std::string db, std::string text, reply_to r) {
+  struct pending {
+    std::shared_ptr<snapshot_source> source = std::make_shared<snapshot_source>();
+    size_t outstanding = 0;
+    bool failed = false;
+  };
+  auto names = query::referenced_tables(text);
+  auto p = std::make_shared<pending>();
+  p->outstanding = names.size();
+  if (names.empty()) return run_query(env, std::move(text), p->source, r), self->quit();
+  auto fail = [self, p, r](model::error e) {
+    if (p->failed) return;
+    p->failed = true;
+    r.fn(std::move(e));
+    self->quit();
+  };
+  auto arrived = [self, p, env, text, r, fail](const table_snapshot_ptr& s, const std::string& name,
+                                                const std::string& database) {
+    if (p->failed) return;
+    if (!s) return fail(model::error{"BadRequest_TableNotExist",
+                                     fmt::format("Table '{}' does not exist in database '{}' (it is being dropped)",
+                                                 name, database),
+                                     true});
+    p->source->add(s);
+    if (--p->outstanding > 0) return;
+    run_query(env, text, p->source, r);
+    self->quit();
+  };
+  auto ask = [self, arrived, fail, db](const table_actor& t, const std::string& name) {
+    self->request(t, call_timeout, query_atom::value)
+        .then([arrived, name, db](table_snapshot_ptr& s) { arrived(s, name, db); },
+              [self, fail](caf::error& e) { fail(internal(self->system(), e, "query")); });
+  };
+  for (const auto& name : names) {
+    if (auto t = env.tables->find(db, name)) {
+      ask(*t, name);
+      continue;
+    }
+    self->request(env.coordinator, call_timeout, resolve_atom::value, db, name)
+        .then(
+            [ask, fail, name](resolved_table& resolved) {
+              if (auto* t = std::get_if<table_actor>(&resolved)) ask(*t, name);
+              else fail(std::get<model::error>(resolved));
+            },
+            [self, fail](caf::error& e) { fail(internal(self->system(), e, "table lookup")); });
+  }
+}
+
 bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coordinator, const directory* tables,
-                                        std::chrono::milliseconds command_timeout) {
-  bridge_env env{std::move(coordinator), tables, command_timeout};
+                                        std::chrono::milliseconds command_timeout, gateway::query_settings queries) {
+  bridge_env env{std::move(coordinator), tables, command_timeout, queries};
   return {
       [self, env](command_atom, std::string& db, std::string& text, reply_to& r) {
         self->request(env.coordinator, env.command_timeout, command_atom::value, std::move(db), text)
@@ -95,25 +185,9 @@ bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coord
                   });
       },
       [self, env](query_atom, std::string& db, std::string& text, reply_to& r) {
-        auto parsed = query::parse(text);
-        if (auto* e = std::get_if<model::error>(&parsed)) return r.fn(std::move(*e));
-        auto& p = std::get<query::plan>(parsed);
-        table_query q;
-        q.what = p.what == query::plan::op::count ? table_query::op::count : table_query::op::take;
-        q.take = p.take;
-        if (p.ingested_within_ticks) q.ingested_after_ticks = now_ticks() - *p.ingested_within_ticks;
-        with_table(
-            self, env, db, p.table,
-            [self, q, r](const table_actor& t) {
-              // An actor per query takes the answer: `r.fn` may build a large wire message, which
-              // must not hold up this bridge, which every command and query passes through.
-              self->spawn([t, q, r](caf::event_based_actor* a) {
-                a->request(t, call_timeout, query_atom::value, q)
-                    .then([r](model::outcome& o) { r.fn(std::move(o)); },
-                          [a, r](caf::error& e) { r.fn(internal(a->system(), e, "query")); });
-              });
-            },
-            [r](model::error e) { r.fn(std::move(e)); });
+        // An actor per query gathers its tables' snapshots, then hands it to the query pool:
+        // this bridge, which every command and query passes through, never waits for one.
+        self->spawn(gather_snapshots, env, std::move(db), std::move(text), r);
       },
       // The slow path: the directory did not know the table (yet).
       [self, env](ingest_atom, ingest_call& call, ingest_reply& r) {
@@ -169,9 +243,9 @@ struct gateway::impl {
 };
 
 gateway::gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables,
-                 std::chrono::milliseconds command_timeout)
+                 std::chrono::milliseconds command_timeout, query_settings queries)
     : impl_(new impl) {
-  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables, command_timeout);
+  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables, command_timeout, queries);
   impl_->tables = &tables;
 }
 

@@ -5,6 +5,7 @@
 
 #include <caf/fwd.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -13,6 +14,22 @@
 namespace tributary::actors {
 
 class directory;
+class query_pool;
+
+}  // namespace tributary::actors
+namespace tributary::monitoring {
+class ingest_probe;
+}  // namespace tributary::monitoring
+namespace tributary::actors {
+
+/// Where and how a gateway runs queries.
+struct gateway_query_settings {
+  query_pool* pool = nullptr;                     ///< null: on the gathering actor (tests)
+  monitoring::ingest_probe* probe = nullptr;      ///< counts corrupt data a query meets
+  uint64_t memory_limit = uint64_t{1} << 30;      ///< --query-memory-limit
+  std::chrono::milliseconds timeout = std::chrono::minutes(4);  ///< --query-timeout (Kusto's)
+};
+
 
 class gateway {
  public:
@@ -22,10 +39,12 @@ class gateway {
   using ingest_reply_fn = std::function<void(ingest_outcome)>;
   using claim_reply_fn = std::function<void(claim_outcome)>;
 
+  using query_settings = gateway_query_settings;
+
   /// Spawns the bridge actor; `coordinator` must be alive and `tables` must outlive the gateway.
   /// A command not answered within `command_timeout` is answered CommandOutcomeUnknown.
   gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables,
-          std::chrono::milliseconds command_timeout = std::chrono::seconds(60));
+          std::chrono::milliseconds command_timeout = std::chrono::seconds(60), query_settings queries = {});
   ~gateway();
 
   /// Runs a management command. Thread-safe; returns at once. When the command's answer is

@@ -115,14 +115,10 @@ struct claim_reply {
   std::function<void(claim_outcome)> fn;
 };
 
-/// A query the table actor answers from its shard (the small query subset of the ingest issue).
-struct table_query {
-  enum class op : uint8_t { count, take };
-  op what = op::count;
-  uint64_t take = 0;  ///< rows, for op::take
-  /// Only rows with ingestion_time() > this (100-ns ticks); INT64_MIN for all.
-  int64_t ingested_after_ticks = INT64_MIN;
-};
+/// A table's rows at one moment, for a query (actors/table_query.hpp); null when the table is
+/// being dropped.
+struct table_snapshot;
+using table_snapshot_ptr = std::shared_ptr<const table_snapshot>;
 
 /// What a database actor tells its tables when the database's policy or the switch changes.
 struct database_update {
@@ -222,10 +218,11 @@ using table_actor = caf::typed_actor<
     caf::reacts_to<claim_atom, std::string, claim_reply>,
     /// The rowstore writer committed (or failed) the batch with this sequence.
     caf::reacts_to<committed_atom, uint64_t, std::optional<model::error>>,
-    /// Answers a query over this node's shard of the table.
-    caf::replies_to<query_atom, table_query>::with<model::outcome>,
-    /// A scan of a query ended on the query pool (its id, its answer).
-    caf::reacts_to<scanned_atom, uint64_t, model::outcome>,
+    /// A snapshot of this node's shard of the table for a query (null while it is dropped):
+    /// until it is released, the files it reads stay.
+    caf::replies_to<query_atom>::with<table_snapshot_ptr>,
+    /// A query released snapshot `id` (table_snapshot's destructor).
+    caf::reacts_to<scanned_atom, uint64_t>,
     /// The table was dropped: finish pending commits, delete its data, stop.
     caf::reacts_to<drop_atom>,
     /// Checks the seal triggers (size, age, policy) and starts a move when one fires.
@@ -323,6 +320,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::claim_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::mover_budget)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::seal_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::seal_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::table_snapshot_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tributary::actors::resolved_table)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<tributary::model::error>)

@@ -421,75 +421,35 @@ model::outcome show_extents(table_ptr self) {
   return t;
 }
 
-// Corrupt data found by a scan: an error in the log and the metric; the node keeps serving.
-void report_corruption(const table_st& st, const model::outcome& outcome) {
-  const auto* e = std::get_if<model::error>(&outcome);
-  if (!e || e->code != "StorageCorruption") return;
-  spdlog::error("table '{}' in database '{}': {}", st.state.table.name, st.database_name, e->message);
-  st.env->ingest_probe.corruption(e->message.starts_with("extent ") ? "extent" : "rowstore");
-}
-
 // One consistent view: this actor's extents and committed rowstore batches at this moment (a
-// seal switches a range from one to the other in a single step of the actor), captured here and
-// scanned on the query pool (table_query.hpp).
-caf::result<model::outcome> run_query(table_ptr self, const table_query& q) {
+// seal switches a range from one to the other in a single step of the actor), for a query that
+// reads it on the query pool (table_query.hpp). Until the query releases it, removed extents
+// keep their files.
+table_snapshot_ptr take_snapshot(table_ptr self) {
   auto& st = self->state;
-  if (st.dropping) return model::outcome{st.not_found()};
-  const bool counting = q.what == table_query::op::count;
-  if (counting && q.ingested_after_ticks == INT64_MIN) return model::outcome{count_result(st.extent_rows() + st.total_rows)};
-  table_scan scan;
-  scan.store = &st.env->store;
-  scan.data_dir = st.env->data_dir;
-  scan.table = st.state.table.id;
-  scan.columns = st.state.table.columns;
-  for (const auto& e : st.extents)
-    if (e.max_ingestion_ticks > q.ingested_after_ticks) scan.extents.push_back(e);
-  if (counting) {
-    for (const auto& b : st.batches)
-      if (b.ingestion_ticks > q.ingested_after_ticks) scan.rowstore_rows += b.rows;
-  } else if (!st.batches.empty()) {
-    scan.rowstore_range = {st.batches.front().sequence, st.batches.back().sequence};
-    scan.view = storage::read_view::take(st.env->store);
-  }
-  if (!st.env->queries) {
-    auto outcome = run_scan(scan, q);
-    report_corruption(st, outcome);
-    return outcome;
+  if (st.dropping) return nullptr;
+  auto s = std::make_shared<table_snapshot>();
+  s->store = &st.env->store;
+  s->data_dir = st.env->data_dir;
+  s->table = st.state.table.id;
+  s->name = st.state.table.name;
+  s->columns = st.state.table.columns;
+  s->extents.assign(st.extents.begin(), st.extents.end());
+  if (!st.batches.empty()) {
+    s->rowstore_range = {st.batches.front().sequence, st.batches.back().sequence};
+    s->view = storage::read_view::take(st.env->store);
   }
   const uint64_t id = st.next_scan++;
-  auto h = caf::actor_cast<table_actor>(self);
-  if (!st.env->queries->submit([scan = std::move(scan), q, h, id, name = st.state.table.name] {
-        // Whatever happens in the scan, the table hears back: it waits for every scan before it
-        // removes files or finishes a drop.
-        model::outcome out;
-        try {
-          if (storage::fail_point("query.scan", name)) throw std::runtime_error("injected by TRIBUTARY_FAIL_AT");
-          out = run_scan(scan, q);
-        } catch (const std::exception& e) {
-          out = model::error{"InternalServerError",
-                             fmt::format("the scan of table '{}' failed inside the node ({}); retry the query", name,
-                                         e.what()),
-                             false};
-        }
-        caf::anon_send(h, scanned_atom::value, id, std::move(out));
-      }))
-    return model::outcome{model::error{"Throttling", "too many queries are waiting on this node; retry after a short backoff",
-                                       false}};
-  auto rp = self->make_response_promise<model::outcome>();
-  st.scans.emplace(id, rp);
-  return rp;
+  st.scans.insert(id);
+  s->release = [h = caf::actor_cast<table_actor>(self), id] { caf::anon_send(h, scanned_atom::value, id); };
+  return s;
 }
 
-// A scan ended: answer its query; once no scan runs, files that outlived their extents for the
-// scans' sake go, and a drop waiting for them finishes.
-void scanned(table_ptr self, uint64_t id, model::outcome& outcome) {
+// A query released its snapshot; once none is held, files that outlived their extents for the
+// queries' sake go, and a drop waiting for them finishes.
+void scanned(table_ptr self, uint64_t id) {
   auto& st = self->state;
-  auto it = st.scans.find(id);
-  if (it == st.scans.end()) return;
-  report_corruption(st, outcome);
-  it->second.deliver(std::move(outcome));
-  st.scans.erase(it);
-  if (!st.scans.empty()) return;
+  if (!st.scans.erase(id) || !st.scans.empty()) return;
   remove_doomed_files(st);
   if (st.dropping) maybe_finish_drop(self);
 }
@@ -517,7 +477,8 @@ void fail_in_flight(table_ptr self, const std::string& why) {
   }
   st.pending.clear();
   st.pending_ids.clear();
-  for (auto& [id, rp] : st.scans) rp.deliver(model::outcome{e});
+  // Queries holding snapshots keep reading them; their releases reach the restarted actor's
+  // predecessor and are lost, so its doomed files wait for the next start-up's orphan sweep.
   st.scans.clear();
   if (st.clear_reply) {
     auto unknown = e;
@@ -586,8 +547,8 @@ table_actor::behavior_type table_impl(table_ptr self, const node_env* env, table
       [self](claim_atom, const std::string& request_id, claim_reply& reply) { claim(self, request_id, reply); },
       [](settle_atom) { return true; },
       [self](committed_atom, uint64_t seq, std::optional<model::error>& e) { committed(self, seq, e); },
-      [self](query_atom, const table_query& q) { return run_query(self, q); },
-      [self](scanned_atom, uint64_t id, model::outcome& o) { scanned(self, id, o); },
+      [self](query_atom) { return take_snapshot(self); },
+      [self](scanned_atom, uint64_t id) { scanned(self, id); },
       [self](drop_atom) {
         self->state.dropping = true;
         if (self->state.move_cancelled) self->state.move_cancelled->store(true);

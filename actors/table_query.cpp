@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "storage/crash_point.hpp"
 #include "storage/extent.hpp"
 
 namespace tributary::actors {
@@ -11,62 +12,205 @@ namespace {
 
 uint64_t text_bytes(size_t size) { return (size + 1 + 7) / 8 * 8; }
 
-// A result being filled, and its encoded size so far.
-struct result_rows {
-  model::result_table table;
-  uint64_t bytes = 0;
-  bool full(const table_query& q) const { return table.rows.size() >= q.take || bytes > max_result_bytes; }
-};
+using query::scan_constraint;
 
-// Appends the rows of `b` with their ingestion times filtered; false once `take` rows are in or
-// the result is past its byte limit.
-bool append_rows(result_rows& out, const model::column_batch& b, const int64_t* ticks, const table_query& q) {
-  const size_t width = out.table.columns.size();
-  for (uint32_t r = 0; r < b.rows && !out.full(q); ++r) {
-    if ((ticks ? ticks[r] : b.ingestion_ticks) <= q.ingested_after_ticks) continue;
-    std::vector<model::value> row(width);
-    for (size_t c = 0; c < width && c < b.columns.size(); ++c) row[c] = b.columns[c].at(r);
-    out.bytes += encoded_bytes(row);
-    out.table.rows.push_back(std::move(row));
+// -1, 0, 1 as a statistic compares with a bound (both bool, int64 or double; an int64 bound
+// against a double statistic compares as double).
+int compare(const model::value& stat, const model::value& bound) {
+  auto as_double = [](const model::value& v) {
+    if (const auto* d = std::get_if<double>(&v)) return *d;
+    if (const auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+    return std::get<bool>(v) ? 1.0 : 0.0;
+  };
+  if (std::holds_alternative<int64_t>(stat) && std::holds_alternative<int64_t>(bound)) {
+    const auto a = std::get<int64_t>(stat), b = std::get<int64_t>(bound);
+    return a < b ? -1 : a > b ? 1 : 0;
   }
-  return !out.full(q);
+  const double a = as_double(stat), b = as_double(bound);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
-// Rows of one extent: counted (pruned by the extent's and blocks' ingestion-time bounds) or
-// appended.
-std::optional<model::error> scan_extent(const std::filesystem::path& data_dir, const storage::extent_record& e,
-                                        const table_query& q, uint64_t& counted, result_rows& out) {
-  const bool counting = q.what == table_query::op::count;
-  if (e.max_ingestion_ticks <= q.ingested_after_ticks) return std::nullopt;
-  if (counting && e.min_ingestion_ticks > q.ingested_after_ticks) {
-    counted += e.rows;
-    return std::nullopt;
+// Whether rows with these statistics may satisfy `c` (false only when none can).
+bool may_match(const storage::column_stats& s, uint64_t rows, const scan_constraint& c) {
+  using k = scan_constraint::kind;
+  if (c.op == k::is_null) return s.null_count > 0;
+  if (c.op == k::is_not_null) return s.null_count < rows;
+  if (s.null_count >= rows) return false;  // every value null: no comparison holds
+  if (std::holds_alternative<std::monostate>(s.min) || std::holds_alternative<std::monostate>(s.max)) return true;
+  switch (c.op) {
+    case k::equal: return compare(s.min, c.bound) <= 0 && compare(s.max, c.bound) >= 0;
+    case k::less: return compare(s.min, c.bound) < 0;
+    case k::less_equal: return compare(s.min, c.bound) <= 0;
+    case k::greater: return compare(s.max, c.bound) > 0;
+    case k::greater_equal: return compare(s.max, c.bound) >= 0;
+    default: return true;
   }
-  auto opened = storage::extent_reader::open(storage::extent_path(data_dir, e.table, storage::extent_id{e.id}));
-  if (auto* err = std::get_if<model::error>(&opened)) return *err;
-  const auto& reader = std::get<storage::extent_reader>(opened);
-  const auto& blocks = reader.blocks();
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    if (blocks[b].max_ingestion_ticks <= q.ingested_after_ticks) continue;
-    if (counting) {
-      if (blocks[b].min_ingestion_ticks > q.ingested_after_ticks) {
-        counted += blocks[b].rows;
-        continue;
-      }
-      auto ticks = reader.read_ingestion_ticks(b);
-      if (auto* err = std::get_if<model::error>(&ticks)) return *err;
-      for (auto t : std::get<std::vector<int64_t>>(ticks)) counted += t > q.ingested_after_ticks;
-      continue;
+}
+
+bool may_match_ingestion(int64_t min, int64_t max, const scan_constraint& c) {
+  storage::column_stats s;
+  s.min = min;
+  s.max = max;
+  return may_match(s, 1, c);
+}
+
+// Whether a block group (or an extent, with its statistics) may hold a matching row.
+bool may_match(const std::vector<storage::column_stats>& columns, uint64_t rows, int64_t min_ingestion,
+               int64_t max_ingestion, const std::vector<scan_constraint>& constraints) {
+  for (const auto& c : constraints) {
+    if (c.column == SIZE_MAX) {
+      if (!may_match_ingestion(min_ingestion, max_ingestion, c)) return false;
+    } else if (c.column < columns.size()) {
+      if (!may_match(columns[c.column], rows, c)) return false;
+    } else if (c.op != scan_constraint::kind::is_null) {
+      return false;  // a column added after the extent was sealed: null in all its rows
     }
-    auto block = reader.read_block(b);
-    if (auto* err = std::get_if<model::error>(&block)) return *err;
-    const auto& eb = std::get<storage::extent_block>(block);
-    if (!append_rows(out, eb.batch, eb.ingestion_ticks.data(), q)) break;
   }
-  return std::nullopt;
+  return true;
+}
+
+// Cuts `c` into chunks of at most `size` rows for the query.
+bool hand_over(query::chunk c, size_t size, const std::function<bool(query::chunk&&)>& sink) {
+  if (c.rows <= size) return sink(std::move(c));
+  for (size_t begin = 0; begin < c.rows; begin += size) {
+    const size_t end = std::min(c.rows, begin + size);
+    query::chunk part;
+    part.rows = end - begin;
+    for (const auto& col : c.columns) {
+      model::column_data d;
+      d.type = col.type;
+      if (col.size() != 0) {
+        d.nulls.assign(col.nulls.begin() + begin, col.nulls.begin() + end);
+        if (!col.ints.empty()) d.ints.assign(col.ints.begin() + begin, col.ints.begin() + end);
+        if (!col.reals.empty()) d.reals.assign(col.reals.begin() + begin, col.reals.begin() + end);
+        if (col.offsets.size() > 1) {
+          const uint32_t from = col.offsets[begin];
+          d.text.assign(col.text, from, col.offsets[end] - from);
+          d.offsets.clear();
+          for (size_t r = begin; r <= end; ++r) d.offsets.push_back(col.offsets[r] - from);
+        }
+      }
+      part.columns.push_back(std::move(d));
+    }
+    part.ingestion.assign(c.ingestion.begin() + begin, c.ingestion.begin() + end);
+    if (!sink(std::move(part))) return false;
+  }
+  return true;
+}
+
+// A column a batch or an extent does not have (added to the table later): all null.
+model::column_data null_column(model::column_type type, size_t rows) {
+  model::column_data d;
+  d.type = type;
+  for (size_t r = 0; r < rows; ++r) d.append_null();
+  return d;
 }
 
 }  // namespace
+
+std::optional<std::vector<model::column>> snapshot_source::schema(std::string_view table) const {
+  auto it = tables_.find(table);
+  if (it == tables_.end()) return std::nullopt;
+  return it->second->columns;
+}
+
+std::vector<std::string> snapshot_source::tables() const {
+  auto out = all_tables;
+  for (const auto& [name, _] : tables_)
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  return out;
+}
+
+std::optional<model::error> snapshot_source::scan(const query::scan_request& request,
+                                                  const std::function<bool(query::chunk&&)>& sink,
+                                                  query::scan_stats& stats) const {
+  if (storage::fail_point("query.scan", request.table)) throw std::runtime_error("injected by TRIBUTARY_FAIL_AT");
+  const auto& snapshot = *tables_.at(request.table);
+  const auto& schema = snapshot.columns;
+  uint64_t handed = 0;
+  auto wanted = [&](size_t c) { return c < request.columns.size() && request.columns[c]; };
+  // What an extent record and a rowstore batch know: their ingestion-time range.
+  std::vector<query::scan_constraint> times;
+  for (const auto& c : request.constraints)
+    if (c.column == SIZE_MAX) times.push_back(c);
+  for (const auto& e : snapshot.extents) {
+    if (handed >= request.limit) return std::nullopt;
+    if (!may_match({}, e.rows, e.min_ingestion_ticks, e.max_ingestion_ticks, times)) {
+      ++stats.extents_pruned;
+      continue;
+    }
+    auto opened =
+        storage::extent_reader::open(storage::extent_path(snapshot.data_dir, e.table, storage::extent_id{e.id}));
+    if (auto* err = std::get_if<model::error>(&opened)) return *err;
+    const auto& reader = std::get<storage::extent_reader>(opened);
+    const auto& s = reader.stats();
+    if (!may_match(s.columns, s.rows, s.min_ingestion_ticks, s.max_ingestion_ticks, request.constraints)) {
+      ++stats.extents_pruned;
+      continue;
+    }
+    ++stats.extents_scanned;
+    const auto& blocks = reader.blocks();
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      const auto& block = blocks[b];
+      if (!may_match(block.columns, block.rows, block.min_ingestion_ticks, block.max_ingestion_ticks,
+                     request.constraints)) {
+        ++stats.blocks_pruned;
+        continue;
+      }
+      ++stats.blocks_scanned;
+      query::chunk c;
+      c.rows = block.rows;
+      for (size_t col = 0; col < schema.size(); ++col) {
+        if (!wanted(col)) {
+          model::column_data skipped;
+          skipped.type = schema[col].type;
+          c.columns.push_back(std::move(skipped));
+        } else if (col >= reader.columns().size()) {
+          c.columns.push_back(null_column(schema[col].type, block.rows));
+        } else {
+          auto read = reader.read_column(col, b);
+          if (auto* err = std::get_if<model::error>(&read)) return *err;
+          c.columns.push_back(std::move(std::get<model::column_data>(read)));
+        }
+      }
+      auto ticks = reader.read_ingestion_ticks(b);
+      if (auto* err = std::get_if<model::error>(&ticks)) return *err;
+      c.ingestion = std::move(std::get<std::vector<int64_t>>(ticks));
+      stats.bytes_read += block.stored_bytes;
+      stats.rows_scanned += block.rows;
+      handed += block.rows;
+      if (!hand_over(std::move(c), chunk_rows, sink)) return std::nullopt;
+    }
+  }
+  if (!snapshot.rowstore_range || handed >= request.limit) return std::nullopt;
+  bool more = true;
+  auto failure = storage::read_batches(
+      *snapshot.store, snapshot.table, snapshot.rowstore_range->first, snapshot.rowstore_range->second,
+      [&](uint64_t, const model::column_batch& b) {
+        if (!may_match({}, b.rows, b.ingestion_ticks, b.ingestion_ticks, times)) return true;
+        query::chunk c;
+        c.rows = b.rows;
+        for (size_t col = 0; col < schema.size(); ++col) {
+          if (!wanted(col)) {
+            model::column_data skipped;
+            skipped.type = schema[col].type;
+            c.columns.push_back(std::move(skipped));
+          } else if (col >= b.columns.size()) {
+            c.columns.push_back(null_column(schema[col].type, b.rows));
+          } else {
+            c.columns.push_back(b.columns[col]);
+          }
+        }
+        c.ingestion.assign(b.rows, b.ingestion_ticks);
+        stats.rows_scanned += b.rows;
+        stats.rowstore_rows += b.rows;
+        handed += b.rows;
+        more = hand_over(std::move(c), chunk_rows, sink) && handed < request.limit;
+        return more;
+      },
+      {.view = snapshot.view.get()});
+  return failure;
+}
 
 uint64_t encoded_bytes(const std::vector<model::column>& columns) {
   // Result (a union tag, a pointer), ResultTable (two pointers), the columns list's tag, the
@@ -88,51 +232,6 @@ model::result_table count_result(uint64_t n) {
   t.columns.push_back({"Count", model::column_type::long_});
   t.rows.push_back({static_cast<int64_t>(n)});
   return t;
-}
-
-model::outcome run_scan(const table_scan& scan, const table_query& asked) {
-  // One record past the limit tells a result that is too large from one that just fits.
-  table_query q = asked;
-  q.take = std::min(q.take, max_result_records + 1);
-  const bool counting = q.what == table_query::op::count;
-  result_rows result;
-  result.table.columns = scan.columns;
-  result.bytes = encoded_bytes(scan.columns);
-  uint64_t counted = 0;
-  for (const auto& e : scan.extents) {
-    if (!counting && result.full(q)) break;
-    if (auto err = scan_extent(scan.data_dir, e, q, counted, result)) return *err;
-  }
-  if (counting) return count_result(counted + scan.rowstore_rows);
-  auto too_large = [&]() -> std::optional<model::error> {
-    if (result.table.rows.size() > max_result_records)
-      return model::error{"QueryResultSetTooLarge",
-                          fmt::format("the result has more than {} records, the limit of a query result; "
-                                      "narrow it (| where ingestion_time() > ago(...), | take {}) or count it (| count)",
-                                      max_result_records, max_result_records),
-                          true};
-    if (result.bytes > max_result_bytes) {
-      // The rows so far tell how many fit on average.
-      const uint64_t fit = result.table.rows.empty() ? 0 : max_result_bytes / (result.bytes / result.table.rows.size());
-      return model::error{"QueryResultSetTooLarge",
-                          fmt::format("the result is larger than {} bytes (64 MB), the limit of a query result, "
-                                      "after {} records; narrow it (| where ingestion_time() > ago(...), | take {}) "
-                                      "or count it (| count)",
-                                      max_result_bytes, result.table.rows.size(), fit),
-                          true};
-    }
-    return std::nullopt;
-  };
-  if (auto e = too_large()) return *e;
-  if (!scan.rowstore_range || result.full(q)) return std::move(result.table);
-  auto failure = storage::read_batches(*scan.store, scan.table, scan.rowstore_range->first, scan.rowstore_range->second,
-                                       [&](uint64_t, const model::column_batch& b) {
-                                         return append_rows(result, b, nullptr, q);
-                                       },
-                                       {.view = scan.view.get()});
-  if (failure) return *failure;
-  if (auto e = too_large()) return *e;
-  return std::move(result.table);
 }
 
 }  // namespace tributary::actors

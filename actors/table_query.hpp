@@ -1,37 +1,63 @@
 #pragma once
-/// Queries of one table's shard, in two halves: the table actor captures a `table_scan` in one
-/// step (its extents and committed rowstore range at that moment, a rowstore read view), and
-/// `run_scan` reads it — on a query pool thread, so reads never block the actor scheduler. The
-/// capture is the consistency point: a move or a clear after it changes nothing the scan sees
-/// (the view pins the rowstore rows; the table keeps extent files until its scans end).
+/// Queries of a node's tables, in two halves: a table actor captures a `table_snapshot` in one
+/// step (its extents and committed rowstore range at that moment, a rowstore read view), and a
+/// `snapshot_source` reads snapshots for the query engine (query/engine.hpp) — on a query pool
+/// thread, so reads never block the actor scheduler. The capture is the consistency point: a
+/// move or a clear after it changes nothing the query sees (the view pins the rowstore rows; the
+/// table keeps extent files until every snapshot of it is released).
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "actors/interfaces.hpp"
+#include "query/engine.hpp"
 #include "storage/rowstore.hpp"
 
 namespace tributary::actors {
 
-struct table_scan {
+struct table_snapshot {
   const storage::store* store = nullptr;
   std::filesystem::path data_dir;
   model::table_id table{};
+  std::string name;
   std::vector<model::column> columns;
   std::vector<storage::extent_record> extents;  ///< in sequence order
-  /// Counts: the rowstore's matching rows, counted by the actor from its batch list.
-  uint64_t rowstore_rows = 0;
-  /// Takes: the committed rowstore batches [first, second], read through `view`.
+  /// The committed rowstore batches [first, second], read through `view`.
   std::optional<std::pair<uint64_t, uint64_t>> rowstore_range;
   std::shared_ptr<const storage::read_view> view;
+  /// Tells the table the snapshot is released (its files may go); called by the destructor.
+  std::function<void()> release;
+  table_snapshot() = default;
+  table_snapshot(const table_snapshot&) = delete;
+  table_snapshot& operator=(const table_snapshot&) = delete;
+  ~table_snapshot() {
+    if (release) release();
+  }
 };
 
-/// Runs `q` over `scan`: extents first (pruned by their and their blocks' ingestion-time
-/// bounds), then the rowstore. Errors: a corrupt extent (StorageCorruption, naming the file), a
-/// failed read (StorageError).
-model::outcome run_scan(const table_scan& scan, const table_query& q);
+/// The tables of one query, each a snapshot, as the engine's data source. Errors of a scan: a
+/// corrupt extent (StorageCorruption, naming the file), a failed read (StorageError).
+class snapshot_source final : public query::data_source {
+ public:
+  void add(table_snapshot_ptr s) { tables_[s->name] = std::move(s); }
+  /// Every table of the database, for suggestions (the query's own are added by add()).
+  std::vector<std::string> all_tables;
+  /// Rows handed to the query per chunk at most (extent block groups are cut to this).
+  size_t chunk_rows = 4096;
+
+  std::optional<std::vector<model::column>> schema(std::string_view table) const override;
+  std::vector<std::string> tables() const override;
+  std::optional<model::error> scan(const query::scan_request& request,
+                                   const std::function<bool(query::chunk&&)>& sink,
+                                   query::scan_stats& stats) const override;
+
+ private:
+  std::map<std::string, table_snapshot_ptr, std::less<>> tables_;
+};
 
 /// Results hold at most this many records (Kusto's default `truncationmaxrecords`); a query
 /// that would return more fails with QueryResultSetTooLarge, naming the fix.

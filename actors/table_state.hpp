@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "actors/actors.hpp"
@@ -82,8 +83,8 @@ struct table_st {
   uint64_t clear_below = 0;
   uint64_t cleared_below_sequence = 0;  // the last committed clear's boundary
   uint64_t generation = 0;
-  // Scans running on the query pool, by id; while any runs, removed extents keep their files.
-  std::unordered_map<uint64_t, caf::typed_response_promise<model::outcome>> scans;
+  // Snapshots queries hold, by id; while any is held, removed extents keep their files.
+  std::unordered_set<uint64_t> scans;
   uint64_t next_scan = 0;
   std::vector<std::filesystem::path> doomed_files;
   std::optional<caf::typed_response_promise<model::outcome>> clear_reply;

@@ -53,6 +53,8 @@ struct flags {
   size_t max_queries_in_flight = 0;
   size_t max_call_bytes_per_connection = 64u << 20;
   unsigned command_timeout_ms = 60'000;
+  uint64_t query_memory_limit = 0;  // 0: a quarter of the machine's memory
+  std::string query_timeout = "4m";
   size_t max_queued_write_bytes = 256u << 20;
   unsigned dedup_window_seconds = 600;
   uint64_t seal_after_bytes = 16u << 20;
@@ -259,7 +261,14 @@ int run(const flags& f) {
       spdlog::critical("the coordinator failed ({}); stopping the node", sys.render(reason));
       ::kill(::getpid(), SIGTERM);  // the RPC loop drains and returns
     });
-    actors::gateway gateway(sys, coordinator, tables, std::chrono::milliseconds(f.command_timeout_ms));
+    const uint64_t query_memory =
+        f.query_memory_limit ? f.query_memory_limit
+                             : static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 4;
+    actors::gateway gateway(sys, coordinator, tables, std::chrono::milliseconds(f.command_timeout_ms),
+                            {.pool = &queries,
+                             .probe = &metrics->ingest(),
+                             .memory_limit = query_memory,
+                             .timeout = *parse_duration(f.query_timeout)});
     try {
       node::serve_rpc(
           {.listen = f.rpc_listen,
@@ -384,6 +393,13 @@ int main(int argc, char** argv) {
                  "Management commands waiting for their answer at once before Throttling (default: 10 per core)");
   app.add_option("--max-queries-in-flight", f.max_queries_in_flight,
                  "Queries waiting for their answer at once before Throttling (default: 10 per core, as Kusto)");
+  app.add_option("--query-memory-limit", f.query_memory_limit,
+                 "Bytes one query's operators may hold (sort, summarize, join) before it fails with "
+                 "QueryMemoryLimitExceeded (default: a quarter of the machine's memory)")
+      ->transform(CLI::AsSizeValue(true));
+  app.add_option("--query-timeout", f.query_timeout, "A query running longer fails with QueryTimeout (Kusto's 4 minutes)")
+      ->check(duration_validator())
+      ->capture_default_str();
   app.add_option("--max-call-bytes-per-connection", f.max_call_bytes_per_connection,
                  "Bytes of unanswered calls one connection may have before the node stops reading it "
                  "(Cap'n Proto's flow limit)")

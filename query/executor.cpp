@@ -915,15 +915,15 @@ class result_sink final : public stage {
       if (!o.no_truncation && table.rows.size() > o.truncation_max_records)
         fail("QueryResultSetTooLarge",
              fmt::format("Query result set has exceeded the internal record count limit {} "
-                         "(E_QUERY_RESULT_SET_TOO_LARGE); narrow the query (where, summarize, | take {}), or raise the "
-                         "limit with set truncationmaxrecords=N; (or set notruncation;)",
+                         "(E_QUERY_RESULT_SET_TOO_LARGE); narrow the query (where, summarize, | take {}), count it "
+                         "(| count), or raise the limit with set truncationmaxrecords=N; (or set notruncation;)",
                          o.truncation_max_records, o.truncation_max_records));
       if (!o.no_truncation && bytes_ > o.truncation_max_size)
         fail("QueryResultSetTooLarge",
-             fmt::format("Query result set has exceeded the internal data size limit {} after {} records "
-                         "(E_QUERY_RESULT_SET_TOO_LARGE); narrow the query (where, project, summarize), or raise the "
-                         "limit with set truncationmaxsize=N;",
-                         o.truncation_max_size, table.rows.size()));
+             fmt::format("Query result set has exceeded the internal data size limit {} bytes after {} records "
+                         "(E_QUERY_RESULT_SET_TOO_LARGE); narrow the query (where, project, summarize, | take {}), "
+                         "count it (| count), or raise the limit with set truncationmaxsize=N;",
+                         o.truncation_max_size, table.rows.size(), table.rows.size() > 1 ? table.rows.size() - 1 : 1));
     }
     st_.charge(static_cast<int64_t>(c.rows * 32), "result");
     return true;

@@ -32,6 +32,7 @@
 #include "actors/directory.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/operations.hpp"
+#include "actors/table_query.hpp"
 #include "monitoring/metrics.hpp"
 #include "storage/crash_point.hpp"
 #include "storage/rowstore.hpp"
@@ -406,22 +407,30 @@ class table_actor_test : public ::testing::Test {
     return out->value;
   }
 
-  int64_t count(const table_actor& t) {
-    return long_cell(answer(ask<model::outcome>(t, query_atom::value, table_query{}), "a count"), "Count");
+  // A query over a snapshot of the table, as the gateway runs it (here, on the test thread):
+  // the table, then `operators` (" | count").
+  model::outcome query(const table_actor& t, const std::string& operators) {
+    auto snapshot = answer(ask<table_snapshot_ptr>(t, query_atom::value), "a snapshot");
+    if (!snapshot || !*snapshot) return model::error{"NoSnapshot", "the table gave no snapshot", true};
+    snapshot_source source;
+    source.add(*snapshot);
+    auto prepared = query::prepare("['" + (*snapshot)->name + "']" + operators, source, model::now_ticks());
+    if (auto* e = std::get_if<model::error>(&prepared)) return *e;
+    auto result = std::get<std::unique_ptr<query::prepared_query>>(prepared)->execute(source);
+    if (auto* e = std::get_if<model::error>(&result)) return *e;
+    return std::move(std::get<query::query_result>(result).table);
   }
+
+  int64_t count(const table_actor& t) { return long_cell(query(t, " | count"), "Count"); }
 
   // The rows a scan reads (rowstore and extent files), not the table's counters.
   size_t scanned_rows(const table_actor& t) {
-    table_query q;
-    q.what = table_query::op::take;
-    q.take = 10'000;
-    auto o = answer(ask<model::outcome>(t, query_atom::value, q), "a take");
-    if (!o) return 0;
-    if (const auto* e = std::get_if<model::error>(&*o)) {
+    auto o = query(t, " | take 10000");
+    if (const auto* e = std::get_if<model::error>(&o)) {
       ADD_FAILURE() << e->code << ": " << e->message;
       return 0;
     }
-    return std::get<model::result_table>(*o).rows.size();
+    return std::get<model::result_table>(o).rows.size();
   }
 
   size_t extent_rows_shown(const table_actor& t) {
