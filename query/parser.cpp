@@ -409,9 +409,9 @@ class lexer {
           case 'b': out += '\b'; break;
           case 'f': out += '\f'; break;
           case 'v': out += '\v'; break;
-          case 'x': append_utf8(out, hex_escape(epos, 1, 4, true)); break;
-          case 'u': append_utf8(out, hex_escape(epos, 4, 4, false)); break;
-          case 'U': append_utf8(out, hex_escape(epos, 8, 8, false)); break;
+          case 'x': append_utf8(out, hex_escape(epos, 2)); break;
+          case 'u': append_utf8(out, hex_escape(epos, 4)); break;
+          case 'U': append_utf8(out, hex_escape(epos, 8)); break;
           default:
             if (e == '\n' || e == '\0') {
               fail(epos, "unterminated string literal: a '\\' ends the line");
@@ -428,21 +428,21 @@ class lexer {
     t.text = std::move(out);
   }
 
-  // After `\x`, `\u` or `\U`: between min and max hex digits (max exactly when !flexible).
-  uint32_t hex_escape(position epos, int min, int max, bool flexible) {
+  // After `\x`, `\u` or `\U`: exactly `digits` hex digits.
+  uint32_t hex_escape(position epos, int digits) {
     uint32_t v = 0;
-    int n = 0;
-    while (n < max && std::isxdigit(static_cast<unsigned char>(peek()))) {
+    for (int n = 0; n < digits; ++n) {
       char c = peek();
+      if (!std::isxdigit(static_cast<unsigned char>(c))) {
+        fail(epos, fmt::format("invalid escape sequence in a string literal: expected {} hex "
+                               "digits",
+                               digits));
+      }
       v = v * 16 + static_cast<uint32_t>(is_digit(c) ? c - '0'
                                                     : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
       ++i_;
-      ++n;
     }
-    if (n < min || (!flexible && n != max) || v > 0x10FFFF) {
-      fail(epos, fmt::format("invalid escape sequence in a string literal: expected {} hex digits",
-                             flexible ? "1 to 4" : std::to_string(max)));
-    }
+    if (v > 0x10FFFF) fail(epos, "invalid escape sequence in a string literal: beyond U+10FFFF");
     return v;
   }
 
@@ -514,6 +514,16 @@ bool reserved_as_reference(std::string_view w) {
       "where", "by", "to", "in", "has", "contains", "set", "print", "as", "project",
       "datatable", "in~", "matches"};
   return common_reserved().contains(w) || more.contains(w) || w.starts_with("!");
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string bracket_hint(std::string_view w) { return fmt::format("['{}']", w); }
@@ -850,7 +860,7 @@ class parser {
       c.name = parse_decl_name("a column name in datatable(name:type, ...)");
       expect_punct(":", fmt::format("after datatable column '{}'", c.name));
       const token& ty = cur();
-      auto type = ty.kind == tk::ident ? type_from_name(ty.text) : std::nullopt;
+      auto type = ty.kind == tk::ident ? model::parse_column_type(ty.text) : std::nullopt;
       if (!type) {
         fail(ty.pos, fmt::format("expected a type for datatable column '{}' (bool, int, long, "
                                  "real, decimal, string, datetime, timespan, guid, dynamic), "
@@ -1634,6 +1644,10 @@ class parser {
           if (cur().text[0] == '$' || cur().text[0] == '!') {
             fail(cur().pos, fmt::format("expected a name after '.', found {}", describe(cur())));
           }
+          if (reserved_as_reference(cur().text)) {
+            fail(cur().pos, fmt::format("the name '{}' after '.' needs to be bracketed as {}",
+                                        cur().text, bracket_hint(cur().text)));
+          }
           m.name = next().text;
         }
         m.operand = std::move(e);
@@ -1844,8 +1858,8 @@ class parser {
       const token& t = cur();
       switch (type) {
         case model::column_type::bool_:
-          if (!signed_ && t.kind == tk::ident && (t.text == "true" || t.text == "false")) {
-            v = t.text == "true";
+          if (!signed_ && t.kind == tk::ident && (iequals(t.text, "true") || iequals(t.text, "false"))) {
+            v = iequals(t.text, "true");
           } else if (!signed_ && t.kind == tk::integer && (t.u == 0 || t.u == 1)) {
             v = t.u == 1;
           } else {
@@ -1959,7 +1973,7 @@ class parser {
         std::string key = next().text;
         expect_punct(":", "after a key in dynamic({...})");
         obj[key] = parse_json_value();
-        if (is_punct(",")) {
+        if (is_punct(",") && !is_punct("}", 1)) {
           next();
           continue;
         }
@@ -1976,7 +1990,7 @@ class parser {
       auto arr = nlohmann::ordered_json::array();
       while (!is_punct("]")) {
         arr.push_back(parse_json_value());
-        if (is_punct(",")) {
+        if (is_punct(",") && !is_punct("]", 1)) {
           next();
           continue;
         }
