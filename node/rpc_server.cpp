@@ -21,6 +21,7 @@
 #include "schema/buffered_stream.hpp"
 #include "node/fan_out.hpp"
 #include "node/peer_pool.hpp"
+#include "query/parser.hpp"
 #include "query/query.hpp"
 #include "schema/convert.hpp"
 
@@ -600,7 +601,17 @@ class service final : public wire::Tributary::Server {
     auto database = text(p.getDatabase());
     auto query_text = text(p.getText());
     auto parsed = query::parse(query_text);
-    if (auto* e = std::get_if<model::error>(&parsed)) return answer_at_once(*e);
+    if (std::holds_alternative<model::error>(parsed)) {
+      // The KQL engine runs every query on one node; across nodes only counts and takes merge
+      // so far (the plan's split into shard and merge parts is the next step).
+      auto kql = query::parse_kql(query_text);
+      if (auto* e = std::get_if<model::error>(&kql)) return answer_at_once(*e);
+      return answer_at_once({"BadRequest_NotSupportedInCluster",
+                             "in a cluster, queries that span nodes are T | count and T | take N (each optionally "
+                             "after where ingestion_time() > ago(...) and set best_effort=true;) for now; this query "
+                             "runs on a node alone (started without --metadata)",
+                             true});
+    }
     if (load_->queries >= options_.max_queries_in_flight) {
       probe_.throttled("query");
       return answer_at_once(
