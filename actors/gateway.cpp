@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/directory.hpp"
+#include "actors/query_log.hpp"
 #include "actors/query_pool.hpp"
 #include "actors/table_query.hpp"
 #include "monitoring/metrics.hpp"
@@ -86,38 +87,83 @@ void with_table(bridge_ptr self, const bridge_env& env, const std::string& datab
           [self, fail](caf::error& e) { fail(internal(self->system(), e, "table lookup")); });
 }
 
+// A query's statistics as Kusto's QueryStats extended property (JSON).
+std::string stats_json(const query::query_statistics& s) {
+  return fmt::format(
+      "{{\"ExtentsScanned\":{},\"ExtentsPruned\":{},\"BlocksScanned\":{},\"BlocksPruned\":{},"
+      "\"RowsScanned\":{},\"RowstoreRows\":{},\"BytesRead\":{},\"ResultRows\":{},\"CpuMs\":{:.3f},"
+      "\"ElapsedMs\":{:.3f},\"PeakMemoryBytes\":{}}}",
+      s.scan.extents_scanned, s.scan.extents_pruned, s.scan.blocks_scanned, s.scan.blocks_pruned, s.scan.rows_scanned,
+      s.scan.rowstore_rows, s.scan.bytes_read, s.result_rows, std::chrono::duration<double, std::milli>(s.cpu).count(),
+      std::chrono::duration<double, std::milli>(s.elapsed).count(), s.peak_memory);
+}
+
+// `.show queries` (Kusto's; answered from the gateway's query log, not the catalog).
+bool is_show_queries(std::string_view text) {
+  const auto b = text.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return false;
+  const auto e = text.find_last_not_of(" \t\r\n");
+  return text.substr(b, e - b + 1) == ".show queries";
+}
+
 // Runs a query over its snapshots (on the query pool unless there is none) and answers it.
-void run_query(const bridge_env& env, std::string text, std::shared_ptr<snapshot_source> source, reply_to r) {
-  auto run = [env, text = std::move(text), source, r]() mutable {
+void run_query(const bridge_env& env, std::string text, std::shared_ptr<snapshot_source> source, reply_to r,
+               uint64_t log_id) {
+  auto run = [env, text = std::move(text), source, r, log_id]() mutable {
     query::query_options options;
     options.memory_limit = env.queries.memory_limit;
     options.deadline = std::chrono::steady_clock::now() + env.queries.timeout;
     model::outcome outcome;
+    query::query_statistics stats;
     try {
       auto prepared = query::prepare(text, *source, now_ticks(), options);
       if (auto* e = std::get_if<model::error>(&prepared)) {
         outcome = std::move(*e);
       } else {
         auto result = std::get<std::unique_ptr<query::prepared_query>>(prepared)->execute(*source);
-        if (auto* e = std::get_if<model::error>(&result)) outcome = std::move(*e);
-        else outcome = std::move(std::get<query::query_result>(result).table);
+        if (auto* e = std::get_if<model::error>(&result)) {
+          outcome = std::move(*e);
+        } else {
+          auto& done = std::get<query::query_result>(result);
+          stats = done.stats;
+          if (!done.visualization.empty()) done.table.properties.emplace_back("Visualization", done.visualization);
+          done.table.properties.emplace_back("QueryStats", stats_json(stats));
+          outcome = std::move(done.table);
+        }
       }
     } catch (const std::exception& e) {
       outcome = model::error{"InternalServerError",
                              fmt::format("the query's scan failed inside the node ({}); retry the query", e.what()),
                              false};
     }
-    if (const auto* e = std::get_if<model::error>(&outcome); e && e->code == "StorageCorruption") {
+    const auto* error = std::get_if<model::error>(&outcome);
+    if (error && error->code == "StorageCorruption") {
       // Corrupt data found by a scan: an error in the log and the metric; the node keeps serving.
-      spdlog::error("query: {}", e->message);
-      if (env.queries.probe) env.queries.probe->corruption(e->message.starts_with("extent ") ? "extent" : "rowstore");
+      spdlog::error("query: {}", error->message);
+      if (env.queries.probe) env.queries.probe->corruption(error->message.starts_with("extent ") ? "extent" : "rowstore");
     }
+    if (env.queries.metrics)
+      env.queries.metrics->finished({.result = error ? std::string_view(error->code) : std::string_view("ok"),
+                                     .elapsed = stats.elapsed,
+                                     .cpu = stats.cpu,
+                                     .rows_scanned = stats.scan.rows_scanned,
+                                     .bytes_read = stats.scan.bytes_read,
+                                     .extents_scanned = stats.scan.extents_scanned,
+                                     .extents_pruned = stats.scan.extents_pruned,
+                                     .blocks_scanned = stats.scan.blocks_scanned,
+                                     .blocks_pruned = stats.scan.blocks_pruned,
+                                     .peak_memory = stats.peak_memory});
+    if (env.queries.log)
+      env.queries.log->finished(log_id, error, stats.cpu, stats.peak_memory, stats.scan.rows_scanned, stats.result_rows);
     source.reset();  // the snapshots go back to their tables before the answer leaves
     r.fn(std::move(outcome));
   };
   if (!env.queries.pool) return run();
-  if (!env.queries.pool->submit(std::move(run)))
-    r.fn(model::error{"Throttling", "too many queries are waiting on this node; retry after a short backoff", false});
+  if (!env.queries.pool->submit(run)) {
+    model::error busy{"Throttling", "too many queries are waiting on this node; retry after a short backoff", false};
+    if (env.queries.log) env.queries.log->finished(log_id, &busy, {}, 0, 0, 0);
+    r.fn(std::move(busy));
+  }
 }
 
 // One query: a snapshot of every table it names (found in the directory, else through the
@@ -132,15 +178,17 @@ void gather_snapshots(caf::event_based_actor* self, bridge_env env, std::string 
   auto names = query::referenced_tables(text);
   auto p = std::make_shared<pending>();
   p->outstanding = names.size();
-  if (names.empty()) return run_query(env, std::move(text), p->source, r), self->quit();
-  auto fail = [self, p, r](model::error e) {
+  const uint64_t log_id = env.queries.log ? env.queries.log->started(db, text) : 0;
+  if (names.empty()) return run_query(env, std::move(text), p->source, r, log_id), self->quit();
+  auto fail = [self, p, r, env, log_id](model::error e) {
     if (p->failed) return;
     p->failed = true;
+    if (env.queries.log) env.queries.log->finished(log_id, &e, {}, 0, 0, 0);
     r.fn(std::move(e));
     self->quit();
   };
-  auto arrived = [self, p, env, text, r, fail](const table_snapshot_ptr& s, const std::string& name,
-                                                const std::string& database) {
+  auto arrived = [self, p, env, text, r, fail, log_id](const table_snapshot_ptr& s, const std::string& name,
+                                                        const std::string& database) {
     if (p->failed) return;
     if (!s) return fail(model::error{"BadRequest_TableNotExist",
                                      fmt::format("Table '{}' does not exist in database '{}' (it is being dropped)",
@@ -148,7 +196,7 @@ void gather_snapshots(caf::event_based_actor* self, bridge_env env, std::string 
                                      true});
     p->source->add(s);
     if (--p->outstanding > 0) return;
-    run_query(env, text, p->source, r);
+    run_query(env, text, p->source, r, log_id);
     self->quit();
   };
   auto ask = [self, arrived, fail, db](const table_actor& t, const std::string& name) {
@@ -176,6 +224,10 @@ bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coord
   bridge_env env{std::move(coordinator), tables, command_timeout, queries};
   return {
       [self, env](command_atom, std::string& db, std::string& text, reply_to& r) {
+        if (is_show_queries(text)) {
+          if (!env.queries.log) return r.fn(model::error{"BadRequest_SyntaxError", ".show queries is not served here", true});
+          return r.fn(env.queries.log->show());
+        }
         self->request(env.coordinator, env.command_timeout, command_atom::value, std::move(db), text)
             .then([r](model::outcome& o) { r.fn(std::move(o)); },
                   [self, r, text](caf::error& e) {

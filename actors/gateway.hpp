@@ -15,10 +15,12 @@ namespace tributary::actors {
 
 class directory;
 class query_pool;
+class query_log;
 
 }  // namespace tributary::actors
 namespace tributary::monitoring {
 class ingest_probe;
+class query_probe;
 }  // namespace tributary::monitoring
 namespace tributary::actors {
 
@@ -26,6 +28,8 @@ namespace tributary::actors {
 struct gateway_query_settings {
   query_pool* pool = nullptr;                     ///< null: on the gathering actor (tests)
   monitoring::ingest_probe* probe = nullptr;      ///< counts corrupt data a query meets
+  monitoring::query_probe* metrics = nullptr;     ///< what each query did
+  query_log* log = nullptr;                       ///< `.show queries`; null: the command is refused
   uint64_t memory_limit = uint64_t{1} << 30;      ///< --query-memory-limit
   std::chrono::milliseconds timeout = std::chrono::minutes(4);  ///< --query-timeout (Kusto's)
 };

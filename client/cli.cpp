@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--database,-d", database, "Database in context");
-  app.add_option("--format,-f", format, "Output of command/query: table, csv or json")
+  app.add_option("--format", format, "Output of command/query: table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
   app.require_subcommand(1);
@@ -230,7 +230,14 @@ int main(int argc, char** argv) {
   auto* command = app.add_subcommand("command", "Run a management command, e.g. '.show databases'");
   command->add_option("text", text, "The command")->required();
   auto* query = app.add_subcommand("query", "Run a query, e.g. 'T | count'");
-  query->add_option("text", text, "The query")->required();
+  std::string query_file;
+  bool show_stats = false;
+  auto* query_text = query->add_option("text", text, "The query");
+  query->add_option("-f,--file", query_file, "Read the query from this file (- for stdin): multi-line queries")
+      ->excludes(query_text);
+  query->add_flag("--stats", show_stats,
+                  "Print the query's statistics (rows and extents scanned, extents and blocks pruned, bytes read, CPU "
+                  "time, peak memory) on stderr");
   ingest_options io;
   auto* ingest_cmd = app.add_subcommand("ingest", "Stream a file (or - for stdin; gzip is detected) into a table");
   ingest_cmd->add_option("--table,-t", io.table, "Target table")->required();
@@ -249,10 +256,30 @@ int main(int argc, char** argv) {
                      [](const model::outcome& o) { return std::get_if<model::error>(&o); }),
                  format);
   if (query->parsed()) {
+    if (query_file.empty() && text.empty()) {
+      std::cerr << "tributary query: give the query as an argument, or -f FILE (- for stdin)\n";
+      return 1;
+    }
+    if (!query_file.empty()) {
+      std::ifstream file;
+      std::istream* in = &std::cin;
+      if (query_file != "-") {
+        file.open(query_file);
+        if (!file) {
+          std::cerr << "tributary query: cannot read '" << query_file << "': " << std::strerror(errno) << "\n";
+          return 1;
+        }
+        in = &file;
+      }
+      text.assign(std::istreambuf_iterator<char>(*in), std::istreambuf_iterator<char>());
+    }
     auto answer = with_failover(
         nodes, [&](client::connection& c) { return c.query_with_warnings(database, text); },
         [](const client::query_answer& a) { return std::get_if<model::error>(&a.outcome); });
     print_warnings(answer.warnings);
+    if (const auto* t = std::get_if<model::result_table>(&answer.outcome))
+      for (const auto& [name, value] : t->properties)
+        if (name == "Visualization" || (name == "QueryStats" && show_stats)) std::cerr << name << ": " << value << "\n";
     return print(answer.outcome, format);
   }
   return ingest(nodes, database, io);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -51,6 +52,9 @@ using value = std::variant<std::monostate, bool, int64_t, double, std::string>;
 struct result_table {
   std::vector<column> columns;
   std::vector<std::vector<value>> rows;
+  /// A query result's extended properties, Kusto's names with JSON values: "Visualization"
+  /// (render), "QueryStats". Empty for commands.
+  std::vector<std::pair<std::string, std::string>> properties;
 };
 
 /// An error a client can act on: a stable code (Kusto's where one exists), a message that

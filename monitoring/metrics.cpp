@@ -686,6 +686,67 @@ void ingest_probe::disk_budget(uint64_t budget_bytes, uint64_t extent_capacity_b
   state_->extent_capacity.Set(static_cast<double>(extent_capacity_bytes));
 }
 
+// --- queries ---
+
+struct query_probe::state {
+  explicit state(prometheus::Registry& registry)
+      : runs(prometheus::BuildCounter()
+                 .Name("tributary_query_runs_total")
+                 .Help("Queries the engine ran, by result (ok or the error code).")
+                 .Register(registry)),
+        seconds(prometheus::BuildHistogram()
+                    .Name("tributary_query_run_seconds")
+                    .Help("Time the engine took for a query, from its tables' snapshots to its result.")
+                    .Register(registry)
+                    .Add({}, latency_buckets())),
+        cpu(counter(registry, "tributary_query_cpu_seconds_total", "CPU time queries spent in the engine.")),
+        rows(counter(registry, "tributary_query_rows_scanned_total",
+                     "Rows queries read (extent block groups not pruned, and the rowstore).")),
+        bytes(counter(registry, "tributary_query_bytes_read_total", "Compressed extent bytes queries read.")),
+        extents(prometheus::BuildCounter()
+                    .Name("tributary_query_extents_total")
+                    .Help("Extents queries met, scanned or pruned by their statistics.")
+                    .Register(registry)),
+        blocks(prometheus::BuildCounter()
+                   .Name("tributary_query_blocks_total")
+                   .Help("Extent block groups queries met, scanned or pruned by their statistics.")
+                   .Register(registry)),
+        peak_memory(prometheus::BuildHistogram()
+                        .Name("tributary_query_peak_memory_bytes")
+                        .Help("The most memory a query's operators held at once (sort, summarize, join).")
+                        .Register(registry)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{1 << 16, 1 << 20, 1 << 24, 1 << 26, 1 << 28,
+                                                                         1 << 30, 4.0 * (1 << 30)})) {}
+  static prometheus::Counter& counter(prometheus::Registry& registry, const char* name, const char* help) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+  }
+  prometheus::Family<prometheus::Counter>& runs;
+  prometheus::Histogram& seconds;
+  prometheus::Counter& cpu;
+  prometheus::Counter& rows;
+  prometheus::Counter& bytes;
+  prometheus::Family<prometheus::Counter>& extents;
+  prometheus::Family<prometheus::Counter>& blocks;
+  prometheus::Histogram& peak_memory;
+};
+
+query_probe::query_probe() = default;
+query_probe::~query_probe() = default;
+
+void query_probe::finished(const run& r) {
+  if (!state_) return;
+  state_->runs.Add({{"result", std::string(r.result)}}).Increment();
+  state_->seconds.Observe(std::chrono::duration<double>(r.elapsed).count());
+  state_->cpu.Increment(std::chrono::duration<double>(r.cpu).count());
+  state_->rows.Increment(static_cast<double>(r.rows_scanned));
+  state_->bytes.Increment(static_cast<double>(r.bytes_read));
+  state_->extents.Add({{"outcome", "scanned"}}).Increment(static_cast<double>(r.extents_scanned));
+  state_->extents.Add({{"outcome", "pruned"}}).Increment(static_cast<double>(r.extents_pruned));
+  state_->blocks.Add({{"outcome", "scanned"}}).Increment(static_cast<double>(r.blocks_scanned));
+  state_->blocks.Add({{"outcome", "pruned"}}).Increment(static_cast<double>(r.blocks_pruned));
+  state_->peak_memory.Observe(static_cast<double>(r.peak_memory));
+}
+
 // --- metrics ---
 
 struct metrics::impl {
@@ -696,6 +757,7 @@ struct metrics::impl {
   catalog_probe catalog;
   ingest_probe ingest;
   controller_probe controller;
+  query_probe queries;
   uint16_t port = 0;
   std::string host;  // where to connect to reach the exposer
   // Declared last so it is destroyed first: no scrape can run while the probes go away.
@@ -710,6 +772,7 @@ metrics::metrics(const std::string& listen, std::string node_name)
   impl_->catalog.state_ = std::make_unique<catalog_probe::state>(registry);
   impl_->ingest.state_ = std::make_unique<ingest_probe::state>(registry);
   impl_->controller.state_ = std::make_unique<controller_probe::state>(registry);
+  impl_->queries.state_ = std::make_unique<query_probe::state>(registry);
   prometheus::BuildGauge()
       .Name("tributary_build_info")
       .Help("Always 1; labels name the build version and this node.")
@@ -741,6 +804,7 @@ rpc_probe& metrics::rpc() { return impl_->rpc; }
 catalog_probe& metrics::catalog() { return impl_->catalog; }
 ingest_probe& metrics::ingest() { return impl_->ingest; }
 controller_probe& metrics::controller() { return impl_->controller; }
+query_probe& metrics::queries() { return impl_->queries; }
 
 std::string metrics::scrape() const {
   auto families = impl_->registry->Collect();

@@ -175,6 +175,36 @@ class ingest_probe {
   std::unique_ptr<state> state_;
 };
 
+/// What queries did (query/engine.hpp's statistics).
+class query_probe {
+ public:
+  query_probe();
+  ~query_probe();
+  query_probe(const query_probe&) = delete;
+  query_probe& operator=(const query_probe&) = delete;
+
+  /// What one query run by the engine did:
+  ///   tributary_query_runs_total{result="ok|<error code>"},
+  ///   tributary_query_run_seconds (histogram of the engine's time, snapshots to result),
+  ///   tributary_query_cpu_seconds_total, tributary_query_rows_scanned_total,
+  ///   tributary_query_bytes_read_total (compressed extent bytes),
+  ///   tributary_query_extents_total{outcome="scanned|pruned"},
+  ///   tributary_query_blocks_total{outcome="scanned|pruned"},
+  ///   tributary_query_peak_memory_bytes (histogram).
+  struct run {
+    std::string_view result;  ///< "ok" or the error code
+    std::chrono::nanoseconds elapsed{0}, cpu{0};
+    uint64_t rows_scanned = 0, bytes_read = 0, extents_scanned = 0, extents_pruned = 0, blocks_scanned = 0,
+             blocks_pruned = 0, peak_memory = 0;
+  };
+  void finished(const run& r);
+
+ private:
+  friend class metrics;
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
 /// Owns the metric registry, the probes and the HTTP exposer. Also serves process metrics
 /// (process_cpu_seconds_total, process_resident_memory_bytes, ... read from /proc at each
 /// scrape) and tributary_build_info{version, node} = 1. Built once in the composition root
@@ -200,6 +230,7 @@ class metrics {
   catalog_probe& catalog();
   ingest_probe& ingest();
   controller_probe& controller();
+  query_probe& queries();
 
   /// The exposition text a scrape of `/metrics` would return now (Prometheus text format
   /// 0.0.4), without the exposer's own exposer_* series. Works when nothing is served.

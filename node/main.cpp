@@ -19,6 +19,7 @@
 #include "actors/directory.hpp"
 #include "actors/operations.hpp"
 #include "actors/gateway.hpp"
+#include "actors/query_log.hpp"
 #include "actors/query_pool.hpp"
 #include "cluster/member.hpp"
 #include "monitoring/metrics.hpp"
@@ -264,9 +265,12 @@ int run(const flags& f) {
     const uint64_t query_memory =
         f.query_memory_limit ? f.query_memory_limit
                              : static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 4;
+    actors::query_log query_log;
     actors::gateway gateway(sys, coordinator, tables, std::chrono::milliseconds(f.command_timeout_ms),
                             {.pool = &queries,
                              .probe = &metrics->ingest(),
+                             .metrics = &metrics->queries(),
+                             .log = &query_log,
                              .memory_limit = query_memory,
                              .timeout = *parse_duration(f.query_timeout)});
     try {

@@ -738,6 +738,7 @@ class service final : public wire::Tributary::Server {
     const auto start = clock::now();
     auto out = ctx.getResults(capnp::MessageSize{m->sizeInWords() + 16, 0}).initResult().initTable();
     out.setColumns(table.getColumns());
+    if (table.hasProperties()) out.setProperties(table.getProperties());
     auto rows = out.initRows(n);
     stats->total += clock::now() - start;
     return copy_rows(timer_, rows, table.getRows(), 0, stats).attach(kj::mv(m)).then([stats, n] {

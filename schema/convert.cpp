@@ -45,6 +45,13 @@ void to_wire(const model::result_table& t, ResultTable::Builder out) {
           row[c]);
     }
   }
+  if (!t.properties.empty()) {
+    auto properties = out.initProperties(static_cast<unsigned>(t.properties.size()));
+    for (unsigned i = 0; i < t.properties.size(); ++i) {
+      properties[i].setName(t.properties[i].first);
+      properties[i].setValue(t.properties[i].second);
+    }
+  }
 }
 
 model::result_table from_wire(ResultTable::Reader in) {
@@ -66,6 +73,7 @@ model::result_table from_wire(ResultTable::Reader in) {
     }
     t.rows.push_back(std::move(row));
   }
+  for (auto p : in.getProperties()) t.properties.emplace_back(text(p.getName()), text(p.getValue()));
   return t;
 }
 

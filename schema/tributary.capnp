@@ -44,6 +44,11 @@ struct Row {
 struct ResultTable {
   columns @0 :List(Column);
   rows @1 :List(Row);
+  # Kusto's extended properties of a query result, each a name and a JSON value:
+  # "Visualization" (what `render` asked for, e.g. {"Visualization":"timechart"}) and
+  # "QueryStats" (rows and extents scanned, extents and blocks pruned, bytes read, CPU time,
+  # peak memory). Empty for commands.
+  properties @2 :List(Property);
 }
 
 # An error as a value. `code` is stable (Kusto's code where Kusto has one, e.g.
