@@ -114,13 +114,16 @@ std::string expression_name(const expr& e) {
     }
     case expr_kind::index: {
       auto base = e.operand ? expression_name(*e.operand) : "";
-      if (base.empty() || e.args.empty() || e.args[0]->kind != expr_kind::literal) return "";
+      if (base.empty() || e.args.empty()) return "";
+      // A computed index (d[Level], d[tostring(x)]) leaves the key out: d_ (Kusto.Language).
+      if (e.args[0]->kind != expr_kind::literal) return base + "_";
       const auto& v = e.args[0]->value;
       if (const auto* s = std::get_if<std::string>(&v)) return base + "_" + *s;
       if (const auto* i = std::get_if<int64_t>(&v)) return base + "_" + std::to_string(*i);
       return "";
     }
     case expr_kind::call: {
+      if (e.name == "ingestion_time" && e.args.empty()) return "$IngestionTime";  // as Kusto names it
       const auto* f = find_scalar_function(e.name);
       if (!f || e.args.empty()) return "";
       if (f->naming == result_naming::first_argument) return expression_name(*e.args[0]);
