@@ -265,7 +265,9 @@ TEST(extents, switching_streaming_off_drains_the_rowstore_then_reports_disabled)
 
 // Queries running while extent moves switch ranges from the rowstore to extents: every answer is
 // one consistent view — at least every row acknowledged before the query was sent, at most every
-// row sent, never a row twice.
+// row sent, never a row twice. One writer sends keys 0, 1, 2, ... in order, so a consistent view
+// holds exactly the keys 0..k-1: aggregates must agree with that (sum = k(k-1)/2, dcount = k),
+// and a self-join reads the one snapshot of T on both sides.
 TEST(extents, queries_during_moves_neither_miss_nor_double_count_a_row) {
   temp_dir dir;
   node_process node(dir.path() / "data",
@@ -286,7 +288,7 @@ TEST(extents, queries_during_moves_neither_miss_nor_double_count_a_row) {
     done = true;
   });
   client::connection q(node.rpc_address());
-  int checks = 0, bad_counts = 0, duplicates = 0, missing = 0;
+  int checks = 0, bad_counts = 0, duplicates = 0, missing = 0, bad_aggregates = 0;
   while (!done) {
     const int64_t before = acked;
     const int64_t n = scalar(q.query("Db", "T | count"));
@@ -295,6 +297,15 @@ TEST(extents, queries_during_moves_neither_miss_nor_double_count_a_row) {
     std::set<int64_t> keys;
     for (const auto& row : all.rows) duplicates += !keys.insert(std::get<int64_t>(row[0])).second;
     missing += static_cast<int64_t>(keys.size()) < before;
+    for (const char* query : {"T | summarize c = count(), s = sum(n), d = dcount(n, 4)",
+                              "T | join kind=inner (T | project n) on n | summarize c = count(), s = sum(n), d = dcount(n, 4)"}) {
+      const int64_t floor = acked;
+      auto t = ok(q.query("Db", query));
+      ASSERT_EQ(t.rows.size(), 1u) << query;
+      const int64_t c = std::get<int64_t>(t.rows[0][0]), sum = std::get<int64_t>(t.rows[0][1]),
+                    distinct = std::get<int64_t>(t.rows[0][2]);
+      bad_aggregates += c < floor || c > sent || sum != c * (c - 1) / 2 || distinct != c;
+    }
     ++checks;
   }
   writer.join();
@@ -302,6 +313,7 @@ TEST(extents, queries_during_moves_neither_miss_nor_double_count_a_row) {
   EXPECT_EQ(bad_counts, 0) << "a count outside [acknowledged before, sent]";
   EXPECT_EQ(duplicates, 0) << "a row read twice";
   EXPECT_EQ(missing, 0) << "an acknowledged row missing";
+  EXPECT_EQ(bad_aggregates, 0) << "an aggregate or a self-join that does not match one view of keys 0..k-1";
   EXPECT_EQ(acked.load(), requests * rows);
   EXPECT_GT(extent_rows(q), 0) << "moves ran during the queries";
   EXPECT_EQ(scalar(q.query("Db", "T | count")), requests * rows);
