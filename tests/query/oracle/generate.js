@@ -266,7 +266,13 @@ q('StormEvents | summarize count() by State | top 5 by count_', 'StormEvents | s
   'StormEvents | extend StormSummary.Details', 'StormEvents | project StormSummary.Details.Location',
   'StormEvents | summarize dcount(State) by EventType', 'StormEvents | make-series count() on StartTime step 1d by State',
   'StormEvents | summarize avg(BeginLat), min(EndLon) by Source', 'StormEvents | summarize count() by bin(BeginLat, 1)',
-  'StormEvents | where DamageProperty > 0 | summarize arg_max(DamageProperty, *) by State');
+  'StormEvents | where DamageProperty > 0 | summarize arg_max(DamageProperty, *) by State',
+  // int columns: which aggregates keep int and which widen to long
+  'StormEvents | summarize sum(EpisodeId), min(EpisodeId), max(EpisodeId), avg(EpisodeId), percentile(EpisodeId, 50)',
+  'StormEvents | summarize any(EpisodeId), make_list(EpisodeId), make_set(EpisodeId), dcount(EpisodeId), stdev(EpisodeId)',
+  'StormEvents | summarize sumif(EpisodeId, EventId > 1), arg_max(EpisodeId, EventId), variance(EpisodeId)',
+  'StormEvents | project EpisodeId + 1, EpisodeId * EventId, EpisodeId / 2, -EpisodeId, abs(EpisodeId), EpisodeId % 2',
+  'StormEvents | summarize count() by bin(EpisodeId, 10)', 'StormEvents | top 3 by EpisodeId | project EpisodeId');
 
 section('syntax errors');
 q('T |', 'T | | count', 'T || count', '| count', 'T | where (Level == "a"', 'T | where Level == "a")',
