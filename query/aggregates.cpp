@@ -688,6 +688,7 @@ bind_result bind_percentiles(args_t a, bool several) {
   column_type t = a[0].info.type;
   if (!is_number(t) && t != column_type::datetime && t != column_type::timespan)
     return "argument 1 must be an int, long, real, datetime or timespan, found " + type_name(t);
+  if (t == column_type::int_) t = column_type::long_;  // Kusto types an int column's percentile long
   bound_aggregate b;
   std::vector<double> percents;
   for (size_t i = 1; i < a.size(); ++i) {

@@ -78,10 +78,6 @@ std::vector<model::column> schema_of(const scope& s) {
   return out;
 }
 
-bool has_column(const scope& s, std::string_view name) {
-  return std::any_of(s.begin(), s.end(), [&](const auto& c) { return c.name == name; });
-}
-
 // Kusto makes a name unique by appending 1, 2, ...: count_, count_1; dcount_Level, dcount_Level1.
 std::string unique_name(const std::string& name, const std::set<std::string>& taken) {
   if (!taken.count(name)) return name;
@@ -584,7 +580,10 @@ class binder {
     for (size_t i = 0; i < t.exprs.size(); ++i) {
       const auto& ne = t.exprs[i];
       auto b = bind_expr(*ne.value, empty, nullptr);
-      std::string name = !ne.name.empty() ? ne.name : expression_name(*ne.value);
+      // print has no columns: a bare name is a let, and Kusto names it print_i.
+      std::string name = !ne.name.empty()                   ? ne.name
+                         : ne.value->kind == expr_kind::name ? ""
+                                                             : expression_name(*ne.value);
       if (name.empty()) name = fmt::format("print_{}", i);
       if (taken.count(name)) fail_at(ne.pos, fmt::format("the column '{}' is named twice", name));
       taken.insert(name);
@@ -761,7 +760,7 @@ class binder {
         b.name = "getschema";
         chunk c;
         c.rows = s.size();
-        c.columns = {vec::make(column_type::string, s.size()), vec::make(column_type::int_, s.size()),
+        c.columns = {vec::make(column_type::string, s.size()), vec::make(column_type::long_, s.size()),
                      vec::make(column_type::string, s.size()), vec::make(column_type::string, s.size())};
         for (size_t i = 0; i < s.size(); ++i) {
           c.columns[0].append_text(s[i].name);
@@ -771,7 +770,7 @@ class binder {
         }
         b.literal = std::move(c);  // getschema's answer: its input's schema
         s = {{"ColumnName", column_type::string, -1},
-             {"ColumnOrdinal", column_type::int_, -1},
+             {"ColumnOrdinal", column_type::long_, -1},
              {"DataType", column_type::string, -1},
              {"ColumnType", column_type::string, -1}};
         break;
@@ -895,19 +894,22 @@ class binder {
     std::string name;
     bound_expr value;
     int origin = -1;
+    bool derived = false;  // made up by the binder (Column1, d_a), not written in the query
   };
 
+  // Kusto numbers unnamed expressions Column1, Column2, ... in their order among the unnamed ones
+  // of the operator; a derived name (Column1, d_a) that is taken gets 1, 2, ... appended.
   named bind_named(const named_expr& ne, const scope& s, const pipeline& pipe, int& column_n,
                    const std::set<std::string>& taken) {
     named n;
     n.value = bind_expr(*ne.value, s, &pipe);
     if (!ne.names.empty()) fail_at(ne.pos, "(a, b) = ... names are only for functions that return several columns");
     n.name = ne.name;
+    // A column named again is an error (KS171); a name the binder makes up is made unique.
+    n.derived = n.name.empty() && ne.value->kind != expr_kind::name;
     if (n.name.empty()) n.name = expression_name(*ne.value);
-    if (n.name.empty()) {
-      do n.name = fmt::format("Column{}", ++column_n);
-      while (taken.count(n.name) || has_column(s, n.name));
-    }
+    if (n.name.empty()) n.name = fmt::format("Column{}", ++column_n);
+    if (n.derived) n.name = unique_name(n.name, taken);
     if (ne.name.empty() && ne.value->kind == expr_kind::name && n.value.what == bound_expr::kind::column)
       n.origin = s[n.value.column].origin;
     return n;
@@ -943,7 +945,7 @@ class binder {
     std::set<std::string> assigned;
     int column_n = 0;
     for (const auto& ne : op.exprs) {
-      auto n = bind_named(ne, s, pipe, column_n, assigned);
+      auto n = bind_named(ne, s, pipe, column_n, assigned);  // a derived name may replace an input column
       if (!assigned.insert(n.name).second)
         fail_at(ne.pos, fmt::format("extend assigns the column '{}' twice", n.name));
       auto it = std::find_if(out.begin(), out.end(), [&](const auto& c) { return c.name == n.name; });
@@ -982,8 +984,9 @@ class binder {
                                    "scalar function",
                                    op, e.name));
       auto names = aggregate_function_names();
-      fail_at(e.pos, fmt::format("{} needs an aggregation function such as count(), sum(x), avg(x){}", op,
-                                 e.kind == expr_kind::call ? suggestion(e.name, names) : ""));
+      if (e.kind == expr_kind::call)
+        fail_at(e.pos, fmt::format("unknown aggregation function '{}'{}", e.name, suggestion(e.name, names)));
+      fail_at(e.pos, fmt::format("{} needs an aggregation function such as count(), sum(x), avg(x)", op));
     }
     const auto* f = find_aggregate_function(e.name);
     bound_aggregate_call call;

@@ -206,6 +206,8 @@ bind_result bind_unary(bool minus, std::span<const arg_info> args) {
                             return map_rows(
                                 ct::real, rows, [&](size_t r) { return x.null(r); }, [&](size_t r) { return -x[r]; });
                           }};
+  // -int is long, as int arithmetic is (Kusto.Language types -EpisodeId as long).
+  if (t == ct::int_) t = ct::long_;
   return bound_function{t, [t](args_t args, size_t rows, eval_context&) {
                           int_in x(*args[0]);
                           return map_rows(
@@ -280,6 +282,9 @@ bind_result bind_compare(cmp_op op, std::span<const arg_info> args) {
   if (a == ct::decimal && (is_numeric(b) || b == ct::decimal)) conv[0] = a = ct::real;
   if (b == ct::decimal && is_numeric(a)) conv[1] = b = ct::real;
   bool ok = (is_numeric(a) && is_numeric(b)) || (a == b && a != ct::dynamic && a != ct::decimal);
+  // Strings have no order in Kusto's < <= > >= (KS106): strcmp() compares them.
+  if (ok && a == ct::string && op != cmp_op::eq && op != cmp_op::ne)
+    return "strings cannot be compared with <, <=, > or >=; use strcmp(a, b) < 0, or ==";
   if (!ok)
     return "cannot compare " + std::string(model::to_string(args[0].type)) + " with " +
            std::string(model::to_string(args[1].type)) + "; convert one side, e.g. with tostring(), todatetime() or tolong()";
@@ -402,8 +407,14 @@ column_data string_loop(const column_data& a, const column_data& b, size_t rows)
 
 template <str_op O, bool CaseSensitive, bool Negated>
 scalar_function string_operator(std::string_view name) {
-  return make_fn(name, result_naming::column_n, [](std::span<const arg_info> args) -> bind_result {
+  return make_fn(name, result_naming::column_n, [name](std::span<const arg_info> args) -> bind_result {
     if (args.size() != 2) return count_error(2, 2, args.size());
+    // Kusto's string operators take strings (a dynamic value is read as its text); a number on
+    // either side is a type error (KS106), not an implicit tostring().
+    for (const auto& a : args)
+      if (a.type != ct::string && a.type != ct::dynamic)
+        return "the operator '" + std::string(name) + "' is not defined for " + std::string(model::to_string(args[0].type)) +
+               " and " + std::string(model::to_string(args[1].type)) + "; convert the value with tostring()";
     std::vector<std::optional<ct>> conv(2);
     for (size_t i = 0; i < 2; ++i)
       if (args[i].type != ct::string) conv[i] = ct::string;

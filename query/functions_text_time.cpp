@@ -845,8 +845,8 @@ std::vector<scalar_function> string_functions() {
 
   f.push_back(fn("strcmp", result_naming::column_n, [](std::span<const arg_info> a) -> bind_result {
     if (auto e = check(a, 2, 2, {want::string})) return *e;
-    return bound(column_type::int_, [](args_t x, size_t rows, eval_context&) {
-      column_data out = make(column_type::int_, rows);
+    return bound(column_type::long_, [](args_t x, size_t rows, eval_context&) {
+      column_data out = make(column_type::long_, rows);
       for (size_t r = 0; r < rows; ++r) {
         const int c = x[0]->text_at(vec::at(*x[0], r)).compare(x[1]->text_at(vec::at(*x[1], r)));
         out.append_int(c < 0 ? -1 : c > 0 ? 1 : 0);
