@@ -39,12 +39,13 @@ int main(int argc, char** argv) {
   std::string scenario = "all";
   int duration_seconds = 20;
   size_t tables = 0;
+  uint64_t scan_rows = 10'000'000;
   CLI::App app{
       "tributary-bench: the load generator of BENCHMARKS.md; each scenario measures its limit in "
       "the same run"};
   app.add_option("--scenario", scenario, "Scenario to run")
       ->check(CLI::IsMember(
-          {"latency", "many-tables", "visibility", "tables-memory", "seal", "cluster", "all"}))
+          {"latency", "many-tables", "visibility", "tables-memory", "seal", "scan", "cluster", "all"}))
       ->capture_default_str();
   app.add_option("--node", o.node,
                  "host:port of a running node (default: start tributaryd in a fresh data dir)");
@@ -66,6 +67,10 @@ int main(int argc, char** argv) {
   app.add_option("--seal-mib", o.seal_mib,
                  "MiB of CSV loaded into the rowstore by seal (default 200)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--scan-rows", scan_rows,
+                 "scan: rows in the table (the last 5% stay in the rowstore; default 10000000)")
+      ->check(CLI::Range(uint64_t{100'000}, uint64_t{1'000'000'000}))
+      ->capture_default_str();
   app.add_option("--commands", o.commands,
                  "cluster: schema changes sent at node 1, each measured (default 200)")
       ->check(CLI::PositiveNumber);
@@ -94,6 +99,7 @@ int main(int argc, char** argv) {
                    {"visibility", run_visibility},
                    {"tables-memory", run_tables_memory},
                    {"seal", run_seal},
+                   {"scan", [&](const options& opts) { return run_scan(opts, scan_rows); }},
                    {"cluster", run_cluster}};
   int failures = 0;
   for (const auto& [name, run] : scenarios) {

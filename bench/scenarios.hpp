@@ -61,6 +61,12 @@ scenario_result run_tables_memory(const options& o);
 /// against zstd alone compressing the same column data, on one thread and on the move's.
 scenario_result run_seal(const options& o);
 
+/// `scan`: `rows` rows in one table (most sealed into extents, the last 5% in the rowstore) and
+/// eight queries over them, against a loop over the same decoded column values and zstd
+/// decompression of the same blocks, beside ClickHouse 18.16 over the same rows
+/// (clickhouse_peer.hpp). Needs a node it starts (reads its extent files).
+scenario_result run_scan(const options& o, uint64_t rows);
+
 /// `cluster`: 3 etcd members and 3 nodes in cluster mode, beside 1 node in a cluster of its own:
 /// schema-change propagation (command sent → every node applied) against etcd's own CAS Txn +
 /// watch round trip; many-tables' load spread over the 3 nodes vs. on the 1 node; `T | count`
