@@ -711,7 +711,13 @@ class binder {
         b.kind = op_kind::project_keep;
         break;
       }
-      case op_kind::summarize: bind_summarize(op, b, s, pipe); break;
+      case op_kind::summarize:
+        if (!std::all_of(op.exprs.begin(), op.exprs.end(), [](const named_expr& ne) { return is_aggregate_call(*ne.value); })) {
+          bind_summarize_expressions(op, p, b, s, pipe);
+          break;
+        }
+        bind_summarize(op, b, s, pipe);
+        break;
       case op_kind::distinct: bind_distinct(op, b, s, pipe); break;
       case op_kind::count: {
         b.name = "count";
@@ -751,6 +757,16 @@ class binder {
         }
         return;  // nothing to run
       case op_kind::render: {
+        static const std::set<std::string> charts{
+            "table",       "list",       "barchart",     "piechart",   "ladderchart",  "timechart",
+            "linechart",   "anomalychart", "pivotchart", "areachart",  "stackedareachart", "scatterchart",
+            "timepivot",   "columnchart", "card",        "treemap",    "graph",        "plotly",
+            "3Dchart"};
+        if (!charts.count(op.alias))
+          fail_at(op.pos, fmt::format("render: '{}' is not a chart kind; use one of timechart, linechart, barchart, "
+                                      "columnchart, piechart, areachart, stackedareachart, scatterchart, "
+                                      "anomalychart, ladderchart, pivotchart, timepivot, table, list, card",
+                                      op.alias));
         std::string v = fmt::format("{{\"Visualization\":\"{}\"", op.alias);
         for (const auto& [k, value] : op.options) v += fmt::format(",\"{}\":\"{}\"", k, value);
         visualization = v + "}";
@@ -906,10 +922,10 @@ class binder {
     if (!ne.names.empty()) fail_at(ne.pos, "(a, b) = ... names are only for functions that return several columns");
     n.name = ne.name;
     // A column named again is an error (KS171); a name the binder makes up is made unique.
-    n.derived = n.name.empty() && ne.value->kind != expr_kind::name;
+    n.derived = n.name.empty() && (ne.value->kind != expr_kind::name || lifted_.count(ne.value->name));
     if (n.name.empty()) n.name = expression_name(*ne.value);
     if (n.name.empty()) n.name = fmt::format("Column{}", ++column_n);
-    if (n.derived) n.name = unique_name(n.name, taken);
+    (void)taken;
     if (ne.name.empty() && ne.value->kind == expr_kind::name && n.value.what == bound_expr::kind::column)
       n.origin = s[n.value.column].origin;
     return n;
@@ -918,12 +934,19 @@ class binder {
   void bind_project(const tab_op& op, bound_op& b, scope& s, const pipeline& pipe) {
     b.name = "project";
     scope out;
-    std::set<std::string> taken;
+    std::set<std::string> taken, made_up;
     int column_n = 0;
     for (const auto& ne : op.exprs) {
       auto n = bind_named(ne, s, pipe, column_n, taken);
-      if (!taken.insert(n.name).second)
-        fail_at(ne.pos, fmt::format("project names the column '{}' twice; rename one (project a, b2 = b)", n.name));
+      // A name clashing with one the binder made up (Column1, d_a) is made unique, as Kusto
+      // does; two columns the query names alike are an error (KS171).
+      if (taken.count(n.name)) {
+        if (!n.derived && !made_up.count(n.name))
+          fail_at(ne.pos, fmt::format("project names the column '{}' twice; rename one (project a, b2 = b)", n.name));
+        n.name = unique_name(n.name, taken);
+      }
+      taken.insert(n.name);
+      if (n.derived) made_up.insert(n.name);
       out.push_back({n.name, n.value.type, n.origin});
       b.exprs.push_back(std::move(n.value));
     }
@@ -945,8 +968,10 @@ class binder {
     std::set<std::string> assigned;
     int column_n = 0;
     for (const auto& ne : op.exprs) {
-      auto n = bind_named(ne, s, pipe, column_n, assigned);  // a derived name may replace an input column
-      if (!assigned.insert(n.name).second)
+      // A made-up name (Column1) replaces the column of that name, as Kusto does; the query
+      // assigning one name twice is an error.
+      auto n = bind_named(ne, s, pipe, column_n, assigned);
+      if (!assigned.insert(n.name).second && !n.derived)
         fail_at(ne.pos, fmt::format("extend assigns the column '{}' twice", n.name));
       auto it = std::find_if(out.begin(), out.end(), [&](const auto& c) { return c.name == n.name; });
       if (it != out.end()) {
@@ -1050,6 +1075,108 @@ class binder {
       b.aggregates.push_back(std::move(call));
     }
     s = std::move(out);
+  }
+
+  static bool is_aggregate_call(const expr& e) {
+    return e.kind == expr_kind::call && find_aggregate_function(e.name) && !find_scalar_function(e.name);
+  }
+
+  // Replaces every aggregate call inside `e` by a name that refers to a column of the
+  // summarize's output (the aggregate's own name, count_, made unique), collecting the calls.
+  expr_ptr lift_aggregates(const expr_ptr& e, std::vector<named_expr>& calls, std::set<std::string>& taken) {
+    if (is_aggregate_call(*e)) {
+      named_expr call;
+      call.value = e;
+      call.pos = e->pos;
+      // The name Kusto would give the aggregate (count_, sum_x), so that tostring(count()) is
+      // named count_ as in Kusto.
+      call.name = unique_name(aggregate_default_name(*e), taken);
+      taken.insert(call.name);
+      lifted_.insert(call.name);
+      auto ref = std::make_shared<expr>();
+      ref->kind = expr_kind::name;
+      ref->name = call.name;
+      ref->pos = e->pos;
+      calls.push_back(std::move(call));
+      return ref;
+    }
+    if (e->kind == expr_kind::call && !find_scalar_function(e->name) && e->name != "ingestion_time") {
+      auto names = aggregate_function_names();
+      fail_at(e->pos, fmt::format("unknown aggregation function '{}'{}", e->name, suggestion(e->name, names)));
+    }
+    auto copy = std::make_shared<expr>(*e);
+    if (copy->operand) copy->operand = lift_aggregates(copy->operand, calls, taken);
+    for (auto& a : copy->args)
+      if (a) a = lift_aggregates(a, calls, taken);
+    return copy;
+  }
+
+  std::string aggregate_default_name(const expr& e) {
+    const auto* f = find_aggregate_function(e.name);
+    std::vector<aggregate_arg> infos;
+    for (const auto& a : e.args) {
+      aggregate_arg info;
+      info.name_part = a->kind == expr_kind::star ? "" : expression_name(*a);
+      info.star = a->kind == expr_kind::star;
+      infos.push_back(std::move(info));
+    }
+    auto bound = f->bind(infos);
+    if (auto* b = std::get_if<bound_aggregate>(&bound); b && !b->outputs.empty()) return b->outputs[0].name;
+    return e.name + "_";
+  }
+
+  void check_grouped(const expr& e, const std::set<std::string>& visible) {
+    if (e.kind == expr_kind::name && !visible.count(e.name))
+      fail_at(e.pos, fmt::format("summarize: '{}' is neither a by key nor inside an aggregation function; aggregate "
+                                 "it (as in take_any({}), max({})) or add it to the by keys",
+                                 e.name, e.name, e.name));
+    if (e.operand) check_grouped(*e.operand, visible);
+    for (const auto& a : e.args)
+      if (a) check_grouped(*a, visible);
+  }
+
+  // summarize with expressions over aggregates (Total = sum(x) * 2, tostring(count()), x = 1):
+  // a summarize of the aggregates alone, then a project computing each expression per group.
+  void bind_summarize_expressions(const tab_op& op, plan& p, bound_op& b, scope& s, const pipeline& pipe) {
+    tab_op aggregates = op;
+    aggregates.exprs.clear();
+    std::set<std::string> hidden;
+    for (const auto& ne : op.by) hidden.insert(ne.name.empty() ? expression_name(*ne.value) : ne.name);
+    std::vector<named_expr> outputs;
+    for (const auto& ne : op.exprs) {
+      named_expr out = ne;
+      out.value = lift_aggregates(ne.value, aggregates.exprs, hidden);
+      if (out.name.empty() && !is_aggregate_call(*ne.value)) {
+        // Named as Kusto names the expression: after its argument for conversions, else Column1...
+        out.name = expression_name(*out.value);
+      }
+      outputs.push_back(std::move(out));
+    }
+    // Outside aggregates, an expression may only use the by keys (and lets).
+    std::set<std::string> visible = hidden;
+    for (const auto& [name, _] : lets_) visible.insert(name);
+    for (const auto& o : outputs) check_grouped(*o.value, visible);
+    bind_summarize(aggregates, b, s, pipe);
+    b.schema = schema_of(s);
+    p.ops.push_back(std::move(b));
+    // The project: the keys, then each expression over the summarize's columns.
+    tab_op project;
+    project.kind = op_kind::project;
+    project.pos = op.pos;
+    for (size_t i = 0; i < op.by.size(); ++i) {
+      named_expr key;
+      auto ref = std::make_shared<expr>();
+      ref->kind = expr_kind::name;
+      ref->name = s[i].name;
+      ref->pos = op.pos;
+      key.value = ref;
+      key.pos = op.pos;
+      project.exprs.push_back(std::move(key));
+    }
+    for (auto& o : outputs) project.exprs.push_back(std::move(o));
+    b = bound_op{};
+    b.kind = op_kind::project;
+    bind_project(project, b, s, pipe);
   }
 
   void bind_distinct(const tab_op& op, bound_op& b, scope& s, const pipeline& pipe) {
@@ -1255,6 +1382,9 @@ class binder {
   std::map<std::string, let_binding> lets_;
   std::vector<std::string> tables_;
   std::optional<uint64_t> truncation_records_, truncation_size_;
+  // The columns summarize made for the aggregates inside expressions (named as Kusto names
+  // the aggregate, count_): in the project after it, their names count as made up.
+  std::set<std::string> lifted_;
   int depth_ = 0;
 };
 
