@@ -15,7 +15,8 @@
 ///     kql.md §2.6 gives the same bins.
 ///   - `has` is a whole-term match, case-insensitive, where a term is a maximal run of ASCII
 ///     letters and digits; the constants are single alphanumeric words (Kusto does not document
-///     non-alphanumeric right-hand sides). SQLite gets it as the function kql_has(text, term).
+///     non-alphanumeric right-hand sides). SQLite gets it as the function kql_term(text, term,
+///     mode), which also does has_cs, hasprefix and hassuffix (a term starts / ends with it).
 ///   - `contains`, `startswith`, `=~` are ASCII case-insensitive (SQLite's lower() is ASCII).
 ///   - summarize: count/countif/dcount/sum give 0 over no rows, avg is real (NaN over no rows:
 ///     the comparison takes NaN and null as equal in real columns), sum keeps the input's type;
@@ -36,6 +37,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -71,21 +73,24 @@ struct gen_query {
   std::vector<std::string> join_sides;  ///< a join's left and right input as SQL (else empty)
 };
 
-/// kql_has(text, term): Kusto's `has` for an alphanumeric term (see above).
+/// kql_term(text, term, mode): Kusto's term operators for an alphanumeric term (see above):
+/// mode 0 `has`, 1 `has_cs`, 2 `hasprefix`, 3 `hassuffix` (a term starts / ends with it).
 inline void register_sqlite_functions(sqlite3* db) {
-  auto has = [](sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto term_op = [](sqlite3_context* ctx, int, sqlite3_value** argv) {
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL)
       return sqlite3_result_null(ctx);
-    auto lower = [](const unsigned char* p, int n) {
+    const int mode = sqlite3_value_int(argv[2]);
+    auto fold = [mode](const unsigned char* p, int n) {
       std::string s(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
-      for (auto& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (mode != 1)
+        for (auto& c : s)
+          if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       return s;
     };
     const auto* tp = sqlite3_value_text(argv[0]);
-    const std::string text = lower(tp, sqlite3_value_bytes(argv[0]));
+    const std::string text = fold(tp, sqlite3_value_bytes(argv[0]));
     const auto* up = sqlite3_value_text(argv[1]);
-    const std::string term = lower(up, sqlite3_value_bytes(argv[1]));
+    const std::string term = fold(up, sqlite3_value_bytes(argv[1]));
     auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); };
     bool found = false;
     for (size_t i = 0; i < text.size() && !found;) {
@@ -95,13 +100,16 @@ inline void register_sqlite_functions(sqlite3* db) {
       }
       size_t j = i;
       while (j < text.size() && alnum(text[j])) ++j;
-      found = text.compare(i, j - i, term) == 0;
+      const std::string_view t(text.data() + i, j - i);
+      found = mode <= 1   ? t == term
+              : mode == 2 ? t.substr(0, term.size()) == term
+                          : t.size() >= term.size() && t.substr(t.size() - term.size()) == term;
       i = j;
     }
     sqlite3_result_int(ctx, found ? 1 : 0);
   };
-  sqlite3_create_function_v2(db, "kql_has", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, has, nullptr, nullptr,
-                             nullptr);
+  sqlite3_create_function_v2(db, "kql_term", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, term_op, nullptr,
+                             nullptr, nullptr);
 }
 
 /// Constructs to leave out, e.g. while an engine bug they hit is open (the test's
@@ -109,6 +117,8 @@ inline void register_sqlite_functions(sqlite3* db) {
 struct gen_options {
   /// Outer joins whose nullable side has string columns (the engine keeps those strings null).
   bool outer_join_strings = true;
+  /// Rows per table at most (a sanitized build uses fewer to stay quick).
+  int max_rows = 300;
 };
 
 class kql_generator {
@@ -121,6 +131,7 @@ class kql_generator {
   std::vector<gen_table> tables() {
     std::vector<gen_table> out;
     const int count = pick(1, 3);
+    const int most = std::max(20, options_.max_rows);
     for (int i = 0; i < count; ++i) {
       gen_table t;
       t.name = "T" + std::to_string(i);
@@ -134,7 +145,7 @@ class kql_generator {
       if (t.schema.empty()) t.schema.push_back(pool[static_cast<size_t>(pick(0, 2))]);
       std::shuffle(t.schema.begin(), t.schema.end(), rng_);
       const int size_class = pick(0, 9);
-      const int rows = size_class == 0 ? 0 : size_class == 1 ? 1 : size_class < 6 ? pick(2, 20) : pick(20, 300);
+      const int rows = size_class == 0 ? 0 : size_class == 1 ? 1 : size_class < 6 ? pick(2, 20) : pick(20, most);
       for (int r = 0; r < rows; ++r) {
         std::vector<model::value> row;
         for (const auto& c : t.schema) row.push_back(random_value(c.type));
@@ -436,7 +447,7 @@ class kql_generator {
 
   expr string_predicate(const std::vector<model::column>& cols, int depth) {
     auto a = value(cols, column_type::string, depth > 1 ? 1 : 0);
-    const int what = pick(0, 9);
+    const int what = pick(0, 11);
     const bool neg = chance(0.3);
     const std::string bang = neg ? "!" : "";
     auto wrap = [&](std::string k, std::string s) {
@@ -455,18 +466,49 @@ class kql_generator {
       case 2:
       case 3: {
         const auto c = constant({"alpha", "ALPHA", "beta", "Gamma", "delta42", "x", "alp", "ma", "42", "b", "delta"});
-        return wrap(a.k + " " + bang + "has \"" + c + "\"", "kql_has(" + a.s + ", '" + c + "')");
+        const int mode = pick(0, 3);
+        static const char* ops[] = {"has", "has_cs", "hasprefix", "hassuffix"};
+        return wrap(a.k + " " + bang + ops[mode] + " \"" + c + "\"",
+                    "kql_term(" + a.s + ", '" + c + "', " + std::to_string(mode) + ")");
       }
       case 4:
       case 5: {
         const auto c = constant({"alp", "ETA", "a b", "-", "a", "42", ".", "Alpha", "z"});
+        if (chance(0.3))
+          return wrap(a.k + " " + bang + "contains_cs \"" + c + "\"", "instr(" + a.s + ", '" + c + "') > 0");
         return wrap(a.k + " " + bang + "contains \"" + c + "\"", "instr(lower(" + a.s + "), lower('" + c + "')) > 0");
       }
       case 6:
       case 7: {
         const auto c = constant({"al", "Beta", "g", "x", "alpha ", "ALPHA", "b"});
-        return wrap(a.k + " " + bang + "startswith \"" + c + "\"",
-                    "substr(lower(" + a.s + "), 1, " + std::to_string(c.size()) + ") = lower('" + c + "')");
+        const bool cs = chance(0.3);
+        const std::string n = std::to_string(c.size());
+        return wrap(a.k + " " + bang + "startswith" + (cs ? "_cs" : "") + " \"" + c + "\"",
+                    cs ? "substr(" + a.s + ", 1, " + n + ") = '" + c + "'"
+                       : "substr(lower(" + a.s + "), 1, " + n + ") = lower('" + c + "')");
+      }
+      case 8: {
+        const auto c = constant({"a", "Beta", "ma", "42", "-beta", "x", "ALPHA"});
+        const bool cs = chance(0.3);
+        const std::string n = std::to_string(c.size());
+        // substr(x, -n) is all of x when x is shorter, which then differs from c: as wanted.
+        return wrap(a.k + " " + bang + "endswith" + (cs ? "_cs" : "") + " \"" + c + "\"",
+                    cs ? "substr(" + a.s + ", -" + n + ") = '" + c + "'"
+                       : "substr(lower(" + a.s + "), -" + n + ") = lower('" + c + "')");
+      }
+      case 9: {  // in~ / !in~, =~ / !~ between columns
+        if (chance(0.5)) {
+          auto b = value(cols, column_type::string, 0);
+          return wrap(a.k + (neg ? " !~ " : " =~ ") + b.k, "lower(" + a.s + ") = lower(" + b.s + ")");
+        }
+        std::string kl, sl;
+        const int n = pick(1, 3);
+        for (int i = 0; i < n; ++i) {
+          auto c = literal(column_type::string);
+          kl += (i ? ", " : "") + c.k;
+          sl += (i ? ", " : "") + std::string("lower(") + c.s + ")";
+        }
+        return wrap(a.k + (neg ? " !in~ (" : " in~ (") + kl + ")", "lower(" + a.s + ") IN (" + sl + ")");
       }
       default:
         return {std::string(neg ? "isnotempty(" : "isempty(") + a.k + ")", "(" + a.s + (neg ? " <> '')" : " = '')"),
@@ -493,24 +535,31 @@ class kql_generator {
   stage source(const std::vector<gen_table>& tables) {
     const int what = tables.size() > 1 ? pick(0, 9) : 0;
     if (what < 5) return plain(one(tables));
-    if (what < 7) {  // union (kind=outer)
-      const auto& a = one(tables);
-      const auto& b = one(tables);
+    if (what < 7) {  // union (kind=outer), sometimes with a source column
+      std::vector<const gen_table*> legs{&one(tables), &one(tables)};
+      if (chance(0.2)) legs.push_back(&one(tables));
       stage s;
-      s.cols = a.schema;
-      for (const auto& c : b.schema)
-        if (!has_name(s.cols, c.name)) s.cols.push_back(c);
+      const bool source = chance(0.3);
+      if (source) s.cols.push_back({"src", column_type::string});
+      for (const auto* t : legs)
+        for (const auto& c : t->schema)
+          if (!has_name(s.cols, c.name)) s.cols.push_back(c);
       auto leg = [&](const gen_table& t) {
         std::string list;
         for (const auto& c : s.cols) {
           const bool here = has_name(t.schema, c.name);
-          list += (list.empty() ? "" : ", ") +
-                  (here ? q(c.name) : std::string(c.type == column_type::string ? "''" : "NULL") + " AS " + q(c.name));
+          std::string v = source && c.name == "src" ? "'" + t.name + "' AS \"src\""
+                          : here                    ? q(c.name)
+                                                    : std::string(c.type == column_type::string ? "''" : "NULL") + " AS " + q(c.name);
+          list += (list.empty() ? "" : ", ") + v;
         }
         return "SELECT " + list + " FROM " + q(t.name);
       };
-      s.q.kql = "union " + a.name + ", " + b.name;
-      s.q.sql = leg(a) + " UNION ALL " + leg(b);
+      s.q.kql = source ? "union withsource=src " : "union ";
+      for (size_t i = 0; i < legs.size(); ++i) {
+        s.q.kql += (i ? ", " : "") + legs[i]->name;
+        s.q.sql += (i ? " UNION ALL " : "") + leg(*legs[i]);
+      }
       return s;
     }
     return join(tables);
@@ -523,13 +572,48 @@ class kql_generator {
     for (const auto& c : lt.schema)
       if (c.type != column_type::real && c.type != column_type::bool_ && has_name(rt.schema, c.name)) keys.push_back(c);
     if (keys.empty()) return plain(lt);
-    const auto key = one(keys);
     stage l = plain(lt), r = plain(rt);
+    // The condition: one or two shared names, or $left.a == $right.b of one type.
+    std::vector<std::pair<std::string, std::string>> on_keys;
+    std::string on_kql;
+    const int shape = pick(0, 9);
+    bool unique_left = false;
+    if (shape < 6) {
+      const auto key = one(keys);
+      on_keys.push_back({key.name, key.name});
+      on_kql = key.name;
+      unique_left = shape == 0;
+    } else if (shape < 8) {
+      auto a = one(keys), b = one(keys);
+      on_keys.push_back({a.name, a.name});
+      on_kql = a.name;
+      if (b.name != a.name) {
+        on_keys.push_back({b.name, b.name});
+        on_kql += ", " + b.name;
+      }
+    } else {
+      const auto a = one(keys);
+      const auto rs = of_type(rt.schema, a.type);
+      const auto& b = one(rs);
+      on_keys.push_back({a.name, b.name});
+      on_kql = "$left." + a.name + " == $right." + b.name;
+    }
+    if (unique_left) {
+      // innerunique (the default kind) keeps one left row per key, whichever it likes: a left
+      // side already unique on the key makes the result determined.
+      const auto& key = on_keys.front().first;
+      const auto kt = std::find_if(lt.schema.begin(), lt.schema.end(), [&](const auto& c) { return c.name == key; })->type;
+      l.cols = {{key, kt}, {"count_", column_type::long_}};
+      l.q.kql = lt.name + " | summarize count() by " + key;
+      l.q.sql = "SELECT " + q(key) + ", COUNT(*) AS \"count_\" FROM " + q(lt.name) + " GROUP BY " + q(key);
+    }
     if (chance(0.4)) where(l);
     if (chance(0.4)) where(r);
+    std::string on;
+    for (const auto& [a, b] : on_keys) on += (on.empty() ? "" : " AND ") + std::string("l.") + q(a) + " = r." + q(b);
     static const std::vector<std::string> kinds{"inner", "leftouter", "leftsemi", "leftanti", "rightsemi",
                                                 "rightanti", "rightouter", "fullouter"};
-    auto kind = one(kinds);
+    auto kind = unique_left ? std::string(chance(0.5) ? "innerunique" : "") : one(kinds);
     auto strings = [](const stage& x) {
       return std::any_of(x.cols.begin(), x.cols.end(), [](const auto& c) { return c.type == column_type::string; });
     };
@@ -538,17 +622,17 @@ class kql_generator {
       kind = "inner";
     stage s;
     s.q.join_sides = {l.q.sql, r.q.sql};
-    s.q.kql = l.q.kql + " | join kind=" + kind + " (" + r.q.kql + ") on " + key.name;
-    const std::string on = " ON l." + q(key.name) + " = r." + q(key.name);
+    s.q.kql = l.q.kql + " | join " + (kind.empty() ? "" : "kind=" + kind + " ") + "(" + r.q.kql + ") on " + on_kql;
     if (kind == "leftsemi" || kind == "leftanti" || kind == "rightsemi" || kind == "rightanti") {
       const bool left = kind[0] == 'l';
       const auto& keep = left ? l : r;
-      const auto& other = left ? r : l;
+      const char* side = left ? "l." : "r.";
       s.cols = keep.cols;
       std::string list;
-      for (const auto& c : keep.cols) list += (list.empty() ? "" : ", ") + std::string("l.") + q(c.name);
-      s.q.sql = "SELECT " + list + " FROM (" + keep.q.sql + ") AS l WHERE " + (kind.find("semi") != std::string::npos ? "" : "NOT ") +
-                "EXISTS (SELECT 1 FROM (" + other.q.sql + ") AS r WHERE l." + q(key.name) + " = r." + q(key.name) + ")";
+      for (const auto& c : keep.cols) list += (list.empty() ? "" : ", ") + std::string(side) + q(c.name);
+      s.q.sql = "SELECT " + list + " FROM (" + keep.q.sql + ") AS " + side[0] + " WHERE " +
+                (kind.find("semi") != std::string::npos ? "" : "NOT ") + "EXISTS (SELECT 1 FROM (" +
+                (left ? r : l).q.sql + ") AS " + (left ? 'r' : 'l') + " WHERE " + on + ")";
       return s;
     }
     const bool left_nullable = kind == "rightouter" || kind == "fullouter";
@@ -562,11 +646,11 @@ class kql_generator {
     };
     for (const auto& c : l.cols) add(c, "l", left_nullable, c.name);
     for (const auto& c : r.cols) add(c, "r", right_nullable, has_name(l.cols, c.name) ? c.name + "1" : c.name);
-    const std::string how = kind == "inner"        ? " JOIN "
+    const std::string how = kind == "inner" || kind == "innerunique" || kind.empty() ? " JOIN "
                             : kind == "leftouter"  ? " LEFT JOIN "
                             : kind == "rightouter" ? " RIGHT JOIN "
                                                    : " FULL JOIN ";
-    s.q.sql = "SELECT " + list + " FROM (" + l.q.sql + ") AS l" + how + "(" + r.q.sql + ") AS r" + on;
+    s.q.sql = "SELECT " + list + " FROM (" + l.q.sql + ") AS l" + how + "(" + r.q.sql + ") AS r ON " + on;
     return s;
   }
 
@@ -618,6 +702,28 @@ class kql_generator {
   }
 
   void project(stage& s) {
+    if (s.cols.size() > 1 && chance(0.25)) {  // project-away: the rest keep their order
+      const auto& gone = one(s.cols);
+      std::vector<model::column> out;
+      for (const auto& c : s.cols)
+        if (c.name != gone.name) out.push_back(c);
+      s.q.kql += " | project-away " + gone.name;
+      s.q.sql = "SELECT " + select_all(out) + " FROM (" + s.q.sql + ")";
+      s.cols = out;
+      return;
+    }
+    if (chance(0.2)) {  // project-rename: in place
+      auto& c = s.cols[static_cast<size_t>(pick(0, static_cast<int>(s.cols.size()) - 1))];
+      const std::string name = fresh(s.cols);
+      std::string sl;
+      for (const auto& x : s.cols)
+        sl += (sl.empty() ? "" : ", ") + q(x.name) + (x.name == c.name ? " AS " + q(name) : "");
+      s.q.kql += " | project-rename " + name + " = " + c.name;
+      s.q.sql = "SELECT " + sl + " FROM (" + s.q.sql + ")";
+      if (avoid_.contains(c.name)) avoid_.insert(name);
+      c.name = name;
+      return;
+    }
     auto cols = s.cols;
     std::shuffle(cols.begin(), cols.end(), rng_);
     cols.resize(static_cast<size_t>(pick(1, static_cast<int>(cols.size()))));
@@ -657,8 +763,22 @@ class kql_generator {
         k = "bin(" + c.name + ", 1h)";
         e = "(" + q(c.name) + " - (((" + q(c.name) + " % " + std::to_string(hour) + ") + " + std::to_string(hour) +
             ") % " + std::to_string(hour) + "))";
-      } else if (c.type == column_type::real || c.type == column_type::dynamic) {
-        continue;  // real keys would make few groups; dynamic ones Kusto refuses (KS116)
+      } else if (c.type == column_type::real && chance(0.5)) {
+        k = "bin(" + c.name + ", 2.5)";
+        e = "(floor(" + q(c.name) + " / 2.5) * 2.5)";
+      } else if (c.type == column_type::real || c.type == column_type::dynamic ||
+                 (c.type == column_type::long_ && chance(0.4))) {
+        // Raw real keys would make few groups; dynamic ones Kusto refuses (KS116). A computed
+        // key needs a name.
+        const auto t = chance(0.7) ? column_type::long_ : column_type::string;
+        auto x = value(s.cols, t, 1);
+        const std::string name = fresh(out);
+        kkeys += (kkeys.empty() ? "" : ", ") + name + " = " + x.k;
+        skeys += (skeys.empty() ? "" : ", ") + x.s + " AS " + q(name);
+        // An integer literal in GROUP BY would name a result column: make it an expression.
+        sgroup += (sgroup.empty() ? "" : ", ") + (t == column_type::long_ ? "(" + x.s + " + 0)" : x.s);
+        out.push_back({name, t});
+        continue;
       } else {
         k = c.name;
         e = q(c.name);
@@ -679,7 +799,7 @@ class kql_generator {
       std::string k, e, name;
       column_type t = column_type::long_;
       bool nan = false;
-      const int what = pick(0, 8);
+      const int what = pick(0, 10);
       auto column_of = [&](std::vector<column_type> ts) -> const model::column* {
         std::vector<const model::column*> fit;
         for (const auto& c : s.cols)
@@ -691,7 +811,9 @@ class kql_generator {
         c = column_of(what <= 3   ? std::vector{column_type::long_, column_type::real}
                       : what <= 5 ? std::vector{column_type::long_, column_type::real, column_type::datetime}
                       : what == 6 ? std::vector{column_type::long_, column_type::string, column_type::datetime}
-                                  : std::vector{column_type::long_, column_type::string});
+                      : what <= 8 ? std::vector{column_type::long_, column_type::string}
+                      : what == 9 ? std::vector{column_type::long_, column_type::real}
+                                  : std::vector{column_type::long_, column_type::string, column_type::datetime});
       }
       if (what == 0 || (what >= 2 && c == nullptr)) {
         k = "count()", e = "COUNT(*)", name = "count_";
@@ -715,6 +837,17 @@ class kql_generator {
         name = std::string(mn ? "min_" : "max_") + c->name;
       } else if (what == 6) {
         k = "dcount(" + c->name + ")", e = "COUNT(DISTINCT " + q(c->name) + ")", name = "dcount_" + c->name;
+      } else if (what == 9) {
+        t = c->type;
+        auto p = predicate(s.cols, 1);
+        k = "sumif(" + c->name + ", " + p.k + ")";
+        e = "COALESCE(SUM(CASE WHEN " + p.s + " THEN " + q(c->name) + " END), " + (t == column_type::real ? "0.0" : "0") + ")";
+        name = "sumif_" + c->name;
+      } else if (what == 10) {
+        auto p = predicate(s.cols, 1);
+        k = "dcountif(" + c->name + ", " + p.k + ")";
+        e = "COUNT(DISTINCT CASE WHEN " + p.s + " THEN " + q(c->name) + " END)";
+        name = "dcountif_" + c->name;
       } else {
         t = column_type::dynamic;
         k = "make_set(" + c->name + ")";
@@ -742,6 +875,11 @@ class kql_generator {
     auto cols = s.cols;
     std::erase_if(cols, [](const auto& c) { return c.type == column_type::dynamic; });
     if (cols.empty()) return;
+    if (cols.size() == s.cols.size() && chance(0.3)) {
+      s.q.kql += " | distinct *";
+      s.q.sql = "SELECT DISTINCT * FROM (" + s.q.sql + ")";
+      return;
+    }
     std::shuffle(cols.begin(), cols.end(), rng_);
     cols.resize(static_cast<size_t>(pick(1, static_cast<int>(cols.size()))));
     std::string kl, sl;
