@@ -792,7 +792,7 @@ class binder {
         break;
       }
       case op_kind::make_series: bind_make_series(op, b, s, pipe); break;
-      case op_kind::mv_expand: fail_at(op.pos, "mv-expand is not supported yet");
+      case op_kind::mv_expand: bind_mv_expand(op, b, s, pipe); break;
     }
     b.schema = schema_of(s);
     p.ops.push_back(std::move(b));
@@ -1133,6 +1133,61 @@ class binder {
     if (e.operand) check_grouped(*e.operand, visible);
     for (const auto& a : e.args)
       if (a) check_grouped(*a, visible);
+  }
+
+  // mv-expand: each expression's array (or property bag) becomes rows; the rest of the row is
+  // repeated (L/mv-expand-operator).
+  void bind_mv_expand(const tab_op& op, bound_op& b, scope& s, const pipeline& pipe) {
+    b.name = "mv-expand";
+    b.count = UINT64_MAX;
+    std::string index_name;
+    for (const auto& [k, v] : op.options) {
+      if (k == "kind" || k == "bagexpansion") {
+        if (v != "bag" && v != "array") fail_at(op.pos, fmt::format("mv-expand kind '{}' is unknown: bag or array", v));
+        b.bag_as_array = v == "array";
+      } else if (k == "with_itemindex") {
+        index_name = v;
+      } else if (k == "limit") {
+        try {
+          b.count = std::stoull(v);
+        } catch (...) {
+          fail_at(op.pos, fmt::format("mv-expand's limit must be a constant row count, found '{}'", v));
+        }
+      }
+    }
+    scope out = s;
+    for (const auto& ne : op.exprs) {
+      auto value = bind_expr(*ne.value, s, &pipe);
+      if (value.type != column_type::dynamic)
+        fail_at(ne.pos, fmt::format("mv-expand expands dynamic arrays and property bags, found a {} value",
+                                    describe(value.type)));
+      std::string name = ne.name.empty() ? expression_name(*ne.value) : ne.name;
+      if (name.empty()) name = "Column1";
+      column_type type = column_type::dynamic;
+      for (const auto& [k, v] : op.options)
+        if (k == "to_typeof:" + name) {
+          auto t = model::parse_column_type(v);
+          if (!t) fail_at(ne.pos, fmt::format("mv-expand: '{}' in typeof() is not a type", v));
+          type = *t;
+        }
+      auto it = std::find_if(out.begin(), out.end(), [&](const auto& c) { return c.name == name; });
+      if (it != out.end()) {
+        *it = {name, type, -1};
+        b.columns.push_back(static_cast<size_t>(it - out.begin()));
+      } else {
+        out.push_back({name, type, -1});
+        b.columns.push_back(out.size() - 1);
+      }
+      b.exprs.push_back(std::move(value));
+      b.expand_types.push_back(type);
+    }
+    // Every input column passes through (the expanded ones replaced).
+    for (const auto& c : s) pipe.use(c);
+    if (!index_name.empty()) {
+      b.with_index = true;
+      out.push_back({index_name, column_type::long_, -1});
+    }
+    s = std::move(out);
   }
 
   // summarize with expressions over aggregates (Total = sum(x) * 2, tostring(count()), x = 1):

@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
+
 #include "query/binder.hpp"
 #include "query/parser.hpp"
 
@@ -831,6 +833,119 @@ class make_series_stage final : public stage {
   std::vector<bool> touched_;
 };
 
+// mv-expand: one output row per element of each expanded array (or property of a bag), the
+// expansions zipped (the shorter ones padded with null); a null value gives one row, an empty
+// array none (L/mv-expand-operator).
+class mv_expand_stage final : public stage {
+ public:
+  mv_expand_stage(const bound_op& op, run_state& st) : op_(op), st_(st) {}
+  bool push(chunk c) override {
+    std::vector<column_data> values;
+    for (const auto& e : op_.exprs) values.push_back(evaluate(e, c, st_));
+    std::vector<uint32_t> repeat;
+    std::vector<column_data> expanded;
+    for (size_t i = 0; i < op_.exprs.size(); ++i) expanded.push_back(vec::make(op_.expand_types[i], c.rows));
+    column_data index = vec::make(column_type::long_, c.rows);
+    std::vector<std::vector<std::string>> items(op_.exprs.size());
+    std::vector<char> is_null(op_.exprs.size());
+    for (uint32_t r = 0; r < c.rows; ++r) {
+      size_t n = 0;
+      for (size_t i = 0; i < values.size(); ++i) {
+        items[i].clear();
+        const size_t at = vec::at(values[i], r);
+        is_null[i] = values[i].is_null(at);
+        if (!is_null[i]) elements(values[i].text_at(at), items[i], is_null[i]);
+        n = std::max(n, is_null[i] ? size_t{1} : items[i].size());
+      }
+      n = std::min<uint64_t>(n, op_.count);
+      for (size_t k = 0; k < n; ++k) {
+        repeat.push_back(r);
+        for (size_t i = 0; i < values.size(); ++i) {
+          if (k < items[i].size()) append_as(expanded[i], items[i][k]);
+          else expanded[i].append_null();
+        }
+        index.append_int(static_cast<int64_t>(k));
+      }
+    }
+    if (repeat.empty()) return true;
+    chunk out = gather(c, repeat);
+    for (size_t i = 0; i < op_.exprs.size(); ++i) {
+      const size_t to = op_.columns[i];
+      if (to < out.columns.size()) out.columns[to] = std::move(expanded[i]);
+      else out.columns.push_back(std::move(expanded[i]));
+    }
+    if (op_.with_index) out.columns.push_back(std::move(index));
+    st_.charge(0, op_.name);
+    return next->push(std::move(out));
+  }
+  void finish() override { next->finish(); }
+
+ private:
+  // The elements of one dynamic value as JSON texts; a scalar is its own single element.
+  void elements(std::string_view json, std::vector<std::string>& out, char& null) const {
+    auto v = nlohmann::ordered_json::parse(json, nullptr, false);
+    if (v.is_discarded()) return out.push_back(std::string(json));
+    if (v.is_null()) {
+      null = true;
+      return;
+    }
+    if (v.is_array()) {
+      for (const auto& e : v) out.push_back(e.dump());
+    } else if (v.is_object()) {
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        nlohmann::ordered_json one;
+        if (op_.bag_as_array) one = nlohmann::ordered_json::array({it.key(), it.value()});
+        else one[it.key()] = it.value();
+        out.push_back(one.dump());
+      }
+    } else {
+      out.push_back(v.dump());
+    }
+  }
+  // An element as the column's type: typeof() casts, it does not parse (a mismatch is null).
+  static void append_as(column_data& col, const std::string& json) {
+    if (col.type == column_type::dynamic) return col.append_text(json);
+    auto v = nlohmann::ordered_json::parse(json, nullptr, false);
+    switch (col.type) {
+      case column_type::bool_:
+        if (v.is_boolean()) return col.append_int(v.get<bool>() ? 1 : 0);
+        break;
+      case column_type::int_:
+      case column_type::long_:
+        if (v.is_number_integer()) return col.append_int(v.get<int64_t>());
+        if (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>())
+          return col.append_int(static_cast<int64_t>(v.get<double>()));
+        break;
+      case column_type::real:
+        if (v.is_number()) return col.append_real(v.get<double>());
+        break;
+      case column_type::string:
+      case column_type::guid:
+      case column_type::decimal:
+        if (v.is_string()) return col.append_text(v.get<std::string>());
+        if (col.type == column_type::string) return col.append_text(json);
+        break;
+      case column_type::datetime:
+      case column_type::timespan: {
+        if (!v.is_string()) break;
+        auto one = vec::constant(column_type::string, v.get<std::string>());
+        const auto* f = find_scalar_function(col.type == column_type::datetime ? "todatetime" : "totimespan");
+        arg_info info;
+        info.type = column_type::string;
+        auto bound = std::get<bound_function>(f->bind(std::span<const arg_info>(&info, 1)));
+        std::vector<const column_data*> args{&one};
+        eval_context ctx;
+        auto converted = bound.eval(args, 1, ctx);
+        return append_row(col, converted, 0);
+      }
+      default: break;
+    }
+    col.append_null();
+  }
+  const bound_op& op_;
+  run_state& st_;
+};
+
 class getschema_stage final : public stage {
  public:
   explicit getschema_stage(const bound_op& op) : op_(op) {}
@@ -860,6 +975,7 @@ std::unique_ptr<stage> make_stage(const bound_op& op, run_state& st) {
     case op_kind::lookup: return std::make_unique<join_stage>(op, st);
     case op_kind::make_series: return std::make_unique<make_series_stage>(op, st);
     case op_kind::getschema: return std::make_unique<getschema_stage>(op);
+    case op_kind::mv_expand: return std::make_unique<mv_expand_stage>(op, st);
     default: fail("InternalServerError", fmt::format("operator '{}' has no executor", op.name));
   }
 }

@@ -67,6 +67,12 @@ struct bound_op {
   model::column_type series_type = model::column_type::datetime;
   std::vector<model::value> series_defaults;
   chunk literal;                           ///< getschema: the rows it answers
+  // mv-expand: `exprs` are the expanded values (dynamic); `columns[i]` the output column each
+  // goes to (an input column it replaces, or a new one at the end), `expand_types[i]` its
+  // type (typeof(...); dynamic when not given); `count` the rows per input row at most.
+  std::vector<model::column_type> expand_types;
+  bool bag_as_array = false;               ///< kind=array: a bag's properties as [key, value]
+  bool with_index = false;                 ///< with_itemindex: the last output column
   std::vector<model::column> schema;       ///< the operator's output columns
 };
 
