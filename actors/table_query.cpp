@@ -92,7 +92,7 @@ bool hand_over(query::chunk c, size_t size, const std::function<bool(query::chun
       }
       part.columns.push_back(std::move(d));
     }
-    part.ingestion.assign(c.ingestion.begin() + begin, c.ingestion.begin() + end);
+    if (!c.ingestion.empty()) part.ingestion.assign(c.ingestion.begin() + begin, c.ingestion.begin() + end);
     if (!sink(std::move(part))) return false;
   }
   return true;
@@ -173,9 +173,11 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
           c.columns.push_back(std::move(std::get<model::column_data>(read)));
         }
       }
-      auto ticks = reader.read_ingestion_ticks(b);
-      if (auto* err = std::get_if<model::error>(&ticks)) return *err;
-      c.ingestion = std::move(std::get<std::vector<int64_t>>(ticks));
+      if (request.ingestion_time) {
+        auto ticks = reader.read_ingestion_ticks(b);
+        if (auto* err = std::get_if<model::error>(&ticks)) return *err;
+        c.ingestion = std::move(std::get<std::vector<int64_t>>(ticks));
+      }
       stats.bytes_read += block.stored_bytes;
       stats.rows_scanned += block.rows;
       handed += block.rows;
@@ -201,7 +203,7 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
             c.columns.push_back(b.columns[col]);
           }
         }
-        c.ingestion.assign(b.rows, b.ingestion_ticks);
+        if (request.ingestion_time) c.ingestion.assign(b.rows, b.ingestion_ticks);
         stats.rows_scanned += b.rows;
         stats.rowstore_rows += b.rows;
         handed += b.rows;

@@ -46,8 +46,9 @@ class snapshot_source final : public query::data_source {
   void add(table_snapshot_ptr s) { tables_[s->name] = std::move(s); }
   /// Every table of the database, for suggestions (the query's own are added by add()).
   std::vector<std::string> all_tables;
-  /// Rows handed to the query per chunk at most (extent block groups are cut to this).
-  size_t chunk_rows = 4096;
+  /// Rows handed to the query per chunk at most (extent block groups are cut to this; a
+  /// block group is 65,536 rows, handed over whole by default).
+  size_t chunk_rows = size_t{1} << 16;
 
   std::optional<std::vector<model::column>> schema(std::string_view table) const override;
   std::vector<std::string> tables() const override;

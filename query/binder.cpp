@@ -137,8 +137,8 @@ std::string describe(column_type t) { return std::string(model::to_string(t)); }
 
 class binder {
  public:
-  binder(const data_source& source, int64_t now, query_options& options)
-      : source_(source), options_(options) {
+  binder(const data_source& source, int64_t now, query_options& options, subquery_runner run_subquery)
+      : source_(source), options_(options), run_subquery_(std::move(run_subquery)) {
     context_.now_ticks = now;
   }
 
@@ -383,9 +383,19 @@ class binder {
         return call(op, e.pos, std::move(args), fmt::format("operator '{}'", op));
       }
       case expr_kind::list: {
-        if (e.subquery) fail_at(e.pos, "a tabular expression as the list of in/has_any is not supported yet");
         std::vector<bound_expr> args;
-        for (const auto& a : e.args) args.push_back(bind_expr(*a, s, p));
+        args.push_back(bind_expr(*e.args.at(0), s, p));
+        // `in (T | project y)`, or a tabular let / table named in the list: its first column's
+        // values (at most Kusto's 1,000,000).
+        auto add_rows = [&](const tabular& t) {
+          auto rows = run_tabular(t, "the list of " + std::string(list_name(e.list)));
+          for (const auto& row : rows.rows) args.push_back(constant(rows.columns[0].type, row[0]));
+        };
+        if (e.subquery) add_rows(*e.subquery);
+        for (size_t i = 1; i < e.args.size(); ++i) {
+          if (auto t = as_tabular(*e.args[i], s)) add_rows(*t);
+          else args.push_back(bind_expr(*e.args[i], s, p));
+        }
         const char* op = list_name(e.list);
         return call(op, e.pos, std::move(args), fmt::format("operator '{}'", op));
       }
@@ -402,9 +412,48 @@ class binder {
     fail_at(e.pos, "unsupported expression");
   }
 
+  // A name in scalar position that stands for a table or a tabular let (not a column or a
+  // scalar let): the tabular expression it names.
+  std::optional<tabular> as_tabular(const expr& e, const scope& s) {
+    if (e.kind == expr_kind::tabular && e.subquery) return *e.subquery;
+    if (e.kind != expr_kind::name) return std::nullopt;
+    if (std::any_of(s.begin(), s.end(), [&](const auto& c) { return c.name == e.name; })) return std::nullopt;
+    auto it = lets_.find(e.name);
+    if (it != lets_.end() && !it->second.table) return std::nullopt;
+    if (it == lets_.end() && !source_.schema(e.name)) return std::nullopt;
+    tabular t;
+    t.source = source_kind::name;
+    t.name = e.name;
+    t.pos = e.pos;
+    return t;
+  }
+
+  // Runs a subquery now: its rows, which must have at least one column.
+  model::result_table run_tabular(const tabular& t, const std::string& what) {
+    auto p = bind_tabular(t);
+    if (!run_subquery_) fail_at(t.pos, what + " cannot be a query here");
+    auto result = run_subquery_(*p);
+    if (auto* e = std::get_if<model::error>(&result)) throw bind_failure{*e};
+    auto rows = std::move(std::get<model::result_table>(result));
+    if (rows.columns.empty()) fail_at(t.pos, what + ": the query has no columns");
+    constexpr size_t max_values = 1'000'000;
+    if (rows.rows.size() > max_values)
+      fail_at(t.pos, fmt::format("{}: the query has more than {} rows (Kusto's limit); narrow it", what, max_values));
+    return rows;
+  }
+
   bound_expr bind_call(const expr& e, const scope& s, const pipeline* p) {
+    if (e.name == "toscalar") {
+      if (e.args.size() != 1) fail_at(e.pos, "toscalar() takes one tabular expression, as in toscalar(T | count)");
+      auto t = as_tabular(*e.args[0], s);
+      if (!t) fail_at(e.pos, "toscalar() takes a tabular expression, as in toscalar(T | count)");
+      auto rows = run_tabular(*t, "toscalar()");
+      // The first column of the first row; null when there is no row.
+      return constant(rows.columns[0].type, rows.rows.empty() ? model::value{} : rows.rows[0][0]);
+    }
     if (e.name == "ingestion_time") {
       if (!e.args.empty()) fail_at(e.pos, "ingestion_time() takes no arguments");
+      if (p && p->p) p->p->scan.ingestion_time = true;
       bound_expr b;
       b.what = bound_expr::kind::ingestion_time;
       b.type = column_type::datetime;
@@ -473,16 +522,17 @@ class binder {
       case source_kind::range: s = bind_range(t, *p); break;
       case source_kind::union_: {
         // `union A, B` as a source: the first leg is the input of a union operator.
-        if (t.legs.empty()) fail_at(t.pos, "union needs at least one table");
+        auto legs = existing_legs(t.legs, t.options);
+        if (legs.empty()) fail_at(t.pos, "union needs at least one table");
         p->source = source_kind::subquery;
-        p->inner = bind_tabular(*t.legs[0]);
+        p->inner = bind_tabular(*legs[0]);
         s = inner_scope(*p->inner);
         tab_op u;
         u.kind = op_kind::union_;
         u.pos = t.pos;
         u.options = t.options;
-        u.legs.assign(t.legs.begin() + 1, t.legs.end());
-        bind_union(u, *p, s, /*source_leg_name=*/leg_name(*t.legs[0]), nullptr);
+        u.legs.assign(legs.begin() + 1, legs.end());
+        bind_union(u, *p, s, /*source_leg_name=*/leg_name(*legs[0]), nullptr);
         break;
       }
     }
@@ -506,6 +556,18 @@ class binder {
   }
 
   std::string leg_name(const tabular& t) { return t.source == source_kind::name ? t.name : ""; }
+
+  // union isfuzzy=true leaves out the legs that name no table (L/union-operator).
+  std::vector<tabular_ptr> existing_legs(const std::vector<tabular_ptr>& legs,
+                                         const std::vector<std::pair<std::string, std::string>>& options) {
+    const bool fuzzy = std::any_of(options.begin(), options.end(),
+                                   [](const auto& o) { return o.first == "isfuzzy" && o.second == "true"; });
+    if (!fuzzy) return legs;
+    std::vector<tabular_ptr> out;
+    for (const auto& l : legs)
+      if (l->source != source_kind::name || lets_.count(l->name) || source_.schema(l->name)) out.push_back(l);
+    return out;
+  }
 
   // A literal of a datatable or range, converted to the column's type where Kusto converts.
   model::value convert_literal(const bound_expr& b, column_type to, const position& pos, const std::string& what) {
@@ -1276,7 +1338,7 @@ class binder {
     if (kind != "outer" && kind != "inner") fail_at(op.pos, fmt::format("union kind '{}' is unknown: outer or inner", kind));
     std::vector<scope> legs{s};
     std::vector<std::string> names{first_leg_name};
-    for (const auto& leg : op.legs) {
+    for (const auto& leg : existing_legs(op.legs, op.options)) {
       auto lp = bind_tabular(*leg);
       legs.push_back(inner_scope(*lp));
       names.push_back(leg_name(*leg));
@@ -1433,6 +1495,7 @@ class binder {
 
   const data_source& source_;
   query_options& options_;
+  subquery_runner run_subquery_;
   eval_context context_;
   std::map<std::string, let_binding> lets_;
   std::vector<std::string> tables_;
@@ -1446,9 +1509,9 @@ class binder {
 }  // namespace
 
 std::variant<bound_query, model::error> bind(const query_ast& ast, const data_source& source, int64_t now_ticks,
-                                             query_options options) {
+                                             query_options options, subquery_runner run_subquery) {
   try {
-    binder b(source, now_ticks, options);
+    binder b(source, now_ticks, options, std::move(run_subquery));
     bound_query q;
     q.root = b.bind_query(ast);
     q.tables = b.tables();

@@ -51,6 +51,8 @@ struct scan_request {
   std::vector<scan_constraint> constraints;    ///< all must hold (a conjunction)
   /// At most this many rows are needed (a `take` right after the filters); UINT64_MAX = all.
   uint64_t limit = UINT64_MAX;
+  /// The query reads ingestion_time(): chunks carry each row's (else `ingestion` may be empty).
+  bool ingestion_time = false;
 };
 
 /// What a scan counted, for the query's statistics.
@@ -127,8 +129,10 @@ class prepared_query {
 std::variant<std::unique_ptr<prepared_query>, model::error> prepare(std::string_view text, const data_source& source,
                                                                     int64_t now_ticks, query_options defaults = {});
 
-/// The tables a query text names (before binding), so that a node can snapshot exactly those;
-/// empty on a syntax error (prepare reports it).
+/// The tables a query text may name (before binding), so that a node can snapshot exactly
+/// those: every tabular source, and names in scalar positions that may be tables (`x in (T2)`,
+/// toscalar(T2)) — a candidate that is no table is for the node to skip. Empty on a syntax
+/// error (prepare reports it).
 std::vector<std::string> referenced_tables(std::string_view text);
 
 }  // namespace tributary::query

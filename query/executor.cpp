@@ -324,12 +324,62 @@ void key_bytes(std::string& out, const std::vector<column_data>& keys, size_t r)
   }
 }
 
+// An open-addressing hash map from int64 keys to group ids (linear probing, kept at most half
+// full): the common single fixed-width key (bin(ts, 1m), an id) without a node per entry.
+class int_groups {
+ public:
+  // The id of `key`, or `make()`'s for a new key.
+  template <class Make>
+  uint32_t find_or_add(int64_t key, Make make) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    size_t i = hash(key) & (slots_.size() - 1);
+    for (;; i = (i + 1) & (slots_.size() - 1)) {
+      auto& slot = slots_[i];
+      if (slot.id == empty) {
+        slot.key = key;
+        slot.id = make();
+        ++size_;
+        return slot.id;
+      }
+      if (slot.key == key) return slot.id;
+    }
+  }
+  size_t bytes() const { return slots_.size() * sizeof(slot); }
+
+ private:
+  static constexpr uint32_t empty = UINT32_MAX;
+  struct slot {
+    int64_t key = 0;
+    uint32_t id = empty;
+  };
+  static size_t hash(int64_t key) {
+    uint64_t x = static_cast<uint64_t>(key) * 0x9e3779b97f4a7c15ULL;
+    return static_cast<size_t>(x ^ (x >> 29));
+  }
+  void grow() {
+    std::vector<slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(64, old.size() * 2), slot{});
+    size_ = 0;
+    for (const auto& s : old)
+      if (s.id != empty) find_or_add(s.key, [&] { return s.id; });
+  }
+  std::vector<slot> slots_;
+  size_t size_ = 0;
+};
+
+// Text keys looked up by string_view: no copy of the key per row.
+struct text_hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 // Groups rows by their key values: a group id per row, new groups' keys kept in order.
 class grouper {
  public:
   explicit grouper(const std::vector<model::column>& key_schema) {
     for (const auto& k : key_schema) keys_.push_back(vec::make(k.type, 0));
     single_int_ = key_schema.size() == 1 && !is_text(key_schema[0].type) && key_schema[0].type != column_type::real;
+    single_text_ = key_schema.size() == 1 && is_text(key_schema[0].type);
   }
   // Group ids of the rows of `values` (one column per key, each `rows` long or a constant).
   void assign(const std::vector<column_data>& values, size_t rows, std::vector<uint32_t>& ids) {
@@ -339,41 +389,50 @@ class grouper {
       std::fill(ids.begin(), ids.end(), 0);
       return;
     }
-    if (single_int_) {
+    if (single_int_ || single_text_) {
       const auto& k = values[0];
       for (size_t r = 0; r < rows; ++r) {
         const size_t i = vec::at(k, r);
         if (k.is_null(i)) {
           if (null_group_ == UINT32_MAX) null_group_ = add(values, r);
           ids[r] = null_group_;
-          continue;
+        } else if (single_int_) {
+          ids[r] = ints_.find_or_add(k.ints[i], [&] { return add(values, r); });
+        } else {
+          const auto text = k.text_at(i);
+          auto it = texts_.find(text);
+          if (it == texts_.end()) {
+            key_bytes_ += text.size();
+            it = texts_.emplace(std::string(text), add(values, r)).first;
+          }
+          ids[r] = it->second;
         }
-        auto [it, inserted] = ints_.try_emplace(k.ints[i], 0);
-        if (inserted) it->second = add(values, r);
-        ids[r] = it->second;
       }
       return;
     }
     for (size_t r = 0; r < rows; ++r) {
       key_bytes(scratch_, values, r);
       auto it = bytes_.find(scratch_);
-      if (it == bytes_.end()) it = bytes_.emplace(scratch_, add(values, r)).first;
+      if (it == bytes_.end()) {
+        key_bytes_ += scratch_.size();
+        it = bytes_.emplace(scratch_, add(values, r)).first;
+      }
       ids[r] = it->second;
     }
   }
   size_t groups() const { return groups_; }
   std::vector<column_data>& keys() { return keys_; }
-  size_t bytes() const { return key_bytes_ + groups_ * 48; }
+  size_t bytes() const { return key_bytes_ + groups_ * 48 + ints_.bytes(); }
 
  private:
   uint32_t add(const std::vector<column_data>& values, size_t r) {
     for (size_t k = 0; k < keys_.size(); ++k) append_row(keys_[k], values[k], r);
-    key_bytes_ += scratch_.size() + 16;
     return static_cast<uint32_t>(groups_++);
   }
   std::vector<column_data> keys_;
-  bool single_int_ = false;
-  std::unordered_map<int64_t, uint32_t> ints_;
+  bool single_int_ = false, single_text_ = false;
+  int_groups ints_;
+  std::unordered_map<std::string, uint32_t, text_hash, std::equal_to<>> texts_;
   std::unordered_map<std::string, uint32_t> bytes_;
   uint32_t null_group_ = UINT32_MAX;
   std::string scratch_;
@@ -485,6 +544,13 @@ class buffer {
     charged_ = now;
   }
   chunk& rows() { return rows_; }
+  /// Replaces what is buffered (e.g. by the best rows of it).
+  void replace(chunk c) {
+    rows_ = std::move(c);
+    const uint64_t now = byte_size(rows_);
+    st_.charge(static_cast<int64_t>(now) - static_cast<int64_t>(charged_), op_);
+    charged_ = now;
+  }
 
  private:
   run_state& st_;
@@ -501,42 +567,52 @@ class sort_stage final : public stage {
     chunk keyed = std::move(c);
     for (const auto& k : op_.sort_keys) keyed.columns.push_back(evaluate_full(k.value, keyed, st_));
     rows_.add(std::move(keyed));
+    // top N keeps only its best N rows (and whatever arrived since): memory and sorting stay
+    // proportional to N, not to the input.
+    if (op_.kind == op_kind::top && rows_.rows().rows > std::max<uint64_t>(2 * op_.count, 8192))
+      rows_.replace(gather(rows_.rows(), order(rows_.rows(), op_.count)));
     return true;
   }
   void finish() override {
     auto& all = rows_.rows();
     const size_t width = op_.schema.size();
-    std::vector<uint32_t> order(all.rows);
-    std::iota(order.begin(), order.end(), 0);
+    if (all.rows > 0) {
+      auto picked = order(all, op_.kind == op_kind::top ? op_.count : all.rows);
+      all.columns.resize(width);
+      next->push(gather(all, picked));
+    }
+    next->finish();
+  }
+
+ private:
+  // The row indexes of `all` in the operator's order, the first `keep` of them.
+  std::vector<uint32_t> order(const chunk& all, uint64_t keep) const {
+    const size_t width = op_.schema.size();
+    std::vector<uint32_t> rows(all.rows);
+    std::iota(rows.begin(), rows.end(), 0);
     auto less = [&](uint32_t a, uint32_t b) {
       for (size_t k = 0; k < op_.sort_keys.size(); ++k) {
         const auto& key = op_.sort_keys[k];
-        int c = compare_rows(all.columns[width + k], a, b, key.nulls_first);
+        const auto& col = all.columns[width + k];
+        int c = compare_rows(col, a, b, key.nulls_first);
         if (c == 0) continue;
-        const bool null_involved = all.columns[width + k].is_null(a) || all.columns[width + k].is_null(b) ||
-                                   (all.columns[width + k].type == column_type::real &&
-                                    (std::isnan(all.columns[width + k].reals[a]) ||
-                                     std::isnan(all.columns[width + k].reals[b])));
+        const bool null_involved = col.is_null(a) || col.is_null(b) ||
+                                   (col.type == column_type::real && (std::isnan(col.reals[a]) || std::isnan(col.reals[b])));
         // Null placement is absolute; values follow the direction.
         if (!null_involved && !key.ascending) c = -c;
         return c < 0;
       }
       return false;
     };
-    if (op_.kind == op_kind::top && op_.count < order.size()) {
-      std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(op_.count), order.end(), less);
-      order.resize(op_.count);
+    if (keep < rows.size()) {
+      std::partial_sort(rows.begin(), rows.begin() + static_cast<ptrdiff_t>(keep), rows.end(), less);
+      rows.resize(keep);
     } else {
-      std::stable_sort(order.begin(), order.end(), less);
+      std::stable_sort(rows.begin(), rows.end(), less);
     }
-    if (all.rows > 0) {
-      all.columns.resize(width);
-      next->push(gather(all, order));
-    }
-    next->finish();
+    return rows;
   }
 
- private:
   const bound_op& op_;
   run_state& st_;
   buffer rows_;
@@ -675,6 +751,8 @@ class join_stage final : public stage {
     sink.into = &right_;
     run_plan(*op_.right, sink, st_);
     auto& r = right_.rows();
+    if (r.columns.empty())  // the right side had no rows at all
+      for (const auto& c : op_.right->schema) r.columns.push_back(vec::make(c.type, 0));
     matched_.assign(r.rows, false);
     std::vector<column_data> keys;
     for (const auto& [l, k] : op_.join_keys) keys.push_back(r.columns[k]);
@@ -697,7 +775,8 @@ class join_stage final : public stage {
         const auto& src = r.columns[i];
         column_data col = vec::make(src.type, right_rows.size());
         for (auto m : right_rows) {
-          if (m == UINT32_MAX) col.append_null();
+          // No match: null, but a string is never null in Kusto ("").
+          if (m == UINT32_MAX) col.type == column_type::string ? col.append_text("") : col.append_null();
           else append_row(col, src, m);
         }
         out.columns.push_back(std::move(col));
@@ -1096,8 +1175,17 @@ class prepared final : public prepared_query {
 
 void names_in(const tabular& t, const std::set<std::string>& lets, std::vector<std::string>& out);
 
+// A name in scalar position may be a table (`x in (T2)`, toscalar(T2)): collected too; the
+// node's lookup of a name that is no table is harmless.
 void names_in(const expr& e, const std::set<std::string>& lets, std::vector<std::string>& out) {
   if (e.subquery) names_in(*e.subquery, lets, out);
+  auto candidate = [&](const expr& x) {
+    if (x.kind == expr_kind::name && !lets.count(x.name) && std::find(out.begin(), out.end(), x.name) == out.end())
+      out.push_back(x.name);
+  };
+  if (e.kind == expr_kind::list)
+    for (size_t i = 1; i < e.args.size(); ++i) candidate(*e.args[i]);
+  if (e.kind == expr_kind::call && e.name == "toscalar" && e.args.size() == 1) candidate(*e.args[0]);
   if (e.operand) names_in(*e.operand, lets, out);
   for (const auto& a : e.args)
     if (a) names_in(*a, lets, out);
@@ -1113,7 +1201,14 @@ void names_in(const tabular& t, const std::set<std::string>& lets, std::vector<s
     for (const auto& l : op.legs) names_in(*l, lets, out);
     if (op.right) names_in(*op.right, lets, out);
     if (op.predicate) names_in(*op.predicate, lets, out);
+    for (const auto* list : {&op.exprs, &op.by})
+      for (const auto& ne : *list)
+        if (ne.value) names_in(*ne.value, lets, out);
+    for (const auto& k : op.keys)
+      if (k.value) names_in(*k.value, lets, out);
   }
+  for (const auto& ne : t.exprs)
+    if (ne.value) names_in(*ne.value, lets, out);
 }
 
 }  // namespace
@@ -1122,7 +1217,23 @@ std::variant<std::unique_ptr<prepared_query>, model::error> prepare(std::string_
                                                                     int64_t now_ticks, query_options defaults) {
   auto parsed = parse_kql(text);
   if (auto* e = std::get_if<model::error>(&parsed)) return *e;
-  auto bound = bind(std::get<query_ast>(parsed), source, now_ticks, std::move(defaults));
+  // Subqueries (in (T | ...), toscalar) run once while binding, over the same source.
+  auto run_subquery = [&source, now_ticks, defaults](const plan& p) -> std::variant<model::result_table, model::error> {
+    run_state st;
+    st.context.now_ticks = now_ticks;
+    st.source = &source;
+    query_options options = defaults;
+    options.no_truncation = true;  // bounded by the binder (1,000,000 values) and the memory limit
+    st.options = &options;
+    result_sink sink(p.schema, st);
+    try {
+      run_plan(p, sink, st);
+    } catch (const query_failure& f) {
+      return f.error;
+    }
+    return std::move(sink.table);
+  };
+  auto bound = bind(std::get<query_ast>(parsed), source, now_ticks, defaults, run_subquery);
   if (auto* e = std::get_if<model::error>(&bound)) return *e;
   return std::unique_ptr<prepared_query>(std::make_unique<prepared>(std::move(std::get<bound_query>(bound))));
 }
