@@ -390,12 +390,17 @@ class binder {
         auto add_rows = [&](const tabular& t) {
           auto rows = run_tabular(t, "the list of " + std::string(list_name(e.list)));
           for (const auto& row : rows.rows) args.push_back(constant(rows.columns[0].type, row[0]));
+
         };
         if (e.subquery) add_rows(*e.subquery);
         for (size_t i = 1; i < e.args.size(); ++i) {
           if (auto t = as_tabular(*e.args[i], s)) add_rows(*t);
           else args.push_back(bind_expr(*e.args[i], s, p));
         }
+        // A subquery with no rows leaves nothing to match: `in` is false, `!in` true.
+        if (args.size() == 1)
+          return constant(column_type::bool_, e.list == list_op::not_in || e.list == list_op::not_in_ci ||
+                                                  e.list == list_op::has_all);
         const char* op = list_name(e.list);
         return call(op, e.pos, std::move(args), fmt::format("operator '{}'", op));
       }
@@ -1441,29 +1446,34 @@ class binder {
 
   void bind_make_series(const tab_op& op, bound_op& b, scope& s, const pipeline& pipe) {
     b.name = "make-series";
-    if (!op.series_on || !op.series_from || !op.series_to || !op.series_step)
-      fail_at(op.pos, "make-series needs on <column> from <start> to <end> step <step>");
+    if (!op.series_on || !op.series_step) fail_at(op.pos, "make-series needs on <column> [from <start>] [to <end>] step <step>");
     b.series_on = bind_expr(*op.series_on, s, &pipe);
     scope empty;
-    auto from = bind_expr(*op.series_from, s, &pipe), to = bind_expr(*op.series_to, s, &pipe),
-         step = bind_expr(*op.series_step, s, &pipe);
-    if (!from.is_constant() || !to.is_constant() || !step.is_constant())
-      fail_at(op.pos, "make-series' from, to and step must be constants");
     b.series_type = b.series_on.type;
-    auto ticks = [&](const bound_expr& x, const char* what) {
-      auto v = x.constant.at(0);
-      if (!std::holds_alternative<int64_t>(v))
-        fail_at(op.pos, fmt::format("make-series' {} must be a datetime, timespan or long value, not null", what));
-      return std::get<int64_t>(v);
-    };
     if (b.series_type != column_type::datetime && b.series_type != column_type::timespan &&
         b.series_type != column_type::long_ && b.series_type != column_type::int_)
       fail_at(op.series_on->pos, "make-series' axis (on ...) must be a datetime, timespan, int or long column");
-    b.series_from = ticks(from, "from");
-    b.series_to = ticks(to, "to");
-    b.series_step = ticks(step, "step");
+    auto ticks = [&](const expr& x, const char* what) {
+      auto bound = bind_expr(x, empty, nullptr);
+      if (!bound.is_constant()) fail_at(x.pos, fmt::format("make-series' {} must be a constant", what));
+      auto v = bound.constant.at(0);
+      if (!std::holds_alternative<int64_t>(v))
+        fail_at(x.pos, fmt::format("make-series' {} must be a datetime, timespan or long value, not null", what));
+      return std::get<int64_t>(v);
+    };
+    b.series_step = ticks(*op.series_step, "step");
     if (b.series_step <= 0) fail_at(op.pos, "make-series' step must be positive");
-    if ((b.series_to - b.series_from) / b.series_step > (1 << 20))
+    if (op.series_from) {
+      b.series_from = ticks(*op.series_from, "from");
+      b.series_has_from = true;
+    }
+    if (op.series_to) {
+      b.series_to = ticks(*op.series_to, "to");
+      b.series_has_to = true;
+    }
+    if (b.series_has_from && b.series_has_to && b.series_to > b.series_from &&
+        (static_cast<uint64_t>(b.series_to) - static_cast<uint64_t>(b.series_from)) / static_cast<uint64_t>(b.series_step) >
+            (1u << 20))
       fail_at(op.pos, "make-series would make more than 1,048,576 points per series; widen the step");
     scope out;
     std::set<std::string> taken;

@@ -826,61 +826,131 @@ std::string json_value(const column_data& c, size_t r) {
   }
 }
 
+// make-series: per group, one array per aggregate over the axis bins [from, to) (step apart),
+// missing bins with the default, and the axis itself. Given from and to, rows stream into
+// (group, bin) cells; without them each series spans the bins that hold its data (Kusto's
+// rule), so the rows are buffered until every group's range is known.
 class make_series_stage final : public stage {
  public:
-  make_series_stage(const bound_op& op, run_state& st) : op_(op), st_(st), groups_(key_schema(op)) {
-    bins_ = static_cast<size_t>((op.series_to - op.series_from + op.series_step - 1) / op.series_step);
+  make_series_stage(const bound_op& op, run_state& st)
+      : op_(op), st_(st), groups_(key_schema(op)), rows_(st, op.name) {
+    streaming_ = op.series_has_from && op.series_has_to;
+    if (streaming_) fixed_bins_ = bins_between(op.series_from, op.series_to);
     for (const auto& a : op.aggregates) aggregators_.push_back(a.aggregate.make());
   }
   bool push(chunk c) override {
+    if (!streaming_) {
+      rows_.add(std::move(c));
+      return true;
+    }
+    accumulate(c);
+    return true;
+  }
+  void finish() override {
+    if (!streaming_ && rows_.rows().rows > 0) {
+      // The groups and their ranges first, then the rows into their cells.
+      auto& all = rows_.rows();
+      auto axis = evaluate_full(op_.series_on, all, st_);
+      std::vector<column_data> keys;
+      for (const auto& k : op_.keys) keys.push_back(evaluate(k, all, st_));
+      std::vector<uint32_t> ids;
+      groups_.assign(keys, all.rows, ids);
+      std::vector<int64_t> low(groups_.groups(), INT64_MAX), high(groups_.groups(), INT64_MIN);
+      for (size_t r = 0; r < all.rows; ++r) {
+        if (axis.is_null(r) || !within_given(axis.ints[r])) continue;
+        low[ids[r]] = std::min(low[ids[r]], axis.ints[r]);
+        high[ids[r]] = std::max(high[ids[r]], axis.ints[r]);
+      }
+      for (size_t g = 0; g < groups_.groups(); ++g) {
+        const bool data = low[g] <= high[g];
+        const int64_t from = op_.series_has_from ? op_.series_from : data ? floor_bin(low[g]) : 0;
+        const int64_t to = op_.series_has_to ? op_.series_to : data ? floor_bin(high[g]) + op_.series_step : from;
+        add_range(from, to);
+      }
+      groups_ = grouper(key_schema(op_));  // accumulate() assigns the same ids again, in the same order
+      accumulate(all);
+    }
+    emit();
+  }
+
+ private:
+  size_t bins_between(int64_t from, int64_t to) const {
+    if (to <= from) return 0;
+    const uint64_t n = (static_cast<uint64_t>(to) - static_cast<uint64_t>(from) + static_cast<uint64_t>(op_.series_step) - 1) /
+                       static_cast<uint64_t>(op_.series_step);
+    if (n > (uint64_t{1} << 20))
+      fail("BadRequest_SemanticError",
+           "make-series would make more than 1,048,576 points in a series; give from/to or a larger step");
+    return static_cast<size_t>(n);
+  }
+  // The start of the bin holding `v`: datetimes from 0001-01-01 (as bin() does), numbers from 0.
+  int64_t floor_bin(int64_t v) const {
+    const int64_t anchor = op_.series_type == column_type::datetime ? -621'355'968'000'000'000 : 0;
+    const int64_t step = op_.series_step;
+    const int64_t d = v - anchor;
+    const int64_t q = d >= 0 ? d / step : -((-d + step - 1) / step);
+    return anchor + q * step;
+  }
+  bool within_given(int64_t v) const {
+    return (!op_.series_has_from || v >= op_.series_from) && (!op_.series_has_to || v < op_.series_to);
+  }
+  void add_range(int64_t from, int64_t to) {
+    const size_t bins = bins_between(from, to);
+    offset_.push_back(cells_);
+    from_.push_back(from);
+    bins_.push_back(bins);
+    cells_ += bins;
+  }
+  // The rows of `c` into their (group, bin) cells.
+  void accumulate(const chunk& c) {
     auto axis = evaluate(op_.series_on, c, st_);
-    std::vector<uint32_t> selection, bin;
+    std::vector<column_data> keys;
+    for (const auto& k : op_.keys) keys.push_back(evaluate(k, c, st_));
+    std::vector<uint32_t> ids;
+    groups_.assign(keys, c.rows, ids);
+    while (streaming_ && from_.size() < groups_.groups()) add_range(op_.series_from, op_.series_to);
+    std::vector<uint32_t> selection, cell;
     for (uint32_t r = 0; r < c.rows; ++r) {
       const size_t i = vec::at(axis, r);
       if (axis.is_null(i)) continue;
       const int64_t v = axis.ints[i];
-      if (v < op_.series_from || v >= op_.series_to) continue;
+      const uint32_t g = ids[r];
+      if (v < from_[g]) continue;
+      const uint64_t bin = static_cast<uint64_t>(v - from_[g]) / static_cast<uint64_t>(op_.series_step);
+      if (bin >= bins_[g]) continue;
       selection.push_back(r);
-      bin.push_back(static_cast<uint32_t>((v - op_.series_from) / op_.series_step));
+      cell.push_back(static_cast<uint32_t>(offset_[g] + bin));
     }
-    if (selection.empty()) return true;
+    if (selection.empty()) return;
     chunk kept = gather(c, selection);
-    std::vector<column_data> keys;
-    for (const auto& k : op_.keys) keys.push_back(evaluate(k, kept, st_));
-    groups_.assign(keys, kept.rows, ids_);
-    for (size_t r = 0; r < kept.rows; ++r) {
-      ids_[r] = static_cast<uint32_t>(ids_[r] * bins_ + bin[r]);
-      if (touched_.size() <= ids_[r]) touched_.resize(ids_[r] + 1, false);
-      touched_[ids_[r]] = true;
-    }
+    touched_.resize(cells_, false);
+    for (auto x : cell) touched_[x] = true;
     for (size_t a = 0; a < aggregators_.size(); ++a) {
       std::vector<column_data> values;
       for (const auto& arg : op_.aggregates[a].args) values.push_back(evaluate(arg, kept, st_));
       std::vector<const column_data*> args;
       for (const auto& v : values) args.push_back(&v);
-      aggregators_[a]->resize(groups_.groups() * bins_);
-      aggregators_[a]->update(ids_.data(), kept.rows, args);
+      aggregators_[a]->resize(cells_);
+      aggregators_[a]->update(cell.data(), kept.rows, args);
     }
     st_.charge(static_cast<int64_t>(kept.rows), op_.name);
-    return true;
   }
-  void finish() override {
+  void emit() {
     chunk out;
     out.rows = groups_.groups();
     for (auto& k : groups_.keys()) out.columns.push_back(std::move(k));
-    const size_t cells = out.rows * bins_;
-    touched_.resize(cells, false);
+    touched_.resize(cells_, false);
     for (size_t a = 0; a < aggregators_.size(); ++a) {
-      aggregators_[a]->resize(cells);
-      std::vector<column_data> results{vec::make(op_.aggregates[a].aggregate.outputs[0].type, cells)};
+      aggregators_[a]->resize(cells_);
+      std::vector<column_data> results{vec::make(op_.aggregates[a].aggregate.outputs[0].type, cells_)};
       aggregators_[a]->finish(results);
       column_data arrays = vec::make(column_type::dynamic, out.rows);
       column_data def = vec::constant(results[0].type, op_.series_defaults[a]);
       for (size_t g = 0; g < out.rows; ++g) {
         std::string json = "[";
-        for (size_t b = 0; b < bins_; ++b) {
+        for (size_t b = 0; b < bins_[g]; ++b) {
           if (b) json += ",";
-          const size_t cell = g * bins_ + b;
+          const size_t cell = offset_[g] + b;
           json += touched_[cell] ? json_value(results[0], cell) : json_value(def.size() ? def : results[0], 0);
         }
         arrays.append_text(json + "]");
@@ -888,27 +958,31 @@ class make_series_stage final : public stage {
       out.columns.push_back(std::move(arrays));
     }
     column_data axis = vec::make(column_type::dynamic, out.rows);
-    column_data point = vec::make(op_.series_type, 1);
-    std::string json = "[";
-    for (size_t b = 0; b < bins_; ++b) {
-      point = vec::make(op_.series_type, 1);
-      point.append_int(op_.series_from + static_cast<int64_t>(b) * op_.series_step);
-      json += (b ? "," : "") + json_value(point, 0);
+    for (size_t g = 0; g < out.rows; ++g) {
+      std::string json = "[";
+      for (size_t b = 0; b < bins_[g]; ++b) {
+        column_data point = vec::make(op_.series_type, 1);
+        point.append_int(from_[g] + static_cast<int64_t>(b) * op_.series_step);
+        json += (b ? "," : "") + json_value(point, 0);
+      }
+      axis.append_text(json + "]");
     }
-    json += "]";
-    for (size_t g = 0; g < out.rows; ++g) axis.append_text(json);
     out.columns.push_back(std::move(axis));
     if (out.rows > 0) next->push(std::move(out));
     next->finish();
   }
 
- private:
   const bound_op& op_;
   run_state& st_;
   grouper groups_;
-  size_t bins_ = 0;
+  buffer rows_;
+  bool streaming_ = false;
+  size_t fixed_bins_ = 0;
+  // Per group: its first bin's axis value, its bins, its first cell.
+  std::vector<int64_t> from_;
+  std::vector<size_t> bins_, offset_;
+  size_t cells_ = 0;
   std::vector<std::unique_ptr<aggregator>> aggregators_;
-  std::vector<uint32_t> ids_;
   std::vector<bool> touched_;
 };
 

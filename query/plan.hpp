@@ -63,7 +63,8 @@ struct bound_op {
   bool with_source = false;
   // make-series
   bound_expr series_on;
-  int64_t series_from = 0, series_to = 0, series_step = 1;  ///< ticks or numbers (as int64 bits for reals? no: ints)
+  int64_t series_from = 0, series_to = 0, series_step = 1;  ///< ticks (datetime, timespan) or integers
+  bool series_has_from = false, series_has_to = false;      ///< else each series spans its data
   model::column_type series_type = model::column_type::datetime;
   std::vector<model::value> series_defaults;
   chunk literal;                           ///< getschema: the rows it answers
