@@ -148,6 +148,11 @@ class binder {
       let_binding b;
       if (l.table) {
         b.table = l.table;
+      } else if (l.scalar && l.scalar->kind == expr_kind::call && l.scalar->name == "materialize" &&
+                 l.scalar->args.size() == 1 && l.scalar->args[0]->kind == expr_kind::tabular) {
+        // materialize() caches a tabular result in Kusto; here every use runs it again, which
+        // gives the same rows (one snapshot per query).
+        b.table = l.scalar->args[0]->subquery;
       } else if (l.scalar && l.scalar->kind == expr_kind::name && !lets_.count(l.scalar->name) &&
                  source_.schema(l.scalar->name)) {
         // `let X = T;`: a bare table name is tabular.
@@ -448,6 +453,25 @@ class binder {
   }
 
   bound_expr bind_call(const expr& e, const scope& s, const pipeline* p) {
+    if (e.name == "column_ifexists" || e.name == "columnifexists") {
+      // The column named by a constant string if the input has it, else the default.
+      if (e.args.size() != 2) fail_at(e.pos, e.name + "() takes a column name and a default value");
+      scope empty;
+      auto name = bind_expr(*e.args[0], empty, nullptr);
+      if (name.type != column_type::string || !name.is_constant())
+        fail_at(e.pos, e.name + "(): argument 1 must be a constant string, the column's name");
+      const auto wanted = std::get<std::string>(name.constant.at(0));
+      for (size_t i = 0; i < s.size(); ++i)
+        if (s[i].name == wanted) {
+          if (p) p->use(s[i]);
+          bound_expr b;
+          b.what = bound_expr::kind::column;
+          b.type = s[i].type;
+          b.column = i;
+          return b;
+        }
+      return bind_expr(*e.args[1], s, p);
+    }
     if (e.name == "toscalar") {
       if (e.args.size() != 1) fail_at(e.pos, "toscalar() takes one tabular expression, as in toscalar(T | count)");
       auto t = as_tabular(*e.args[0], s);
@@ -988,6 +1012,10 @@ class binder {
     n.value = bind_expr(*ne.value, s, &pipe);
     if (!ne.names.empty()) fail_at(ne.pos, "(a, b) = ... names are only for functions that return several columns");
     n.name = ne.name;
+    // column_ifexists() that found its column is named after it.
+    if (n.name.empty() && ne.value->kind == expr_kind::call && n.value.what == bound_expr::kind::column &&
+        (ne.value->name == "column_ifexists" || ne.value->name == "columnifexists"))
+      n.name = s[n.value.column].name;
     // A column named again is an error (KS171); a name the binder makes up is made unique.
     n.derived = n.name.empty() && (ne.value->kind != expr_kind::name || lifted_.count(ne.value->name));
     if (n.name.empty()) n.name = expression_name(*ne.value);
