@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "query/aggregates.hpp"
 #include "query/aggregates_internal.hpp"
 #include "query/state_bytes.hpp"
@@ -369,7 +371,10 @@ class minmax_aggregator final : public aggregator {
 
 // ---- arg_max / arg_min ----------------------------------------------------------------------
 
-// State: the best x per group and the cells of the row it came from (args 1..n).
+// State: the best x per group and the cells of the row it came from (args 1..n). A group whose
+// x is null (or NaN, or "") in every row still answers a row, the first one seen, with x null:
+// the arg_max doc's Banana row (every Version null) keeps Yellow. `taken_` marks a group that
+// has a row; a row with a value always beats one without.
 class arg_aggregator final : public aggregator {
  public:
   arg_aggregator(const std::vector<column_type>& types, bool want_max) : want_max_(want_max) {
@@ -377,14 +382,17 @@ class arg_aggregator final : public aggregator {
     for (size_t i = 0; i < types.size(); ++i) cells_[i].type = types[i];
   }
   void resize(size_t groups) override {
-    if (groups > cells_[0].set.size())
+    if (groups > taken_.size()) {
+      taken_.resize(groups);
       for (auto& c : cells_) c.resize(groups);
+    }
   }
   void update(const uint32_t* g, size_t rows, std::span<const column_data* const> args) override {
     const column_data& x = *args[0];
     const size_t s = stride(x);
     cell_store& best = cells_[0];
     auto take = [&](uint32_t grp, size_t r) {
+      taken_[grp] = 1;
       best.copy(grp, x, r * s);
       for (size_t i = 1; i < cells_.size(); ++i) cells_[i].copy(grp, *args[i], r * stride(*args[i]));
     };
@@ -393,36 +401,55 @@ class arg_aggregator final : public aggregator {
       const int64_t* v = x.ints.data();
       for (size_t r = 0; r < rows; ++r) {
         uint32_t grp = g[r];
-        if (nulls[r * s]) continue;
+        if (nulls[r * s]) {
+          if (!taken_[grp]) take(grp, r);
+          continue;
+        }
         if (!best.set[grp] || (want_max_ ? v[r * s] > best.ints[grp] : v[r * s] < best.ints[grp])) take(grp, r);
       }
     } else {
-      for (size_t r = 0; r < rows; ++r)
-        if (!skip_value(x, r * s) && better(best, g[r], x, r * s, want_max_)) take(g[r], r);
+      for (size_t r = 0; r < rows; ++r) {
+        if (!skip_value(x, r * s)) {
+          if (better(best, g[r], x, r * s, want_max_)) take(g[r], r);
+        } else if (!taken_[g[r]]) {
+          take(g[r], r);
+        }
+      }
     }
   }
   void merge(const aggregator& other, std::span<const uint32_t> map) override {
     const auto& o = static_cast<const arg_aggregator&>(other);
-    for (size_t g = 0; g < map.size() && g < o.cells_[0].set.size(); ++g)
-      if (better_cell(cells_[0], map[g], o.cells_[0], g, want_max_))
+    for (size_t g = 0; g < map.size() && g < o.taken_.size(); ++g) {
+      if (!o.taken_[g]) continue;
+      if (!taken_[map[g]] || better_cell(cells_[0], map[g], o.cells_[0], g, want_max_)) {
+        taken_[map[g]] = 1;
         for (size_t i = 0; i < cells_.size(); ++i) cells_[i].copy(map[g], o.cells_[i], g);
+      }
+    }
   }
   void finish(std::span<column_data> out) const override {
     for (size_t i = 0; i < cells_.size(); ++i) {
       out[i].type = cells_[i].type;
-      for (size_t g = 0; g < cells_[i].set.size(); ++g) cells_[i].append(out[i], g);
+      for (size_t g = 0; g < taken_.size(); ++g) cells_[i].append(out[i], g);
     }
   }
   void save(size_t g, std::string& out) const override {
-    for (const auto& c : cells_) c.save(g, out);
+    bytes::put_u8(out, taken_[g]);
+    if (taken_[g])
+      for (const auto& c : cells_) c.save(g, out);
   }
   bool load(size_t g, std::string_view in) override {
-    for (auto& c : cells_)
-      if (!c.load(g, in)) return false;
+    uint8_t t;
+    if (!bytes::get_u8(in, t) || t > 1) return false;
+    taken_[g] = t;
+    if (t)
+      for (auto& c : cells_)
+        if (!c.load(g, in)) return false;
     return in.empty();
   }
 
  private:
+  std::vector<uint8_t> taken_;
   std::vector<cell_store> cells_;
   bool want_max_;
 };
@@ -432,7 +459,8 @@ class arg_aggregator final : public aggregator {
 // One argument: the first non-null value seen. Several: the cells of the first row seen.
 class any_aggregator final : public aggregator {
  public:
-  explicit any_aggregator(const std::vector<column_type>& types) {
+  // pred_arg >= 0: take_anyif's predicate, the argument after the value.
+  any_aggregator(const std::vector<column_type>& types, int pred_arg) : pred_arg_(pred_arg) {
     cells_.resize(types.size());
     for (size_t i = 0; i < types.size(); ++i) cells_[i].type = types[i];
   }
@@ -444,13 +472,13 @@ class any_aggregator final : public aggregator {
   }
   void update(const uint32_t* g, size_t rows, std::span<const column_data* const> args) override {
     const bool single = cells_.size() == 1;
-    for (size_t r = 0; r < rows; ++r) {
-      uint32_t grp = g[r];
-      if (taken_[grp]) continue;
-      if (single && skip_value(*args[0], r * stride(*args[0]))) continue;
+    const column_data* pred = pred_arg_ >= 0 ? args[static_cast<size_t>(pred_arg_)] : nullptr;
+    each_row(g, rows, pred, [&](uint32_t grp, size_t r) {
+      if (taken_[grp]) return;
+      if (single && skip_value(*args[0], r * stride(*args[0]))) return;
       taken_[grp] = 1;
       for (size_t i = 0; i < cells_.size(); ++i) cells_[i].copy(grp, *args[i], r * stride(*args[i]));
-    }
+    });
   }
   void merge(const aggregator& other, std::span<const uint32_t> map) override {
     const auto& o = static_cast<const any_aggregator&>(other);
@@ -484,6 +512,66 @@ class any_aggregator final : public aggregator {
  private:
   std::vector<uint8_t> taken_;
   std::vector<cell_store> cells_;
+  int pred_arg_;
+};
+
+// ---- binary_all_or / binary_all_and / binary_all_xor ---------------------------------------
+
+// The bitwise or/and/xor of a group's non-null values; null when there are none.
+class binary_all_aggregator final : public aggregator {
+ public:
+  binary_all_aggregator(column_type type, char op) : op_(op), type_(type) {}
+  void resize(size_t groups) override {
+    if (groups > acc_.size()) {
+      acc_.resize(groups);
+      set_.resize(groups);
+    }
+  }
+  void update(const uint32_t* g, size_t rows, std::span<const column_data* const> args) override {
+    const column_data& x = *args[0];
+    const size_t s = stride(x);
+    for (size_t r = 0; r < rows; ++r)
+      if (!x.is_null(r * s)) add(g[r], x.ints[r * s]);
+  }
+  void merge(const aggregator& other, std::span<const uint32_t> map) override {
+    const auto& o = static_cast<const binary_all_aggregator&>(other);
+    for (size_t g = 0; g < map.size() && g < o.acc_.size(); ++g)
+      if (o.set_[g]) add(map[g], o.acc_[g]);
+  }
+  void finish(std::span<column_data> out) const override {
+    out[0].type = type_;
+    for (size_t g = 0; g < acc_.size(); ++g) {
+      if (set_[g])
+        out[0].append_int(acc_[g]);
+      else
+        out[0].append_null();
+    }
+  }
+  void save(size_t g, std::string& out) const override {
+    bytes::put_u8(out, set_[g]);
+    if (set_[g]) bytes::put_i64(out, acc_[g]);
+  }
+  bool load(size_t g, std::string_view in) override {
+    uint8_t s;
+    if (!bytes::get_u8(in, s) || s > 1) return false;
+    set_[g] = s;
+    if (s && !bytes::get_i64(in, acc_[g])) return false;
+    return in.empty();
+  }
+
+ private:
+  void add(size_t g, int64_t v) {
+    if (!set_[g]) {
+      acc_[g] = v;
+      set_[g] = 1;
+      return;
+    }
+    acc_[g] = op_ == '|' ? (acc_[g] | v) : op_ == '&' ? (acc_[g] & v) : (acc_[g] ^ v);
+  }
+  char op_;
+  column_type type_;
+  std::vector<int64_t> acc_;
+  std::vector<uint8_t> set_;
 };
 
 // ---- variance / stdev (sample and population) ----------------------------------------------
@@ -683,23 +771,83 @@ std::string percent_name(const aggregate_arg& a, double p) {
   return text;
 }
 
-bind_result bind_percentiles(args_t a, bool several) {
-  if (auto e = several ? check_arity(a, 2, SIZE_MAX) : check_arity(a, 2, 2)) return *e;
+// percentile(x, p), percentiles(x, p...), percentiles_array(x, p... | dynamic([p...])) and the
+// weighted percentilew(x, w, p), percentilesw(x, w, p...), percentilesw_array(x, w, p...).
+bind_result bind_percentiles(args_t a, bool several, bool weighted, bool as_array) {
+  const size_t first = weighted ? 2 : 1;
+  if (auto e = several ? check_arity(a, first + 1, SIZE_MAX) : check_arity(a, first + 1, first + 1)) return *e;
   column_type t = a[0].info.type;
   if (!is_number(t) && t != column_type::datetime && t != column_type::timespan)
     return "argument 1 must be an int, long, real, datetime or timespan, found " + type_name(t);
+  if (weighted && a[1].info.type != column_type::int_ && a[1].info.type != column_type::long_)
+    return "argument 2 (the weight) must be an int or long, found " + type_name(a[1].info.type);
   if (t == column_type::int_) t = column_type::long_;  // Kusto types an int column's percentile long
   bound_aggregate b;
   std::vector<double> percents;
-  for (size_t i = 1; i < a.size(); ++i) {
+  auto bad = [](size_t i) {
+    return "argument " + std::to_string(i + 1) + " (the percentile) must be a constant number from 0 to 100";
+  };
+  for (size_t i = first; i < a.size(); ++i) {
+    if (as_array && a[i].info.type == column_type::dynamic && a.size() == first + 1 && a[i].info.constant &&
+        std::holds_alternative<std::string>(*a[i].info.constant)) {
+      // percentiles_array(x, dynamic([50, 90])): the percents as one array.
+      auto j = nlohmann::json::parse(std::get<std::string>(*a[i].info.constant), nullptr, false);
+      if (!j.is_array() || j.empty()) return bad(i);
+      for (const auto& e : j) {
+        if (!e.is_number() || !(e.get<double>() >= 0 && e.get<double>() <= 100)) return bad(i);
+        percents.push_back(e.get<double>());
+      }
+      continue;
+    }
     auto p = constant_number(a[i]);
-    if (!p || !(*p >= 0 && *p <= 100))
-      return "argument " + std::to_string(i + 1) + " (the percentile) must be a constant number from 0 to 100";
+    if (!p || !(*p >= 0 && *p <= 100)) return bad(i);
     percents.push_back(*p);
-    b.outputs.push_back({"percentile_" + a[0].name_part + "_" + percent_name(a[i], *p), t});
+    if (!as_array) b.outputs.push_back({"percentile_" + a[0].name_part + "_" + percent_name(a[i], *p), t});
   }
-  b.make = [t, percents] { return make_percentiles(t, percents); };
+  if (as_array) b.outputs.push_back({"percentiles_" + a[0].name_part, column_type::dynamic});
+  const int weight_arg = weighted ? 1 : -1;
+  b.make = [t, percents, weight_arg, as_array] { return make_percentiles(t, percents, weight_arg, as_array); };
   return b;
+}
+
+bind_result bind_count_distinct(args_t a, bool with_pred) {
+  if (auto e = check_arity(a, with_pred ? 2 : 1, with_pred ? 2 : 1)) return *e;
+  if (with_pred)
+    if (auto e = check_bool(a, 1)) return *e;
+  if (a[0].info.type == column_type::dynamic)
+    return "argument 1 must be a scalar, found dynamic; convert it (tolong(), tostring()...)";
+  int pred = with_pred ? 1 : -1;
+  return one((with_pred ? "count_distinctif_" : "count_distinct_") + a[0].name_part, column_type::long_,
+             [pred] { return make_count_distinct(pred); });
+}
+
+bind_result bind_make_bag(args_t a, bool with_pred) {
+  size_t lo = with_pred ? 2 : 1;
+  if (auto e = check_arity(a, lo, lo + 1)) return *e;
+  if (a[0].info.type != column_type::dynamic)
+    return "argument 1 must be a dynamic property bag, found " + type_name(a[0].info.type);
+  if (with_pred)
+    if (auto e = check_bool(a, 1)) return *e;
+  constexpr size_t max_keys_limit = 1'048'576;
+  size_t max_keys = max_keys_limit;
+  if (a.size() > lo) {
+    auto v = constant_number(a[lo]);
+    if (!v || *v != std::floor(*v) || *v < 1)
+      return "argument " + std::to_string(lo + 1) + " (maxSize) must be a constant positive integer";
+    max_keys = static_cast<size_t>(std::min(*v, static_cast<double>(max_keys_limit)));
+  }
+  int pred = with_pred ? 1 : -1;
+  return one("bag_" + a[0].name_part, column_type::dynamic, [pred, max_keys] { return make_bag(pred, max_keys); });
+}
+
+bind_result bind_binary_all(args_t a, std::string_view name, char op) {
+  if (auto e = check_arity(a, 1, 1)) return *e;
+  column_type t = a[0].info.type;
+  if (t != column_type::int_ && t != column_type::long_)
+    return "argument 1 must be an int or long, found " + type_name(t);
+  // Kusto.Language names the result after its argument: binary_all_or(Count) is Count.
+  std::string out = a[0].name_part.empty() ? std::string(name) + "_" : a[0].name_part;
+  return one(std::move(out), t, [t, op] { return std::make_unique<binary_all_aggregator>(t, op); });
 }
 
 bind_result bind_collect(args_t a, bool set, bool with_pred, bool with_nulls) {
@@ -738,7 +886,15 @@ bind_result bind_arg(args_t a, bool want_max) {
   return b;
 }
 
-bind_result bind_any(args_t a, bool take_any) {
+bind_result bind_any(args_t a, bool take_any, bool with_pred = false) {
+  if (with_pred) {
+    // take_anyif(x, p): one value, named like take_any's.
+    if (auto e = check_arity(a, 2, 2)) return *e;
+    if (auto e = check_bool(a, 1)) return *e;
+    std::string name = !take_any ? "anyif_" + a[0].name_part : a[0].name_part.empty() ? "any_" : a[0].name_part;
+    column_type t = a[0].info.type;
+    return one(std::move(name), t, [t] { return std::make_unique<any_aggregator>(std::vector<column_type>{t}, 1); });
+  }
   if (auto e = check_arity(a, 1, SIZE_MAX)) return *e;
   bound_aggregate b;
   std::vector<column_type> types;
@@ -747,7 +903,7 @@ bind_result bind_any(args_t a, bool take_any) {
     b.outputs.push_back({std::move(name), a[i].info.type});
     types.push_back(a[i].info.type);
   }
-  b.make = [types] { return std::make_unique<any_aggregator>(types); };
+  b.make = [types] { return std::make_unique<any_aggregator>(types, -1); };
   return b;
 }
 
@@ -779,8 +935,19 @@ std::vector<aggregate_function> make_registry() {
   add("maxif", [](args_t a) { return bind_minmax(a, true, true); });
   add("dcount", [](args_t a) { return bind_dcount(a, false); });
   add("dcountif", [](args_t a) { return bind_dcount(a, true); });
-  add("percentile", [](args_t a) { return bind_percentiles(a, false); });
-  add("percentiles", [](args_t a) { return bind_percentiles(a, true); });
+  add("percentile", [](args_t a) { return bind_percentiles(a, false, false, false); });
+  add("percentiles", [](args_t a) { return bind_percentiles(a, true, false, false); });
+  add("percentiles_array", [](args_t a) { return bind_percentiles(a, true, false, true); });
+  add("percentilew", [](args_t a) { return bind_percentiles(a, false, true, false); });
+  add("percentilesw", [](args_t a) { return bind_percentiles(a, true, true, false); });
+  add("percentilesw_array", [](args_t a) { return bind_percentiles(a, true, true, true); });
+  add("count_distinct", [](args_t a) { return bind_count_distinct(a, false); });
+  add("count_distinctif", [](args_t a) { return bind_count_distinct(a, true); });
+  add("make_bag", [](args_t a) { return bind_make_bag(a, false); });
+  add("make_bag_if", [](args_t a) { return bind_make_bag(a, true); });
+  add("binary_all_or", [](args_t a) { return bind_binary_all(a, "binary_all_or", '|'); });
+  add("binary_all_and", [](args_t a) { return bind_binary_all(a, "binary_all_and", '&'); });
+  add("binary_all_xor", [](args_t a) { return bind_binary_all(a, "binary_all_xor", '^'); });
   add("make_list", [](args_t a) { return bind_collect(a, false, false, false); });
   add("make_list_if", [](args_t a) { return bind_collect(a, false, true, false); });
   add("make_list_with_nulls", [](args_t a) { return bind_collect(a, false, false, true); });
@@ -790,6 +957,8 @@ std::vector<aggregate_function> make_registry() {
   add("arg_min", [](args_t a) { return bind_arg(a, false); });
   add("take_any", [](args_t a) { return bind_any(a, true); });
   add("any", [](args_t a) { return bind_any(a, false); });
+  add("take_anyif", [](args_t a) { return bind_any(a, true, true); });
+  add("anyif", [](args_t a) { return bind_any(a, false, true); });
   add("variance", [](args_t a) { return bind_variance(a, "variance", false, false, false); });
   add("varianceif", [](args_t a) { return bind_variance(a, "varianceif", false, false, true); });
   add("variancep", [](args_t a) { return bind_variance(a, "variancep", true, false, false); });

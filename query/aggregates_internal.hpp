@@ -50,8 +50,15 @@ inline void each_row(const uint32_t* group_of_row, size_t rows, const model::col
 void append_json(std::string& out, const model::column_data& c, size_t row);
 
 std::unique_ptr<aggregator> make_dcount(model::column_type type, int accuracy, int pred_arg);
-/// `percents` are 0..100; one output column per percent.
-std::unique_ptr<aggregator> make_percentiles(model::column_type type, std::vector<double> percents);
+/// `percents` are 0..100; one output column per percent, or one dynamic array when `as_array`
+/// (percentiles_array). `weight_arg` >= 0: argument holding each value's integer weight
+/// (percentilew, percentilesw).
+std::unique_ptr<aggregator> make_percentiles(model::column_type type, std::vector<double> percents, int weight_arg = -1,
+                                             bool as_array = false);
+/// count_distinct (exact) and count_distinctif.
+std::unique_ptr<aggregator> make_count_distinct(int pred_arg);
+/// make_bag / make_bag_if: the merge of a group's property bags, at most `max_keys` keys.
+std::unique_ptr<aggregator> make_bag(int pred_arg, size_t max_keys);
 /// make_list / make_set and their _if forms; `with_nulls` keeps nulls as JSON null.
 std::unique_ptr<aggregator> make_collect(int pred_arg, size_t max_size, bool set, bool with_nulls);
 

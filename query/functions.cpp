@@ -479,7 +479,7 @@ struct list_elements {
   std::vector<size_t> columns;  // indexes into args of non-constant elements
 };
 
-void add_json_element(const nlohmann::json& j, list_elements& out) {
+void add_json_element(const json& j, list_elements& out) {
   column_data c;
   if (j.is_string()) {
     c = vec::constant(ct::string, j.get<std::string>());
@@ -492,7 +492,7 @@ void add_json_element(const nlohmann::json& j, list_elements& out) {
   } else if (j.is_null()) {
     return;
   } else {
-    c = vec::constant(ct::dynamic, j.dump());
+    c = vec::constant(ct::dynamic, dump_json(j));
   }
   out.constants.push_back(std::move(c));
 }
@@ -505,7 +505,7 @@ std::variant<list_elements, std::string> gather_elements(std::span<const arg_inf
       continue;
     }
     if (args[i].type == ct::dynamic && std::holds_alternative<std::string>(*args[i].constant)) {
-      auto j = nlohmann::json::parse(std::get<std::string>(*args[i].constant), nullptr, false);
+      auto j = parse_json_text(std::get<std::string>(*args[i].constant));
       if (j.is_array()) {
         for (const auto& e : j) add_json_element(e, out);
         continue;
@@ -736,25 +736,23 @@ column_data access_loop(const column_data& d, size_t rows, Step step) {
       out.append_null();
       continue;
     }
-    auto j = nlohmann::json::parse(x[r], nullptr, false);
-    const nlohmann::json* sub = j.is_discarded() ? nullptr : step(j, r);
+    auto j = parse_json_text(x[r]);
+    const json* sub = j.is_discarded() ? nullptr : step(j, r);
     if (!sub || sub->is_null())
       out.append_null();
-    else if (sub->is_number_float())
-      out.append_text(format_real(sub->get<double>()));  // Kusto prints 118.0 as 118
     else
-      out.append_text(sub->dump());
+      out.append_text(dump_json(*sub));
   }
   return out;
 }
 
-const nlohmann::json* json_member(const nlohmann::json& j, std::string_view key) {
+const json* json_member(const json& j, std::string_view key) {
   if (!j.is_object()) return nullptr;
   auto it = j.find(key);
   return it == j.end() ? nullptr : &*it;
 }
 
-const nlohmann::json* json_index(const nlohmann::json& j, int64_t i) {
+const json* json_index(const json& j, int64_t i) {
   if (!j.is_array()) return nullptr;
   auto n = static_cast<int64_t>(j.size());
   if (i < 0) i += n;
@@ -770,14 +768,14 @@ bind_result bind_access(bool member, std::span<const arg_info> args) {
   if (k == ct::string)
     return bound_function{ct::dynamic, [](args_t a, size_t rows, eval_context&) {
                             text_in key(*a[1]);
-                            return access_loop(*a[0], rows, [&](const nlohmann::json& j, size_t r) {
+                            return access_loop(*a[0], rows, [&](const json& j, size_t r) {
                               return json_member(j, key[r]);
                             });
                           }};
   if (!member && is_integer(k))
     return bound_function{ct::dynamic, [](args_t a, size_t rows, eval_context&) {
                             int_in idx(*a[1]);
-                            return access_loop(*a[0], rows, [&](const nlohmann::json& j, size_t r) {
+                            return access_loop(*a[0], rows, [&](const json& j, size_t r) {
                               return idx.null(r) ? nullptr : json_index(j, idx[r]);
                             });
                           }};

@@ -60,6 +60,12 @@ struct scalar_function {
   /// error message that completes "<name>(): ...", e.g. "argument 1 must be a string, found
   /// long" or "expects 2 or 3 arguments, found 1".
   std::function<std::variant<bound_function, std::string>(std::span<const arg_info> args)> bind;
+  /// With function_and_argument naming: the word the name starts with when it is not the
+  /// function's own (Kusto names gettype(Value) type_Value); empty: the function's name.
+  std::string_view result_prefix;
+  /// A new value on every call (rand(), new_guid()): never folded into a constant, even when
+  /// every argument is one.
+  bool per_row = false;
 };
 
 /// The function named `name` (case-sensitive, as Kusto), aliases included (iif/iff,
@@ -87,6 +93,16 @@ std::vector<std::string_view> scalar_function_names();
 /// strings, regex and datetime/timespan functions).
 std::vector<scalar_function> operator_and_core_functions();
 std::vector<scalar_function> text_and_time_functions();
+
+/// Row `row` of `c` as one JSON value, the way Kusto puts a value into a dynamic (make_list,
+/// pack, make-series arrays): null as null, numbers and bools as JSON, reals without a trailing
+/// ".0" (NaN and infinities as the strings "NaN"/"Infinity"), datetimes as strings with seven
+/// fraction digits ("2017-01-01T00:00:00.0000000Z"), timespans, strings and guids as strings,
+/// a dynamic cell as its own JSON.
+std::string dynamic_text(const model::column_data& c, size_t row);
+/// JSON text re-printed as Kusto prints a dynamic value (keys in their order, 118.0 as 118);
+/// text that is not JSON comes back as a JSON string of itself.
+std::string normalize_dynamic(std::string_view json_text);
 
 /// Helpers for writing functions and the executor alike.
 namespace vec {

@@ -5,8 +5,8 @@
 // - tolong()/todouble() of a datetime give .NET ticks (since 0001-01-01), as Kusto; of a
 //   timespan its ticks. todatetime()/totimespan() of a number are null.
 // - toint()/tolong() of text accept integers only ("2.5" is null, like .NET's TryParse).
-// - hash() is FNV-1a over the value's bytes, finished with a 64-bit mix: stable across runs and
-//   nodes, but not Kusto's hash (xxhash64 of its own encoding), so the numbers differ.
+// - hash() is xxhash64 as Kusto's (see kusto_hash for the encodings the docs pin down and the
+//   ones inferred).
 
 #include <algorithm>
 #include <array>
@@ -15,7 +15,9 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <limits>
+#include <random>
 #include <nlohmann/json.hpp>
+#include <xxhash.h>
 
 #include "ingest/convert.hpp"
 #include "query/functions_internal.hpp"
@@ -241,7 +243,7 @@ json_kind classify_json(std::string_view text, std::string& str) {
   if (text.empty()) return json_kind::invalid;
   switch (text[0]) {
     case '"': {
-      auto j = nlohmann::json::parse(text, nullptr, false);
+      auto j = parse_json_text(text);
       if (!j.is_string()) return json_kind::invalid;
       str = j.get<std::string>();
       return json_kind::string;
@@ -277,26 +279,144 @@ void append_text_of(const column_data& c, size_t row, std::string& out) {
 }
 
 std::string to_json_text(const column_data& c, size_t row) {
+  if (c.type == ct::string) {
+    // parse_json(): valid JSON is kept (re-printed as Kusto prints it); anything else becomes a
+    // JSON string.
+    return normalize_dynamic(c.text_at(row));
+  }
+  return dynamic_text(c, row);
+}
+
+json parse_json_text(std::string_view text) { return json::parse(text, nullptr, false); }
+
+void append_json_quoted(std::string_view s, std::string& out) {
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+void append_json_real(double v, std::string& out) {
+  // JSON has no NaN or infinities: Kusto writes them as strings. Finite reals take tostring()'s
+  // .NET layout, which is valid JSON ("118", "1.5", "1E+15", "1E-05").
+  if (std::isnan(v)) {
+    out += "\"NaN\"";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  } else {
+    out += format_real(v);
+  }
+}
+
+void append_dump_json(const json& j, std::string& out) {
+  switch (j.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!first) out += ',';
+        first = false;
+        append_json_quoted(it.key(), out);
+        out += ':';
+        append_dump_json(it.value(), out);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : j) {
+        if (!first) out += ',';
+        first = false;
+        append_dump_json(e, out);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::string: append_json_quoted(j.get_ref<const std::string&>(), out); return;
+    case json::value_t::boolean: out += j.get<bool>() ? "true" : "false"; return;
+    case json::value_t::number_integer: out += std::to_string(j.get<int64_t>()); return;
+    case json::value_t::number_unsigned: out += std::to_string(j.get<uint64_t>()); return;
+    case json::value_t::number_float: append_json_real(j.get<double>(), out); return;
+    default: out += "null"; return;  // null, discarded, binary (never made from text)
+  }
+}
+
+std::string dump_json(const json& j) {
+  std::string out;
+  append_dump_json(j, out);
+  return out;
+}
+
+}  // namespace tributary::query::detail
+
+namespace tributary::query {
+
+using detail::ct;
+
+std::string dynamic_text(const model::column_data& c, size_t row) {
+  if (c.type != ct::string && c.is_null(row)) return "null";
+  std::string out;
   switch (c.type) {
     case ct::bool_: return c.ints[row] ? "true" : "false";
     case ct::int_:
     case ct::long_: return std::to_string(c.ints[row]);
-    case ct::real: return nlohmann::json(c.reals[row]).dump();
-    case ct::decimal: return std::string(c.text_at(row));
-    case ct::dynamic: return std::string(c.text_at(row));
-    case ct::string: {
-      // parse_json(): valid JSON is kept (compacted); anything else becomes a JSON string.
-      auto j = nlohmann::json::parse(c.text_at(row), nullptr, false);
-      if (j.is_discarded()) return nlohmann::json(std::string(c.text_at(row))).dump();
-      return j.dump();
+    case ct::real: detail::append_json_real(c.reals[row], out); return out;
+    case ct::datetime: {
+      // Inside dynamic, Kusto writes .NET's round-trip form: always seven fraction digits.
+      std::string t = ingest::detail::format_datetime(c.ints[row]);
+      const size_t z = t.size() - 1;
+      const size_t dot = t.rfind('.');
+      if (dot == std::string::npos || dot < t.rfind(':'))
+        t.insert(z, ".0000000");
+      else
+        t.insert(z, 7 - (z - dot - 1), '0');
+      detail::append_json_quoted(t, out);
+      return out;
     }
-    default: {
-      std::string s;
-      append_text_of(c, row, s);
-      return nlohmann::json(s).dump();
+    case ct::timespan: detail::append_json_quoted(detail::format_timespan(c.ints[row]), out); return out;
+    case ct::decimal:
+    case ct::dynamic: {
+      auto text = c.text_at(row);
+      return text.empty() ? "null" : std::string(text);
     }
+    default: detail::append_json_quoted(c.text_at(row), out); return out;  // string, guid
   }
 }
+
+std::string normalize_dynamic(std::string_view json_text) {
+  auto j = detail::parse_json_text(json_text);
+  std::string out;
+  if (j.is_discarded())
+    detail::append_json_quoted(json_text, out);
+  else
+    detail::append_dump_json(j, out);
+  return out;
+}
+
+}  // namespace tributary::query
+
+namespace tributary::query::detail {
 
 // ---------------------------------------------------------------------------------------------
 // Conversions, one value at a time. The switch on the column's type is the same for every row
@@ -447,7 +567,11 @@ bool text_value(const column_data& c, size_t r, ct to, std::string& out) {
   std::string buf;
   switch (to) {
     case ct::string: append_text_of(c, r, out); return true;
-    case ct::dynamic: out += to_json_text(c, r); return true;
+    case ct::dynamic:
+      // parse_json('') is null (gettype-function doc: gettype(parse_json('')) is "null").
+      if (c.type == ct::string && ing::trim_space(c.text_at(r)).empty()) return false;
+      out += to_json_text(c, r);
+      return true;
     case ct::guid: {
       if (c.type == ct::guid) {
         out += c.text_at(r);
@@ -528,8 +652,9 @@ namespace {
 using rn = result_naming;
 using span_args = std::span<const arg_info>;
 
-scalar_function make_fn(std::string_view name, rn naming, std::function<bind_result(span_args)> bind) {
-  return scalar_function{name, naming, std::move(bind)};
+scalar_function make_fn(std::string_view name, rn naming, std::function<bind_result(span_args)> bind,
+                        std::string_view result_prefix = {}, bool per_row = false) {
+  return scalar_function{name, naming, std::move(bind), result_prefix, per_row};
 }
 
 bool any_set(const std::vector<std::optional<ct>>& conv) {
@@ -999,23 +1124,49 @@ bind_result bind_bin_at(span_args args) {
                         }};
 }
 
-uint64_t mix64(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
+// Kusto's hash() is xxhash64 (seed 0) of the value's own bytes. Documented values pin down two
+// encodings: a string hashes its UTF-8 bytes (hash("World") = 1846988464401551951) and a
+// datetime its .NET ticks as 8 little-endian bytes (hash_xxhash64(datetime(2015-01-01)) =
+// 1380966698541616202). The others follow the same rule (inferred): long, timespan and real
+// their 8 bytes, int its 4, bool 1, a guid .NET's 16-byte layout, dynamic its JSON text.
+uint64_t xxh64_le(uint64_t v, size_t bytes) {
+  unsigned char b[8];
+  for (size_t i = 0; i < bytes; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
+  return XXH64(b, bytes, 0);
 }
 
-uint64_t fnv1a(const void* data, size_t n) {
-  auto* p = static_cast<const unsigned char*>(data);
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
+uint64_t hash_guid(std::string_view g) {
+  // .NET Guid.ToByteArray(): the first three groups little-endian, the last two as written.
+  unsigned char b[16] = {};
+  std::string hex;
+  for (char ch : g)
+    if (ch != '-') hex += ch;
+  if (hex.size() != 32) return XXH64(g.data(), g.size(), 0);
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(std::stoul(hex.substr(2 * i, 2), nullptr, 16)); };
+  static constexpr size_t order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+  for (size_t i = 0; i < 16; ++i) b[i] = byte(order[i]);
+  return XXH64(b, sizeof b, 0);
+}
+
+uint64_t kusto_hash(const column_data& c, size_t r) {
+  switch (c.type) {
+    case ct::bool_: return xxh64_le(c.ints[r] ? 1 : 0, 1);
+    case ct::int_: return xxh64_le(static_cast<uint64_t>(c.ints[r]), 4);
+    case ct::long_:
+    case ct::timespan: return xxh64_le(static_cast<uint64_t>(c.ints[r]), 8);
+    case ct::datetime: return xxh64_le(static_cast<uint64_t>(c.ints[r] + dotnet_epoch_offset), 8);
+    case ct::real: {
+      const double d = c.reals[r] == 0 ? 0.0 : c.reals[r];  // -0 hashes as 0
+      uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      return xxh64_le(bits, 8);
+    }
+    case ct::guid: return hash_guid(c.text_at(r));
+    default: {
+      auto t = c.text_at(r);
+      return XXH64(t.data(), t.size(), 0);
+    }
   }
-  return mix64(h);
 }
 
 bind_result bind_hash(span_args args) {
@@ -1026,24 +1177,13 @@ bind_result bind_hash(span_args args) {
                           const column_data& c = *a[0];
                           column_data none = vec::constant(ct::long_, int64_t{0});
                           int_in mod(has_mod ? *a[1] : none);
-                          const storage st = storage_of(c.type);
                           return map_rows(
                               ct::long_, rows,
                               [&](size_t r) {
                                 return (c.type != ct::string && c.is_null(vec::at(c, r))) || (has_mod && mod.null(r));
                               },
                               [&](size_t r) -> std::optional<int64_t> {
-                                size_t cr = vec::at(c, r);
-                                uint64_t h;
-                                if (st == storage::ints) {
-                                  h = fnv1a(&c.ints[cr], sizeof(int64_t));
-                                } else if (st == storage::reals) {
-                                  double d = c.reals[cr] == 0 ? 0.0 : c.reals[cr];  // -0 hashes as 0
-                                  h = fnv1a(&d, sizeof d);
-                                } else {
-                                  auto t = c.text_at(cr);
-                                  h = fnv1a(t.data(), t.size());
-                                }
+                                const uint64_t h = kusto_hash(c, vec::at(c, r));
                                 if (!has_mod) return static_cast<int64_t>(h);
                                 if (mod[r] <= 0) return std::nullopt;
                                 return static_cast<int64_t>(h % uint64_t(mod[r]));
@@ -1064,7 +1204,7 @@ bind_result bind_array_length(span_args args) {
                               [&](size_t r) -> std::optional<int64_t> {
                                 auto text = ing::trim_space(x[r]);
                                 if (text.empty() || text[0] != '[') return std::nullopt;
-                                auto j = nlohmann::json::parse(text, nullptr, false);
+                                auto j = parse_json_text(text);
                                 if (!j.is_array()) return std::nullopt;
                                 return static_cast<int64_t>(j.size());
                               });
@@ -1078,24 +1218,24 @@ bind_result bind_bag_keys(span_args args) {
                           text_in x(*a[0]);
                           column_data out = vec::make(ct::dynamic, rows);
                           for (size_t r = 0; r < rows; ++r) {
-                            auto j = x.null(r) ? nlohmann::json() : nlohmann::json::parse(x[r], nullptr, false);
+                            auto j = x.null(r) ? json() : parse_json_text(x[r]);
                             if (!j.is_object()) {
                               out.append_null();
                               continue;
                             }
-                            auto keys = nlohmann::json::array();
+                            auto keys = json::array();
                             for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
-                            out.append_text(keys.dump());
+                            out.append_text(dump_json(keys));
                           }
                           return out;
                         }};
 }
 
-nlohmann::json json_of(const column_data& c, size_t r) {
+json json_of(const column_data& c, size_t r) {
   if (c.is_null(r) && c.type != ct::string) return nullptr;
   if (c.type == ct::string) return std::string(c.text_at(r));  // pack keeps strings as strings
-  auto j = nlohmann::json::parse(to_json_text(c, r), nullptr, false);
-  return j.is_discarded() ? nlohmann::json() : j;
+  auto j = parse_json_text(to_json_text(c, r));
+  return j.is_discarded() ? json() : j;
 }
 
 bind_result bind_pack_array(span_args args) {
@@ -1103,9 +1243,9 @@ bind_result bind_pack_array(span_args args) {
   return bound_function{ct::dynamic, [](args_t a, size_t rows, eval_context&) {
                           column_data out = vec::make(ct::dynamic, rows);
                           for (size_t r = 0; r < rows; ++r) {
-                            auto arr = nlohmann::json::array();
+                            auto arr = json::array();
                             for (const column_data* c : a) arr.push_back(json_of(*c, vec::at(*c, r)));
-                            out.append_text(arr.dump());
+                            out.append_text(dump_json(arr));
                           }
                           return out;
                         }};
@@ -1118,15 +1258,100 @@ bind_result bind_pack(span_args args) {
   return bound_function{ct::dynamic, [](args_t a, size_t rows, eval_context&) {
                           column_data out = vec::make(ct::dynamic, rows);
                           for (size_t r = 0; r < rows; ++r) {
-                            auto bag = nlohmann::json::object();
+                            auto bag = json::object();
                             for (size_t i = 0; i + 1 < a.size(); i += 2) {
                               const column_data& k = *a[i];
                               const column_data& v = *a[i + 1];
                               bag[std::string(k.text_at(vec::at(k, r)))] = json_of(v, vec::at(v, r));
                             }
-                            out.append_text(bag.dump());
+                            out.append_text(dump_json(bag));
                           }
                           return out;
+                        }};
+}
+
+// gettype(): Kusto's runtime type names. A dynamic value answers its JSON kind, numbers as
+// "int" when they fit 32 bits (gettype-function doc: gettype(parse_json('1')) is "int"), else
+// "long", and "real" when they have a fraction or exponent. Tributary prints whole reals without
+// ".0" inside dynamic, so a whole real stored there reads back as "int"/"long".
+std::string_view type_name_of_json(std::string_view text) {
+  std::string s;
+  switch (classify_json(text, s)) {
+    case json_kind::null: return "null";
+    case json_kind::string: return "string";
+    case json_kind::boolean: return "bool";
+    case json_kind::array: return "array";
+    case json_kind::object: return "dictionary";
+    case json_kind::number: {
+      int64_t v;
+      if (!ing::parse_long(ing::trim_space(text), v).empty()) return "real";
+      return v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max() ? "int" : "long";
+    }
+    default: return "string";
+  }
+}
+
+bind_result bind_gettype(span_args args) {
+  if (args.size() != 1) return count_error(1, 1, args.size());
+  if (args[0].type != ct::dynamic) {
+    // The static type is the runtime type: one answer for every row, null or not.
+    std::string name(model::to_string(args[0].type));
+    return bound_function{ct::string, [name](args_t, size_t rows, eval_context&) {
+                            column_data out = vec::make(ct::string, rows);
+                            for (size_t r = 0; r < rows; ++r) out.append_text(name);
+                            return out;
+                          }};
+  }
+  return bound_function{ct::string, [](args_t a, size_t rows, eval_context&) {
+                          text_in x(*a[0]);
+                          column_data out = vec::make(ct::string, rows);
+                          for (size_t r = 0; r < rows; ++r) out.append_text(x.null(r) ? "null" : type_name_of_json(x[r]));
+                          return out;
+                        }};
+}
+
+// new_guid() and rand(): a new value for every row. One generator per thread, seeded from the
+// OS once: these are not for cryptography, as Kusto's are not.
+std::mt19937_64& random_engine() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine;
+}
+
+bind_result bind_new_guid(span_args args) {
+  if (!args.empty()) return count_error(0, 0, args.size());
+  return bound_function{ct::guid, [](args_t, size_t rows, eval_context&) {
+                          column_data out = vec::make(ct::guid, rows);
+                          auto& engine = random_engine();
+                          for (size_t r = 0; r < rows; ++r) {
+                            uint64_t hi = engine(), lo = engine();
+                            // RFC 4122 version 4: the version nibble 4, the variant bits 10.
+                            hi = (hi & ~0xF000ULL) | 0x4000ULL;
+                            lo = (lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);
+                            out.append_text(fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xFFFF,
+                                                        hi & 0xFFFF, lo >> 48, lo & 0xFFFFFFFFFFFFULL));
+                          }
+                          return out;
+                        }};
+}
+
+bind_result bind_rand(span_args args) {
+  if (args.size() > 1) return count_error(0, 1, args.size());
+  if (args.empty())
+    return bound_function{ct::real, [](args_t, size_t rows, eval_context&) {
+                            column_data out = fixed(ct::real, rows);
+                            std::uniform_real_distribution<double> unit(0.0, 1.0);
+                            for (size_t r = 0; r < rows; ++r) out.reals[r] = unit(random_engine());
+                            return out;
+                          }};
+  if (!is_integer(args[0].type)) return arg_error(1, "an integer (the range: rand(n) is from 0 to n-1)", args[0].type);
+  return bound_function{ct::long_, [](args_t a, size_t rows, eval_context&) {
+                          int_in n(*a[0]);
+                          return map_rows(
+                              ct::long_, rows, [&](size_t r) { return n.null(r) || n[r] <= 0; },
+                              [&](size_t r) {
+                                std::uniform_int_distribution<int64_t> pick(0, n[r] - 1);
+                                return pick(random_engine());
+                              });
                         }};
 }
 
@@ -1191,6 +1416,11 @@ std::vector<scalar_function> core_functions() {
                           }};
   }));
   f.push_back(make_fn("hash", rn::column_n, bind_hash));
+  f.push_back(make_fn("hash_xxhash64", rn::column_n, bind_hash));
+
+  f.push_back(make_fn("gettype", rn::function_and_argument, bind_gettype, "type"));
+  f.push_back(make_fn("new_guid", rn::column_n, bind_new_guid, {}, true));
+  f.push_back(make_fn("rand", rn::column_n, bind_rand, {}, true));
 
   f.push_back(make_fn("array_length", rn::column_n, bind_array_length));
   f.push_back(make_fn("bag_keys", rn::column_n, bind_bag_keys));

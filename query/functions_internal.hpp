@@ -1,5 +1,5 @@
 #pragma once
-/// Private to query/functions*.cpp: the column readers, loops and conversions the scalar
+/// Private to query/functions*.cpp (and aggregates_sketch.cpp, for dynamic text): the column readers, loops and conversions the scalar
 /// functions are built from. Nothing here is part of the engine's interface.
 
 #include <cstdint>
@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <variant>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "query/functions.hpp"
 
@@ -111,6 +113,20 @@ void append_text_of(const column_data& c, size_t row, std::string& out);
 std::string format_real(double v);
 /// Kusto's text of a timespan: [-][d.]hh:mm:ss[.fffffff].
 std::string format_timespan(int64_t ticks);
+
+/// Dynamic values are JSON text; every function that parses one uses ordered_json, so a property
+/// bag keeps its keys in their input order, as Kusto prints them.
+using json = nlohmann::ordered_json;
+/// Parses JSON text: a discarded value (is_discarded()) when it is not JSON.
+json parse_json_text(std::string_view text);
+/// The text of a dynamic value as Kusto prints it: compact, keys in order, whole reals without
+/// ".0" (118.0 prints 118, as .NET does), NaN and infinities as the strings "NaN", "Infinity".
+std::string dump_json(const json& j);
+void append_dump_json(const json& j, std::string& out);
+/// A JSON string literal of `s` (quotes and escapes), appended to `out`.
+void append_json_quoted(std::string_view s, std::string& out);
+/// The JSON number of a real as Kusto writes it inside a dynamic value.
+void append_json_real(double v, std::string& out);
 
 /// A dynamic value's kind, read from its JSON text.
 enum class json_kind : uint8_t { null, string, number, boolean, array, object, invalid };

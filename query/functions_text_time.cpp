@@ -35,6 +35,8 @@ using model::column_type;
 using args_t = std::span<const column_data* const>;
 using bind_result = std::variant<bound_function, std::string>;
 using bind_fn = std::function<bind_result(std::span<const arg_info>)>;
+using json = nlohmann::ordered_json;  // dynamic keeps its key order (functions_internal.hpp)
+json parse_json_text(std::string_view text) { return json::parse(text, nullptr, false); }
 
 constexpr int64_t tick_us = 10;
 constexpr int64_t tick_ms = 10'000;
@@ -165,7 +167,7 @@ void append_as_text(const column_data& c, size_t r, std::string& out) {
       const std::string_view j = c.text_at(r);
       // A dynamic string's text is the string itself, not its JSON quoting.
       if (!j.empty() && j.front() == '"') {
-        auto v = nlohmann::json::parse(j, nullptr, false);
+        auto v = parse_json_text(j);
         if (v.is_string()) {
           out += v.get_ref<const std::string&>();
           return;
@@ -1034,7 +1036,7 @@ std::vector<scalar_function> string_functions() {
     std::vector<int> selected;
     if (a.size() == 3) {
       auto text = constant_text(a[1]);
-      auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+      auto j = text ? parse_json_text(*text) : json();
       if (!j.is_array() || j.empty())
         return std::string("argument 2 (the capture groups) must be a constant dynamic array, e.g. dynamic([1, 3])");
       for (const auto& g : j) {

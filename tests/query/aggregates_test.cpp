@@ -315,6 +315,102 @@ TEST(aggregates, arg_max_and_arg_min_return_the_row) {
   EXPECT_EQ(cells(sx.run()), (std::vector<std::string>{"one", "1"}));
 }
 
+TEST(aggregates, arg_max_of_a_group_without_values_returns_its_first_row) {
+  // arg-max-aggregation-function doc: Banana's Versions are all null, and the answer keeps its
+  // first row (Yellow) with a null Version; a later value replaces such a row.
+  auto version = [] { return longs({1, std::nullopt, std::nullopt, std::nullopt, 1, 2}, column_type::int_); };
+  auto color = [] { return strings({"Red", "Green", "Yellow", "Green", "Brown", "Green"}); };
+  std::vector<uint32_t> fruit{0, 0, 1, 1, 2, 2};
+  call mx("arg_max", {column_arg(column_type::int_, "Version"), column_arg(S, "Color")}, {version(), color()});
+  EXPECT_EQ(cells(mx.run(fruit, 3)), (std::vector<std::string>{"1", "null", "2", "Red", "Yellow", "Green"}));
+  EXPECT_EQ(cells(mx.run_split(fruit, 3, 3)), (std::vector<std::string>{"1", "null", "2", "Red", "Yellow", "Green"}));
+  call nulls_first("arg_min", {column_arg(L, "x"), column_arg(S, "s")},
+                   {longs({std::nullopt, 5, std::nullopt, 4}), strings({"a", "b", "c", "d"})});
+  EXPECT_EQ(cells(nulls_first.run()), (std::vector<std::string>{"4", "d"}));
+  EXPECT_EQ(cells(nulls_first.run_split(zeros(4), 1, 1)), (std::vector<std::string>{"4", "d"}));
+}
+
+TEST(aggregates, count_distinct_is_exact) {
+  std::vector<std::optional<int64_t>> v;
+  for (int64_t i = 0; i < 20000; ++i) v.push_back(i % 7919);
+  v.push_back(std::nullopt);
+  call c("count_distinct", {column_arg(L, "x")}, {longs(v)});
+  EXPECT_EQ(c.bound.outputs[0].name, "count_distinct_x");
+  EXPECT_EQ(c.bound.outputs[0].type, L);
+  EXPECT_EQ(one_cell(c.run()), "7919");
+  EXPECT_EQ(one_cell(call("count_distinct", {column_arg(R, "r")}, {reals({0.0, -0.0, 1.5, std::nullopt})}).run()), "2");
+  EXPECT_EQ(one_cell(call("count_distinctif", {column_arg(S, "s"), column_arg(B, "")},
+                          {strings({"a", "b", "a", "c"}), bools({true, true, true, false})})
+                         .run()),
+            "2");
+}
+
+TEST(aggregates, take_anyif_takes_a_value_where_the_predicate_holds) {
+  call c("take_anyif", {column_arg(S, "Level"), column_arg(B, "")}, {strings({"a", "b", "c"}), bools({false, std::nullopt, true})});
+  EXPECT_EQ(c.bound.outputs[0].name, "Level");
+  EXPECT_EQ(c.bound.outputs[0].type, S);
+  EXPECT_EQ(one_cell(c.run()), "c");
+}
+
+TEST(aggregates, make_bag_merges_bags_first_value_wins) {
+  column_data d;
+  d.type = column_type::dynamic;
+  d.append_text(R"({"b":1,"a":{"z":2.0,"y":[1]}})");
+  d.append_text("[1,2]");  // not a bag: ignored
+  d.append_null();
+  d.append_text(R"({"b":2,"c":"x"})");
+  call c("make_bag", {column_arg(column_type::dynamic, "Props")}, {d});
+  EXPECT_EQ(c.bound.outputs[0].name, "bag_Props");
+  EXPECT_EQ(c.bound.outputs[0].type, column_type::dynamic);
+  EXPECT_EQ(one_cell(c.run()), R"({"b":1,"a":{"z":2,"y":[1]},"c":"x"})");
+  EXPECT_EQ(cells(c.run_split(zeros(4), 1, 2)), (std::vector<std::string>{R"({"b":1,"a":{"z":2,"y":[1]},"c":"x"})"}));
+  call limited("make_bag", {column_arg(column_type::dynamic, "Props"), const_arg(L, int64_t{2})}, {d});
+  EXPECT_EQ(one_cell(limited.run()), R"({"b":1,"a":{"z":2,"y":[1]}})");
+  auto bad = find_aggregate_function("make_bag")->bind(std::vector{column_arg(L, "x")});
+  EXPECT_TRUE(std::holds_alternative<std::string>(bad));
+}
+
+TEST(aggregates, percentiles_array_answers_one_dynamic_array) {
+  call c("percentiles_array", {column_arg(L, "x"), const_arg(L, int64_t{50}), const_arg(L, int64_t{100})},
+         {longs({5, 1, 3, 2, 4})});
+  ASSERT_EQ(c.bound.outputs.size(), 1u);
+  EXPECT_EQ(c.bound.outputs[0].name, "percentiles_x");
+  EXPECT_EQ(c.bound.outputs[0].type, column_type::dynamic);
+  EXPECT_EQ(one_cell(c.run()), "[3,5]");
+  call from_array("percentiles_array", {column_arg(R, "r"), const_arg(column_type::dynamic, std::string("[25, 75]"))},
+                  {reals({1.5, 2.5, 3.5, 4.5})});
+  EXPECT_EQ(one_cell(from_array.run()), "[1.5,3.5]");
+}
+
+TEST(aggregates, weighted_percentiles_count_each_value_weight_times) {
+  // 1 weighs 1, 2 weighs 1, 3 weighs 8: ten values, eight of them 3.
+  call w("percentilesw", {column_arg(L, "x"), column_arg(L, "w"), const_arg(L, int64_t{10}), const_arg(L, int64_t{20}),
+                          const_arg(L, int64_t{50})},
+         {longs({1, 2, 3}), longs({1, 1, 8})});
+  ASSERT_EQ(w.bound.outputs.size(), 3u);
+  EXPECT_EQ(w.bound.outputs[0].name, "percentile_x_10");
+  EXPECT_EQ(cells(w.run()), (std::vector<std::string>{"1", "2", "3"}));
+  call one("percentilew", {column_arg(R, "x"), column_arg(L, "w"), const_arg(L, int64_t{50})},
+           {reals({1.0, 2.0}), longs({1, 3})});
+  EXPECT_EQ(one.bound.outputs[0].name, "percentile_x_50");
+  EXPECT_EQ(one_cell(one.run()), "2");
+  auto bad = find_aggregate_function("percentilew")->bind(
+      std::vector{column_arg(R, "x"), column_arg(R, "w"), const_arg(L, int64_t{50})});
+  EXPECT_TRUE(std::holds_alternative<std::string>(bad));
+}
+
+TEST(aggregates, binary_all_are_named_and_typed_after_their_argument) {
+  auto x = [] { return longs({6, std::nullopt, 3, 5}); };
+  call o("binary_all_or", {column_arg(L, "Count")}, {x()});
+  EXPECT_EQ(o.bound.outputs[0].name, "Count");
+  EXPECT_EQ(o.bound.outputs[0].type, L);
+  EXPECT_EQ(one_cell(o.run()), "7");
+  EXPECT_EQ(one_cell(call("binary_all_and", {column_arg(L, "Count")}, {x()}).run()), "0");
+  EXPECT_EQ(one_cell(call("binary_all_xor", {column_arg(L, "Count")}, {x()}).run()), "0");
+  EXPECT_EQ(one_cell(call("binary_all_or", {column_arg(column_type::int_, "i")}, {longs({std::nullopt}, column_type::int_)}).run()),
+            "null");
+}
+
 TEST(aggregates, variance_and_stdev) {
   auto x = [] { return reals({1, 2, 3, 4, std::nullopt}); };
   EXPECT_EQ(one_cell(call("variance", {column_arg(R, "x")}, {x()}).run()), "1.666666667");
@@ -326,13 +422,13 @@ TEST(aggregates, variance_and_stdev) {
 TEST(aggregates, make_list_writes_json) {
   column_data dt = longs({0, 1'000'000}, column_type::datetime);
   EXPECT_EQ(one_cell(call("make_list", {column_arg(column_type::datetime, "t")}, {dt}).run()),
-            "[\"1970-01-01T00:00:00Z\",\"1970-01-01T00:00:00.1Z\"]");
+            "[\"1970-01-01T00:00:00.0000000Z\",\"1970-01-01T00:00:00.1000000Z\"]");  // Kusto's dynamic form
   column_data ts = longs({36'000'000'000LL, -15'000'000}, column_type::timespan);
   EXPECT_EQ(one_cell(call("make_list", {column_arg(column_type::timespan, "t")}, {ts}).run()),
             "[\"01:00:00\",\"-00:00:01.5000000\"]");
   EXPECT_EQ(one_cell(call("make_list", {column_arg(S, "s")}, {strings({"a\"b", "c\\", ""})}).run()),
             "[\"a\\\"b\",\"c\\\\\",\"\"]");
-  EXPECT_EQ(one_cell(call("make_list", {column_arg(R, "r")}, {reals({1, 2.5, NAN})}).run()), "[1.0,2.5,\"NaN\"]");
+  EXPECT_EQ(one_cell(call("make_list", {column_arg(R, "r")}, {reals({1, 2.5, NAN})}).run()), "[1,2.5,\"NaN\"]");
   EXPECT_EQ(one_cell(call("make_list", {column_arg(B, "b")}, {bools({true, false})}).run()), "[true,false]");
   EXPECT_EQ(one_cell(call("make_list", {column_arg(L, "x"), const_arg(L, int64_t{2})}, {longs({1, 2, 3})}).run()),
             "[1,2]");
@@ -389,6 +485,17 @@ TEST(aggregates, merge_of_saved_partials_equals_one_pass) {
   calls.emplace_back("take_any", std::vector{column_arg(L, "x")}, std::vector{longs(xl)});
   calls.emplace_back("any", std::vector{column_arg(L, "x"), column_arg(S, "s")}, std::vector{longs(xl), strings(xs)});
   calls.emplace_back("variance", std::vector{column_arg(R, "x")}, std::vector{reals(xr)});
+  calls.emplace_back("count_distinct", std::vector{column_arg(S, "x")}, std::vector{strings(xs)});
+  calls.emplace_back("count_distinctif", std::vector{column_arg(L, "x"), column_arg(B, "")}, std::vector{longs(xl), bools(p)});
+  calls.emplace_back("take_anyif", std::vector{column_arg(L, "x"), column_arg(B, "")}, std::vector{longs(xl), bools(p)});
+  calls.emplace_back("percentiles_array", std::vector{column_arg(L, "x"), const_arg(L, int64_t{10}), const_arg(R, 50.5)},
+                     std::vector{longs(xl)});
+  calls.emplace_back("percentilesw", std::vector{column_arg(R, "x"), column_arg(L, "w"), const_arg(L, int64_t{25}),
+                                                 const_arg(L, int64_t{75})},
+                     std::vector{reals(xr), longs(xl)});
+  calls.emplace_back("binary_all_or", std::vector{column_arg(L, "x")}, std::vector{longs(xl)});
+  calls.emplace_back("binary_all_and", std::vector{column_arg(L, "x")}, std::vector{longs(xl)});
+  calls.emplace_back("binary_all_xor", std::vector{column_arg(L, "x")}, std::vector{longs(xl)});
   calls.emplace_back("stdevp", std::vector{column_arg(L, "x")}, std::vector{longs(xl)});
   for (const call& c : calls) {
     // count() has no argument columns: its rows come from the group ids alone.

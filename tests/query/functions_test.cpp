@@ -435,7 +435,7 @@ TEST(functions, parse_json_and_helpers) {
   EXPECT_EQ(run("parsejson", {longs({5})}), (V{"5"s}));
   auto arr = texts({"[1,2,3]", R"({"k":1,"j":2})", std::nullopt}, ct::dynamic);
   EXPECT_EQ(run("array_length", {arr}), (V{int64_t{3}, N, N}));
-  EXPECT_EQ(run("bag_keys", {arr}), (V{N, R"(["j","k"])"s, N}));
+  EXPECT_EQ(run("bag_keys", {arr}), (V{N, R"(["k","j"])"s, N}));  // in the bag's order
   EXPECT_EQ(run("pack_array", {longs({1, std::nullopt}), texts({"a", "b"})}), (V{R"([1,"a"])"s, R"([null,"b"])"s}));
   EXPECT_EQ(run("pack", {lit("k"), longs({7})}), (V{R"({"k":7})"s}));
 }
@@ -591,6 +591,94 @@ TEST(functions, hash_is_stable_and_respects_mod) {
     EXPECT_LT(x, 3);
   }
   EXPECT_EQ(run("hash", {longs({std::nullopt})}), (V{N}));
+}
+
+TEST(functions, hash_is_xxhash64_as_documented) {
+  // hash-function doc: hash("World") = 1846988464401551951, hash("World", 100) = 51;
+  // hash_xxhash64 doc: hash_xxhash64(datetime(2015-01-01)) = 1380966698541616202.
+  EXPECT_EQ(run("hash", {texts({"World"})}), (V{int64_t{1846988464401551951}}));
+  EXPECT_EQ(run("hash", {texts({"World"}), lit(int64_t{100})}), (V{int64_t{51}}));
+  EXPECT_EQ(run("hash_xxhash64", {texts({"World"})}), (V{int64_t{1846988464401551951}}));
+  EXPECT_EQ(run("hash_xxhash64", {dts({"2015-01-01"})}), (V{int64_t{1380966698541616202}}));
+}
+
+TEST(functions, dynamic_keeps_key_order_and_prints_reals_as_kusto) {
+  // parse-json-function doc output: {"value":118.0,"count":5.0} prints {"value":118,"count":5}.
+  EXPECT_EQ(run("parse_json", {texts({R"({"value":118.0,"count":5.0,"b":{"z":1,"a":2.5}})", "1e300", "[0.0,-0.0]"})}),
+            (V{R"({"value":118,"count":5,"b":{"z":1,"a":2.5}})"s, "1E+300"s, "[0,-0]"s}));
+  EXPECT_EQ(run("bag_keys", {texts({R"({"z":1,"a":2})"}, ct::dynamic)}), (V{R"(["z","a"])"s}));
+  EXPECT_EQ(run("pack", {lit("z"), reals({1.0}), lit("a"), dts({"2017-01-01"})}),
+            (V{R"({"z":1,"a":"2017-01-01T00:00:00.0000000Z"})"s}));
+  EXPECT_EQ(run("pack_array", {reals({2.0, 0.5}), longs({1, 2}, ct::timespan)}),
+            (V{R"([2,"00:00:00.0000001"])"s, R"([0.5,"00:00:00.0000002"])"s}));
+  EXPECT_EQ(run(".member", {texts({R"({"d":{"y":1.0,"x":[2.0]}})"}, ct::dynamic), lit("d")}), (V{R"({"y":1,"x":[2]})"s}));
+  EXPECT_EQ(run("todynamic", {dts({"2017-01-01 10:00:00.5"})}), (V{R"("2017-01-01T10:00:00.5000000Z")"s}));
+}
+
+TEST(functions, dynamic_text_renders_cells_as_kusto_puts_them_in_dynamic) {
+  EXPECT_EQ(dynamic_text(dts({"2017-01-01"}).data, 0), R"("2017-01-01T00:00:00.0000000Z")");
+  EXPECT_EQ(dynamic_text(dts({"2017-01-01 00:00:00.1234567"}).data, 0), R"("2017-01-01T00:00:00.1234567Z")");
+  EXPECT_EQ(dynamic_text(dts({std::nullopt}).data, 0), "null");
+  EXPECT_EQ(dynamic_text(reals({4.0}).data, 0), "4");
+  EXPECT_EQ(dynamic_text(reals({10.5}).data, 0), "10.5");
+  EXPECT_EQ(dynamic_text(reals({NAN}).data, 0), R"("NaN")");
+  EXPECT_EQ(dynamic_text(texts({"a\"b"}).data, 0), R"("a\"b")");
+  EXPECT_EQ(dynamic_text(bools({true}).data, 0), "true");
+  EXPECT_EQ(dynamic_text(longs({36'000'000'000LL}, ct::timespan).data, 0), R"("01:00:00")");
+  EXPECT_EQ(normalize_dynamic(R"({ "b" : 1.0, "a" : [ 2.50 ] })"), R"({"b":1,"a":[2.5]})");
+  EXPECT_EQ(normalize_dynamic("not json"), R"("not json")");
+}
+
+TEST(functions, gettype_names_runtime_types) {
+  // gettype-function doc examples.
+  EXPECT_EQ(run("gettype", {texts({"a"})}), (V{"string"s}));
+  EXPECT_EQ(run("gettype", {lit(int64_t{111})}), (V{"long"s}));
+  EXPECT_EQ(run("gettype", {bools({true})}), (V{"bool"s}));
+  EXPECT_EQ(run("gettype", {dts({"2017-01-01"})}), (V{"datetime"s}));
+  EXPECT_EQ(run("gettype", {longs({1}, ct::timespan)}), (V{"timespan"s}));
+  EXPECT_EQ(run("gettype", {reals({123.45})}), (V{"real"s}));
+  EXPECT_EQ(run("gettype", {texts({"12e8b78d-55b4-46ae-b068-26d7a0080254"}, ct::guid)}), (V{"guid"s}));
+  auto d = run_full("parse_json", {texts({"1", R"( "abc" )", R"( {"abc":1} )", "[1, 2, 3]", "", "1.5", "5000000000", "true"})}).data;
+  EXPECT_EQ(run("gettype", {arg{d, false}}),
+            (V{"int"s, "string"s, "dictionary"s, "array"s, "null"s, "real"s, "long"s, "bool"s}));
+  const scalar_function* f = find_scalar_function("gettype");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->naming, result_naming::function_and_argument);
+  EXPECT_EQ(f->result_prefix, "type");  // Kusto names gettype(Value) type_Value
+}
+
+TEST(functions, new_guid_and_rand_give_a_new_value_per_row) {
+  auto g = run_full("new_guid", {}, 100);
+  EXPECT_EQ(g.type, ct::guid);
+  for (size_t r = 0; r < 100; ++r) {
+    auto t = g.data.text_at(r);
+    ASSERT_EQ(t.size(), 36u);
+    EXPECT_EQ(t[14], '4');  // version 4
+    EXPECT_NE(std::string_view("89ab").find(t[19]), std::string_view::npos);  // RFC 4122 variant
+    if (r) {
+      EXPECT_NE(t, g.data.text_at(r - 1));
+    }
+  }
+  EXPECT_TRUE(find_scalar_function("new_guid")->per_row);
+  EXPECT_TRUE(find_scalar_function("rand")->per_row);
+  auto u = run_full("rand", {}, 1000);
+  EXPECT_EQ(u.type, ct::real);
+  double lo = 1, hi = 0;
+  for (double v : u.data.reals) lo = std::min(lo, v), hi = std::max(hi, v);
+  EXPECT_GE(lo, 0.0);
+  EXPECT_LT(hi, 1.0);
+  EXPECT_LT(lo, 0.1);
+  EXPECT_GT(hi, 0.9);
+  auto n = run("rand", {lit(int64_t{3})}, 300);
+  std::vector<int> seen(3);
+  for (auto& v : n) {
+    auto x = std::get<int64_t>(v);
+    ASSERT_GE(x, 0);
+    ASSERT_LT(x, 3);
+    ++seen[static_cast<size_t>(x)];
+  }
+  EXPECT_GT(*std::min_element(seen.begin(), seen.end()), 50);
+  EXPECT_NE(bind_error("rand", {texts({"x"})}), "");
 }
 
 }  // namespace
