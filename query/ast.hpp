@@ -125,6 +125,17 @@ enum class op_kind : uint8_t {
   getschema,
   mv_expand,        ///< exprs (the columns to expand, named or not)
   serialize,        ///< exprs (optional new columns)
+  parse,            ///< predicate = the text; parse_pattern; options: kind (simple, regex, relaxed)
+  parse_where,      ///< as parse, keeping only the rows the pattern matches
+};
+
+/// One piece of a `parse ... with` pattern: text to find, `*` (skip), or a column to extract
+/// (`name` or `name:type`).
+struct parse_element {
+  enum class kind : uint8_t { text, wildcard, column } what = kind::text;
+  std::string text;  ///< text: the literal (a regular expression for kind=regex); column: its name
+  std::optional<model::column_type> type;  ///< column: `:type` when written (string otherwise)
+  position pos;
 };
 
 /// A `join`/`lookup` condition: `on a` (left == right == "a") or `$left.a == $right.b`.
@@ -155,6 +166,7 @@ struct tab_op {
   expr_ptr series_on, series_from, series_to, series_step;
   /// make-series: `agg() default=value`, one entry per exprs entry (null when not given)
   std::vector<expr_ptr> series_defaults;
+  std::vector<parse_element> parse_pattern;  ///< parse, parse-where
 };
 
 enum class source_kind : uint8_t {

@@ -12,6 +12,8 @@
 #include <map>
 #include <set>
 
+#include <re2/re2.h>
+
 #include "query/parser.hpp"
 
 namespace tributary::query {
@@ -125,7 +127,9 @@ std::string expression_name(const expr& e) {
       if (f->naming == result_naming::first_argument) return expression_name(*e.args[0]);
       if (f->naming == result_naming::function_and_argument) {
         auto arg = expression_name(*e.args[0]);
-        return arg.empty() ? "" : e.name + "_" + arg;
+        // gettype(Value) is type_Value: some functions name after a prefix of their own.
+        const std::string prefix = f->result_prefix.empty() ? e.name : std::string(f->result_prefix);
+        return arg.empty() ? "" : prefix + "_" + arg;
       }
       return "";
     }
@@ -134,6 +138,14 @@ std::string expression_name(const expr& e) {
 }
 
 std::string describe(column_type t) { return std::string(model::to_string(t)); }
+
+std::string re2_quote(const std::string& text) { return re2::RE2::QuoteMeta(text); }
+
+bool regex_valid(const std::string& pattern, std::string& error) {
+  re2::RE2 re(pattern, re2::RE2::Quiet);
+  if (!re.ok()) error = re.error();
+  return re.ok();
+}
 
 class binder {
  public:
@@ -256,8 +268,9 @@ class binder {
     b.type = fn.result;
     b.eval = std::move(fn.eval);
     b.args = std::move(args);
+    // Constants fold, but not functions with a value per row (rand(), new_guid()).
     const bool all_constant = std::all_of(b.args.begin(), b.args.end(), [](const auto& a) { return a.is_constant(); });
-    if (all_constant) return fold(std::move(b), pos);
+    if (all_constant && !f->per_row) return fold(std::move(b), pos);
     return b;
   }
 
@@ -884,6 +897,8 @@ class binder {
       }
       case op_kind::make_series: bind_make_series(op, b, s, pipe); break;
       case op_kind::mv_expand: bind_mv_expand(op, b, s, pipe); break;
+      case op_kind::parse:
+      case op_kind::parse_where: bind_parse(op, b, s, pipe); break;
     }
     b.schema = schema_of(s);
     p.ops.push_back(std::move(b));
@@ -1282,6 +1297,65 @@ class binder {
       b.with_index = true;
       out.push_back({index_name, column_type::long_, -1});
     }
+    s = std::move(out);
+  }
+
+  // parse / parse-where (L/parse-operator): the pattern becomes one regular expression anchored
+  // at the start of the text, a lazy group per column (the last one, when nothing follows it,
+  // takes the rest), `*` skipping; kind=regex takes the text pieces as regular expressions.
+  void bind_parse(const tab_op& op, bound_op& b, scope& s, const pipeline& pipe) {
+    b.name = op.kind == op_kind::parse ? "parse" : "parse-where";
+    std::string kind = "simple";
+    for (const auto& [k, v] : op.options)
+      if (k == "kind") kind = v;
+    if (kind != "simple" && kind != "regex" && kind != "relaxed")
+      fail_at(op.pos, fmt::format("{} kind '{}' is unknown: simple (the default), regex or relaxed", b.name, kind));
+    b.parse_strict = kind != "relaxed";
+    b.predicate = bind_expr(*op.predicate, s, &pipe);
+    if (b.predicate.type != column_type::string && b.predicate.type != column_type::dynamic)
+      fail_at(op.predicate->pos, fmt::format("{} reads a string, found {}; convert it with tostring()", b.name,
+                                             describe(b.predicate.type)));
+    std::string regex = "(?s)";  // the text may span lines
+    scope out = s;
+    std::set<std::string> declared;
+    const auto& pattern = op.parse_pattern;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      const auto& e = pattern[i];
+      const bool last = i + 1 == pattern.size();
+      switch (e.what) {
+        case parse_element::kind::text:
+          regex += kind == "regex" ? "(?:" + e.text + ")" : re2_quote(e.text);
+          break;
+        case parse_element::kind::wildcard: regex += last ? ".*" : ".*?"; break;
+        case parse_element::kind::column: {
+          if (!declared.insert(e.text).second)
+            fail_at(e.pos, fmt::format("{} declares the column '{}' twice", b.name, e.text));
+          const column_type type = e.type.value_or(column_type::string);
+          // A number takes the number's text (so that `id:long *` stops after the digits); other
+          // columns take text lazily up to what follows, the last one all the rest.
+          // (kind=simple; relaxed takes any text and leaves what does not convert null).
+          if (kind == "simple" && (type == column_type::long_ || type == column_type::int_)) regex += R"(([-+]?\d+))";
+          else if (kind == "simple" && type == column_type::real) regex += R"(([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))";
+          else regex += last ? "(.*)" : "(.*?)";
+          auto it = std::find_if(out.begin(), out.end(), [&](const auto& c) { return c.name == e.text; });
+          if (it != out.end()) {
+            *it = {e.text, type, -1};
+            b.columns.push_back(static_cast<size_t>(it - out.begin()));
+          } else {
+            out.push_back({e.text, type, -1});
+            b.columns.push_back(out.size() - 1);
+          }
+          b.expand_types.push_back(type);
+          break;
+        }
+      }
+    }
+    if (b.columns.empty()) fail_at(op.pos, fmt::format("{}'s pattern declares no column to extract", b.name));
+    std::string error;
+    if (!regex_valid(regex, error))
+      fail_at(op.pos, fmt::format("{}'s pattern is not a valid regular expression ({})", b.name, error));
+    b.parse_regex = std::move(regex);
+    for (const auto& c : s) pipe.use(c);
     s = std::move(out);
   }
 

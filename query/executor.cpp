@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
+#include <re2/re2.h>
 
 #include "query/binder.hpp"
 #include "query/parser.hpp"
@@ -793,38 +794,8 @@ class join_stage final : public stage {
   std::vector<bool> matched_;
 };
 
-std::string json_value(const column_data& c, size_t r) {
-  if (c.is_null(r)) return "null";
-  switch (c.type) {
-    case column_type::bool_: return c.ints[r] ? "true" : "false";
-    case column_type::real:
-      if (!std::isfinite(c.reals[r])) return std::isnan(c.reals[r]) ? "\"NaN\"" : c.reals[r] > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-      return fmt::format("{}", c.reals[r]);
-    case column_type::dynamic: return std::string(c.text_at(r));
-    case column_type::datetime:
-    case column_type::timespan:
-    case column_type::string:
-    case column_type::guid:
-    case column_type::decimal: {
-      column_data one = vec::make(c.type, 1);
-      append_row(one, c, r);
-      const auto* f = find_scalar_function("tostring");
-      std::vector<const column_data*> args{&one};
-      eval_context ctx;
-      arg_info info;
-      info.type = c.type;
-      auto bound = std::get<bound_function>(f->bind(std::span<const arg_info>(&info, 1)));
-      auto text = bound.eval(args, 1, ctx);
-      std::string out = "\"";
-      for (char ch : text.text_at(0)) {
-        if (ch == '"' || ch == '\\') out += '\\';
-        out += ch;
-      }
-      return out + "\"";
-    }
-    default: return std::to_string(c.ints[r]);
-  }
-}
+// A cell as Kusto writes it inside a dynamic array (make-series).
+std::string json_value(const column_data& c, size_t r) { return dynamic_text(c, r); }
 
 // make-series: per group, one array per aggregate over the axis bins [from, to) (step apart),
 // missing bins with the default, and the axis itself. Given from and to, rows stream into
@@ -1043,16 +1014,16 @@ class mv_expand_stage final : public stage {
       return;
     }
     if (v.is_array()) {
-      for (const auto& e : v) out.push_back(e.dump());
+      for (const auto& e : v) out.push_back(normalize_dynamic(e.dump()));
     } else if (v.is_object()) {
       for (auto it = v.begin(); it != v.end(); ++it) {
         nlohmann::ordered_json one;
         if (op_.bag_as_array) one = nlohmann::ordered_json::array({it.key(), it.value()});
         else one[it.key()] = it.value();
-        out.push_back(one.dump());
+        out.push_back(normalize_dynamic(one.dump()));
       }
     } else {
-      out.push_back(v.dump());
+      out.push_back(normalize_dynamic(v.dump()));
     }
   }
   // An element as the column's type: typeof() casts, it does not parse (a mismatch is null).
@@ -1099,6 +1070,94 @@ class mv_expand_stage final : public stage {
   run_state& st_;
 };
 
+// parse / parse-where: the pattern's regular expression against each row's text, its groups
+// into the declared columns, converted to their types (L/parse-operator, L/parse-where-operator).
+class parse_stage final : public stage {
+ public:
+  parse_stage(const bound_op& op, run_state& st) : op_(op), st_(st), re_(op.parse_regex, re2::RE2::Quiet) {
+    for (auto type : op.expand_types) {
+      if (type == column_type::string) {
+        converters_.emplace_back();
+        continue;
+      }
+      const char* name = type == column_type::int_       ? "toint"
+                         : type == column_type::long_    ? "tolong"
+                         : type == column_type::real     ? "todouble"
+                         : type == column_type::datetime ? "todatetime"
+                         : type == column_type::timespan ? "totimespan"
+                         : type == column_type::bool_    ? "tobool"
+                         : type == column_type::guid     ? "toguid"
+                         : type == column_type::decimal  ? "todecimal"
+                                                         : "todynamic";
+      arg_info info;
+      info.type = column_type::string;
+      auto bound = find_scalar_function(name)->bind(std::span<const arg_info>(&info, 1));
+      if (auto* f = std::get_if<bound_function>(&bound)) converters_.push_back(std::move(f->eval));
+      else fail("InternalServerError", std::string("parse: no conversion ") + name);
+    }
+  }
+  bool push(chunk c) override {
+    auto text = evaluate(op_.predicate, c, st_);
+    const size_t n = op_.columns.size();
+    std::vector<column_data> captured(n, vec::make(column_type::string, c.rows));
+    std::vector<char> matched(c.rows, 0);
+    std::vector<re2::StringPiece> groups(n + 1);
+    for (size_t r = 0; r < c.rows; ++r) {
+      const size_t i = vec::at(text, r);
+      const auto t = text.is_null(i) ? std::string_view() : text.text_at(i);
+      matched[r] = !text.is_null(i) &&
+                   re_.Match(re2::StringPiece(t.data(), t.size()), 0, t.size(), re2::RE2::ANCHOR_START, groups.data(),
+                             static_cast<int>(n + 1));
+      for (size_t g = 0; g < n; ++g)
+        captured[g].append_text(matched[r] ? std::string_view(groups[g + 1].data(), groups[g + 1].size())
+                                           : std::string_view());
+    }
+    // Typed columns: a value that does not convert fails the row's match (simple, regex) or is
+    // null (relaxed).
+    std::vector<column_data> values(n);
+    for (size_t g = 0; g < n; ++g) {
+      if (!converters_[g]) {
+        values[g] = std::move(captured[g]);
+        continue;
+      }
+      std::vector<const column_data*> args{&captured[g]};
+      values[g] = converters_[g](args, c.rows, st_.context);
+      if (op_.parse_strict)
+        for (size_t r = 0; r < c.rows; ++r)
+          if (matched[r] && values[g].is_null(r)) matched[r] = 0;
+    }
+    std::vector<uint32_t> keep;
+    for (uint32_t r = 0; r < c.rows; ++r)
+      if (matched[r] || op_.kind == op_kind::parse) keep.push_back(r);
+    if (keep.empty()) return true;
+    // A row that did not match gets nulls ("" for strings).
+    for (size_t g = 0; g < n; ++g) {
+      column_data fixed = vec::make(op_.expand_types[g], c.rows);
+      for (size_t r = 0; r < c.rows; ++r) {
+        if (matched[r]) append_row(fixed, values[g], r);
+        else if (fixed.type == column_type::string) fixed.append_text("");
+        else fixed.append_null();
+      }
+      values[g] = std::move(fixed);
+    }
+    chunk out = std::move(c);
+    for (size_t g = 0; g < n; ++g) {
+      const size_t to = op_.columns[g];
+      if (to < out.columns.size()) out.columns[to] = std::move(values[g]);
+      else out.columns.push_back(std::move(values[g]));
+    }
+    if (keep.size() != out.rows) out = gather(out, keep);
+    return next->push(std::move(out));
+  }
+  void finish() override { next->finish(); }
+
+ private:
+  const bound_op& op_;
+  run_state& st_;
+  re2::RE2 re_;
+  std::vector<scalar_eval> converters_;
+};
+
 class getschema_stage final : public stage {
  public:
   explicit getschema_stage(const bound_op& op) : op_(op) {}
@@ -1129,6 +1188,8 @@ std::unique_ptr<stage> make_stage(const bound_op& op, run_state& st) {
     case op_kind::make_series: return std::make_unique<make_series_stage>(op, st);
     case op_kind::getschema: return std::make_unique<getschema_stage>(op);
     case op_kind::mv_expand: return std::make_unique<mv_expand_stage>(op, st);
+    case op_kind::parse:
+    case op_kind::parse_where: return std::make_unique<parse_stage>(op, st);
     default: fail("InternalServerError", fmt::format("operator '{}' has no executor", op.name));
   }
 }

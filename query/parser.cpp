@@ -8,6 +8,8 @@
 
 #include "query/parser.hpp"
 
+#include "query/functions.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -1097,9 +1099,12 @@ class parser {
     } else if (name == "serialize") {
       op.kind = op_kind::serialize;
       if (!at_op_end()) parse_named_list(op.exprs);
+    } else if (name == "parse" || name == "parse-where") {
+      op.kind = name == "parse" ? op_kind::parse : op_kind::parse_where;
+      parse_parse(op, name);
     } else {
       static const std::unordered_set<std::string_view> known{
-          "parse", "parse-where", "parse-kv", "evaluate", "search", "find", "mv-apply",
+          "parse-kv", "evaluate", "search", "find", "mv-apply",
           "top-nested", "top-hitters", "sample", "sample-distinct", "fork", "facet", "invoke",
           "scan", "partition", "reduce", "make-graph", "graph-match", "project-smart",
           "extend-schema", "consume", "execute-and-cache", "externaldata", "lookup-kv",
@@ -1279,6 +1284,38 @@ class parser {
     uint32_t from = cur().pos.offset;
     parse_expr();
     return std::string(text_.substr(from, t_[i_ - 1].end - from));
+  }
+
+  // parse [kind=simple|regex|relaxed] [flags=...] <expr> with <pattern>: string literals, `*`
+  // and columns (`name` or `name:type`), in any order.
+  void parse_parse(tab_op& op, std::string_view name) {
+    parse_options(op.options, {"kind", "flags"});
+    op.predicate = parse_expr();
+    expect_word("with", fmt::format("after the text of '{}' ({} Text with \"key=\" value)", name, name));
+    while (!at_op_end()) {
+      parse_element e;
+      e.pos = cur().pos;
+      if (cur().kind == tk::string) {
+        e.what = parse_element::kind::text;
+        while (cur().kind == tk::string) e.text += next().text;  // adjacent literals join
+      } else if (is_punct("*")) {
+        next();
+        e.what = parse_element::kind::wildcard;
+      } else {
+        e.what = parse_element::kind::column;
+        e.text = parse_decl_name("a column name, a string or '*' in the pattern");
+        if (is_punct(":")) {
+          next();
+          const token& ty = cur();
+          auto t = ty.kind == tk::ident ? type_from_name(ty.text) : std::nullopt;
+          if (!t) fail(ty.pos, fmt::format("expected a type name after ':', found {}", describe(ty)));
+          next();
+          e.type = t;
+        }
+      }
+      op.parse_pattern.push_back(std::move(e));
+    }
+    if (op.parse_pattern.empty()) fail(cur().pos, fmt::format("expected a pattern after 'with' in '{}'", name));
   }
 
   void parse_mv_expand(tab_op& op) {
@@ -1955,7 +1992,7 @@ class parser {
     nlohmann::ordered_json j = parse_json_value();
     expect_punct(")", "to close dynamic(...)");
     if (j.is_null()) return literal(pos, std::monostate{}, model::column_type::dynamic);
-    return literal(pos, j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+    return literal(pos, normalize_dynamic(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)),
                    model::column_type::dynamic);
   }
 

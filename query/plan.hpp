@@ -74,6 +74,12 @@ struct bound_op {
   std::vector<model::column_type> expand_types;
   bool bag_as_array = false;               ///< kind=array: a bag's properties as [key, value]
   bool with_index = false;                 ///< with_itemindex: the last output column
+  // parse / parse-where: `predicate` is the text (a string), `parse_regex` the pattern as one
+  // regular expression with a group per column, `columns[i]`/`expand_types[i]` where each
+  // group goes and its type; `parse_strict`: a value that does not convert fails the match
+  // (kind=simple, regex) instead of being null (kind=relaxed).
+  std::string parse_regex;
+  bool parse_strict = true;
   std::vector<model::column> schema;       ///< the operator's output columns
 };
 

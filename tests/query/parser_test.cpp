@@ -175,6 +175,13 @@ std::string show(const tabular_ptr& t) {
       case op_kind::getschema: s += "getschema"; break;
       case op_kind::mv_expand: s += "mv-expand " + show(op.exprs); break;
       case op_kind::serialize: s += "serialize " + show(op.exprs); break;
+      case op_kind::parse:
+      case op_kind::parse_where: {
+        s += std::string(op.kind == op_kind::parse ? "parse " : "parse-where ") + show(op.predicate) + " with";
+        for (const auto& e : op.parse_pattern)
+          s += e.what == parse_element::kind::wildcard ? " *" : e.what == parse_element::kind::text ? " \"" + e.text + "\"" : " " + e.text;
+        break;
+      }
     }
     for (const auto& [k, v] : op.options) {
       if (op.kind != op_kind::union_) s += " {" + k + "=" + v + "}";
@@ -562,8 +569,9 @@ TEST(parser_operators, make_series_render_getschema_mv_expand_serialize) {
 TEST(parser_operators, unknown_and_unsupported) {
   EXPECT_NE(error_of("T | frobnicate").find("expected a query operator after '|'"),
             std::string::npos);
-  EXPECT_NE(error_of("T | parse x with * \"a\" y").find("'parse' is not supported yet"),
+  EXPECT_NE(error_of("T | evaluate bag_unpack(d)").find("'evaluate' is not supported yet"),
             std::string::npos);
+  EXPECT_NE(error_of("T | parse x with").find("expected a pattern after 'with'"), std::string::npos);
   EXPECT_EQ(error_of("T | where Level = \"Error\" |"),
             "Syntax error at line 1, column 28: expected a query operator after '|' (where, "
             "project, summarize, ...), found end of query");
