@@ -215,9 +215,10 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
 }
 
 uint64_t encoded_bytes(const std::vector<model::column>& columns) {
-  // Result (a union tag, a pointer), ResultTable (two pointers), the columns list's tag, the
-  // rows list's tag; each Column a data word, a pointer and its name.
-  uint64_t n = 16 + 16 + 8 + 8;
+  // Result (a union tag, a pointer), ResultTable (three pointers: columns, rows, properties),
+  // the columns list's tag, the rows list's tag; each Column a data word, a pointer and its
+  // name. (Properties are counted by whoever adds them.)
+  uint64_t n = 16 + 24 + 8 + 8;
   for (const auto& c : columns) n += 16 + text_bytes(c.name.size());
   return n;
 }
