@@ -153,6 +153,29 @@ struct run_state {
   }
 };
 
+// An expression's values over a chunk: a column of the chunk itself (no copy) or computed.
+struct evaluated {
+  const column_data* ref = nullptr;
+  column_data own;
+  const column_data& get() const { return ref ? *ref : own; }
+};
+
+column_data evaluate(const bound_expr& e, const chunk& c, run_state& st);
+
+evaluated eval_view(const bound_expr& e, const chunk& c, run_state& st) {
+  evaluated out;
+  if (e.what == bound_expr::kind::column) {
+    const auto& col = c.columns[e.column];
+    if (col.size() == 0 && c.rows > 0) fail("InternalServerError", "a column the scan left out was read");
+    out.ref = &col;
+  } else if (e.what == bound_expr::kind::constant) {
+    out.ref = &e.constant;
+  } else {
+    out.own = evaluate(e, c, st);
+  }
+  return out;
+}
+
 column_data evaluate(const bound_expr& e, const chunk& c, run_state& st) {
   switch (e.what) {
     case bound_expr::kind::constant: return e.constant;
@@ -168,11 +191,11 @@ column_data evaluate(const bound_expr& e, const chunk& c, run_state& st) {
       return out;
     }
     case bound_expr::kind::call: {
-      std::vector<column_data> values;
+      std::vector<evaluated> values;
       values.reserve(e.args.size());
-      for (const auto& a : e.args) values.push_back(evaluate(a, c, st));
+      for (const auto& a : e.args) values.push_back(eval_view(a, c, st));
       std::vector<const column_data*> args;
-      for (const auto& v : values) args.push_back(&v);
+      for (const auto& v : values) args.push_back(&v.get());
       auto out = e.eval(args, c.rows, st.context);
       if (st.context.error) fail("BadRequest_SemanticError", *st.context.error);
       return out;
@@ -184,6 +207,17 @@ column_data evaluate(const bound_expr& e, const chunk& c, run_state& st) {
 column_data evaluate_full(const bound_expr& e, const chunk& c, run_state& st) {
   return expand(evaluate(e, c, st), c.rows);
 }
+
+// Several expressions' values, and pointers to them (for grouping and aggregates).
+struct evaluated_list {
+  std::vector<evaluated> values;
+  std::vector<const column_data*> pointers;
+  evaluated_list(const std::vector<bound_expr>& exprs, const chunk& c, run_state& st) {
+    values.reserve(exprs.size());
+    for (const auto& e : exprs) values.push_back(eval_view(e, c, st));
+    for (const auto& v : values) pointers.push_back(&v.get());
+  }
+};
 
 // ----- stages -----
 
@@ -204,7 +238,8 @@ class where_stage final : public stage {
  public:
   where_stage(const bound_op& op, run_state& st) : op_(op), st_(st) {}
   bool push(chunk c) override {
-    auto keep = evaluate(op_.predicate, c, st_);
+    auto viewed = eval_view(op_.predicate, c, st_);
+    const auto& keep = viewed.get();
     std::vector<uint32_t> selection;
     if (keep.size() == 1 && c.rows != 1) {
       if (keep.is_null(0) || keep.ints[0] == 0) return true;
@@ -301,9 +336,10 @@ class count_stage final : public stage {
 };
 
 // Group keys as bytes: a null flag, then 8 bytes or the text and its length, per key.
-void key_bytes(std::string& out, const std::vector<column_data>& keys, size_t r) {
+void key_bytes(std::string& out, const std::vector<const column_data*>& keys, size_t r) {
   out.clear();
-  for (const auto& k : keys) {
+  for (const auto* key : keys) {
+    const auto& k = *key;
     const size_t i = vec::at(k, r);
     if (k.is_null(i)) {
       out.push_back('\0');
@@ -383,7 +419,7 @@ class grouper {
     single_text_ = key_schema.size() == 1 && is_text(key_schema[0].type);
   }
   // Group ids of the rows of `values` (one column per key, each `rows` long or a constant).
-  void assign(const std::vector<column_data>& values, size_t rows, std::vector<uint32_t>& ids) {
+  void assign(const std::vector<const column_data*>& values, size_t rows, std::vector<uint32_t>& ids) {
     ids.resize(rows);
     if (keys_.empty()) {
       if (groups_ == 0) groups_ = 1;
@@ -391,7 +427,7 @@ class grouper {
       return;
     }
     if (single_int_ || single_text_) {
-      const auto& k = values[0];
+      const auto& k = *values[0];
       for (size_t r = 0; r < rows; ++r) {
         const size_t i = vec::at(k, r);
         if (k.is_null(i)) {
@@ -426,8 +462,8 @@ class grouper {
   size_t bytes() const { return key_bytes_ + groups_ * 48 + ints_.bytes(); }
 
  private:
-  uint32_t add(const std::vector<column_data>& values, size_t r) {
-    for (size_t k = 0; k < keys_.size(); ++k) append_row(keys_[k], values[k], r);
+  uint32_t add(const std::vector<const column_data*>& values, size_t r) {
+    for (size_t k = 0; k < keys_.size(); ++k) append_row(keys_[k], *values[k], r);
     return static_cast<uint32_t>(groups_++);
   }
   std::vector<column_data> keys_;
@@ -453,17 +489,12 @@ class summarize_stage final : public stage {
     for (const auto& a : op.aggregates) aggregators_.push_back(a.aggregate.make());
   }
   bool push(chunk c) override {
-    std::vector<column_data> keys;
-    keys.reserve(op_.keys.size());
-    for (const auto& k : op_.keys) keys.push_back(evaluate(k, c, st_));
-    groups_.assign(keys, c.rows, ids_);
+    evaluated_list keys(op_.keys, c, st_);
+    groups_.assign(keys.pointers, c.rows, ids_);
     for (size_t a = 0; a < aggregators_.size(); ++a) {
-      std::vector<column_data> values;
-      for (const auto& arg : op_.aggregates[a].args) values.push_back(evaluate(arg, c, st_));
-      std::vector<const column_data*> args;
-      for (const auto& v : values) args.push_back(&v);
+      evaluated_list args(op_.aggregates[a].args, c, st_);
       aggregators_[a]->resize(groups_.groups());
-      aggregators_[a]->update(ids_.data(), c.rows, args);
+      aggregators_[a]->update(ids_.data(), c.rows, args.pointers);
     }
     const int64_t now = static_cast<int64_t>(groups_.bytes() * (1 + aggregators_.size()));
     st_.charge(now - charged_, op_.name);
@@ -567,6 +598,9 @@ class sort_stage final : public stage {
     // Sort keys are evaluated once per row, kept beside the rows.
     chunk keyed = std::move(c);
     for (const auto& k : op_.sort_keys) keyed.columns.push_back(evaluate_full(k.value, keyed, st_));
+    // top N: only the chunk's own best N rows can make it (sorted on the keys alone, then only
+    // those rows copied).
+    if (op_.kind == op_kind::top && keyed.rows > op_.count) keyed = gather(keyed, order(keyed, op_.count));
     rows_.add(std::move(keyed));
     // top N keeps only its best N rows (and whatever arrived since): memory and sorting stay
     // proportional to N, not to the input.
@@ -667,8 +701,8 @@ class join_stage final : public stage {
   join_stage(const bound_op& op, run_state& st) : op_(op), st_(st), right_(st, op.name) {}
   bool push(chunk c) override {
     build();
-    std::vector<column_data> keys;
-    for (const auto& [l, r] : op_.join_keys) keys.push_back(c.columns[l]);
+    std::vector<const column_data*> keys;
+    for (const auto& [l, r] : op_.join_keys) keys.push_back(&c.columns[l]);
     std::vector<uint32_t> left_rows, right_rows;
     const bool innerunique = op_.join_kind == "innerunique";
     const bool left_semi = op_.join_kind == "leftsemi", left_anti = op_.join_kind == "leftanti";
@@ -735,8 +769,8 @@ class join_stage final : public stage {
   }
 
  private:
-  static bool has_null(const std::vector<column_data>& keys, size_t r) {
-    return std::any_of(keys.begin(), keys.end(), [&](const auto& k) { return k.is_null(vec::at(k, r)); });
+  static bool has_null(const std::vector<const column_data*>& keys, size_t r) {
+    return std::any_of(keys.begin(), keys.end(), [&](const auto* k) { return k->is_null(vec::at(*k, r)); });
   }
   void build() {
     if (built_) return;
@@ -755,8 +789,8 @@ class join_stage final : public stage {
     if (r.columns.empty())  // the right side had no rows at all
       for (const auto& c : op_.right->schema) r.columns.push_back(vec::make(c.type, 0));
     matched_.assign(r.rows, false);
-    std::vector<column_data> keys;
-    for (const auto& [l, k] : op_.join_keys) keys.push_back(r.columns[k]);
+    std::vector<const column_data*> keys;
+    for (const auto& [l, k] : op_.join_keys) keys.push_back(&r.columns[k]);
     std::string key;
     for (uint32_t i = 0; i < r.rows; ++i) {
       if (has_null(keys, i)) continue;
@@ -822,10 +856,9 @@ class make_series_stage final : public stage {
       // The groups and their ranges first, then the rows into their cells.
       auto& all = rows_.rows();
       auto axis = evaluate_full(op_.series_on, all, st_);
-      std::vector<column_data> keys;
-      for (const auto& k : op_.keys) keys.push_back(evaluate(k, all, st_));
+      evaluated_list keys(op_.keys, all, st_);
       std::vector<uint32_t> ids;
-      groups_.assign(keys, all.rows, ids);
+      groups_.assign(keys.pointers, all.rows, ids);
       std::vector<int64_t> low(groups_.groups(), INT64_MAX), high(groups_.groups(), INT64_MIN);
       for (size_t r = 0; r < all.rows; ++r) {
         if (axis.is_null(r) || !within_given(axis.ints[r])) continue;
@@ -875,10 +908,9 @@ class make_series_stage final : public stage {
   // The rows of `c` into their (group, bin) cells.
   void accumulate(const chunk& c) {
     auto axis = evaluate(op_.series_on, c, st_);
-    std::vector<column_data> keys;
-    for (const auto& k : op_.keys) keys.push_back(evaluate(k, c, st_));
+    evaluated_list keys(op_.keys, c, st_);
     std::vector<uint32_t> ids;
-    groups_.assign(keys, c.rows, ids);
+    groups_.assign(keys.pointers, c.rows, ids);
     while (streaming_ && from_.size() < groups_.groups()) add_range(op_.series_from, op_.series_to);
     std::vector<uint32_t> selection, cell;
     for (uint32_t r = 0; r < c.rows; ++r) {
@@ -897,12 +929,9 @@ class make_series_stage final : public stage {
     touched_.resize(cells_, false);
     for (auto x : cell) touched_[x] = true;
     for (size_t a = 0; a < aggregators_.size(); ++a) {
-      std::vector<column_data> values;
-      for (const auto& arg : op_.aggregates[a].args) values.push_back(evaluate(arg, kept, st_));
-      std::vector<const column_data*> args;
-      for (const auto& v : values) args.push_back(&v);
+      evaluated_list args(op_.aggregates[a].args, kept, st_);
       aggregators_[a]->resize(cells_);
-      aggregators_[a]->update(cell.data(), kept.rows, args);
+      aggregators_[a]->update(cell.data(), kept.rows, args.pointers);
     }
     st_.charge(static_cast<int64_t>(kept.rows), op_.name);
   }
