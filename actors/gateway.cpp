@@ -21,6 +21,7 @@ using model::ticks_per_second;
 
 struct reply_to {
   gateway::reply fn;
+  std::shared_ptr<const std::atomic<bool>> cancelled;  ///< queries: set once the caller went away
 };
 
 }  // namespace
@@ -113,6 +114,16 @@ void run_query(const bridge_env& env, std::string text, std::shared_ptr<snapshot
     query::query_options options;
     options.memory_limit = env.queries.memory_limit;
     options.deadline = std::chrono::steady_clock::now() + env.queries.timeout;
+    if (r.cancelled) options.cancelled = [flag = r.cancelled] { return flag->load(); };
+    if (options.cancelled && options.cancelled()) {
+      // Its caller went away while it waited for a thread: nothing to run.
+      source.reset();
+      if (env.queries.log) {
+        model::error gone{"QueryCancelled", "the query was cancelled (its client went away)", false};
+        env.queries.log->finished(log_id, &gone, {}, 0, 0, 0);
+      }
+      return r.fn(model::error{"QueryCancelled", "the query was cancelled (its client went away)", false});
+    }
     model::outcome outcome;
     query::query_statistics stats;
     try {
@@ -315,13 +326,14 @@ gateway::~gateway() { stop(); }
 void gateway::command(std::string database, std::string text, reply done) const {
   if (impl_->stopped) return done(shutting_down());
   caf::anon_send(impl_->bridge, command_atom::value, std::move(database), std::move(text),
-                 reply_to{std::move(done)});
+                 reply_to{std::move(done), nullptr});
 }
 
-void gateway::query(std::string database, std::string text, reply done) const {
+void gateway::query(std::string database, std::string text, reply done,
+                    std::shared_ptr<const std::atomic<bool>> cancelled) const {
   if (impl_->stopped) return done(shutting_down());
   caf::anon_send(impl_->bridge, query_atom::value, std::move(database), std::move(text),
-                 reply_to{std::move(done)});
+                 reply_to{std::move(done), std::move(cancelled)});
 }
 
 void gateway::ingest(ingest_call call, ingest_reply_fn done) const {

@@ -5,7 +5,9 @@
 
 #include <caf/fwd.hpp>
 #include <chrono>
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <functional>
 #include <string>
 
@@ -57,7 +59,10 @@ class gateway {
   void command(std::string database, std::string text, reply done) const;
   /// Runs a query. Thread-safe; returns at once. `done` is called from an actor of its own, so
   /// the caller may do heavy work in it (build a large answer) without holding up other calls.
-  void query(std::string database, std::string text, reply done) const;
+  /// Once `cancelled` is set (its caller went away), the query stops at its next chunk (or does
+  /// not start) and answers QueryCancelled.
+  void query(std::string database, std::string text, reply done,
+             std::shared_ptr<const std::atomic<bool>> cancelled = nullptr) const;
   /// Ingests one request into its table. Thread-safe; returns at once.
   void ingest(ingest_call call, ingest_reply_fn done) const;
   /// Peer.claimIngest: asks table `table` of `database` for request `request_id` (table_actor's

@@ -106,6 +106,19 @@ model::column_data null_column(model::column_type type, size_t rows) {
   return d;
 }
 
+// A column of a chunk: left out when the query does not read it (size 0), all null when the
+// batch or extent predates it (added to the table later), else `read()`.
+template <class Read>
+model::column_data column_for(model::column_type type, bool wanted, size_t rows, bool present, Read read) {
+  if (!wanted) {
+    model::column_data skipped;
+    skipped.type = type;
+    return skipped;
+  }
+  if (!present) return null_column(type, rows);
+  return read();
+}
+
 }  // namespace
 
 std::optional<std::vector<model::column>> snapshot_source::schema(std::string_view table) const {
@@ -160,19 +173,17 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
       ++stats.blocks_scanned;
       query::chunk c;
       c.rows = block.rows;
-      for (size_t col = 0; col < schema.size(); ++col) {
-        if (!wanted(col)) {
-          model::column_data skipped;
-          skipped.type = schema[col].type;
-          c.columns.push_back(std::move(skipped));
-        } else if (col >= reader.columns().size()) {
-          c.columns.push_back(null_column(schema[col].type, block.rows));
-        } else {
+      std::optional<model::error> failed;
+      for (size_t col = 0; col < schema.size() && !failed; ++col)
+        c.columns.push_back(column_for(schema[col].type, wanted(col), block.rows, col < reader.columns().size(), [&] {
           auto read = reader.read_column(col, b);
-          if (auto* err = std::get_if<model::error>(&read)) return *err;
-          c.columns.push_back(std::move(std::get<model::column_data>(read)));
-        }
-      }
+          if (auto* err = std::get_if<model::error>(&read)) {
+            failed = *err;
+            return model::column_data{};
+          }
+          return std::move(std::get<model::column_data>(read));
+        }));
+      if (failed) return failed;
       if (request.ingestion_time) {
         auto ticks = reader.read_ingestion_ticks(b);
         if (auto* err = std::get_if<model::error>(&ticks)) return *err;
@@ -192,17 +203,9 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
         if (!may_match({}, b.rows, b.ingestion_ticks, b.ingestion_ticks, times)) return true;
         query::chunk c;
         c.rows = b.rows;
-        for (size_t col = 0; col < schema.size(); ++col) {
-          if (!wanted(col)) {
-            model::column_data skipped;
-            skipped.type = schema[col].type;
-            c.columns.push_back(std::move(skipped));
-          } else if (col >= b.columns.size()) {
-            c.columns.push_back(null_column(schema[col].type, b.rows));
-          } else {
-            c.columns.push_back(b.columns[col]);
-          }
-        }
+        for (size_t col = 0; col < schema.size(); ++col)
+          c.columns.push_back(column_for(schema[col].type, wanted(col), b.rows, col < b.columns.size(),
+                                         [&] { return b.columns[col]; }));
         if (request.ingestion_time) c.ingestion.assign(b.rows, b.ingestion_ticks);
         stats.rows_scanned += b.rows;
         stats.rowstore_rows += b.rows;

@@ -154,19 +154,7 @@ clickhouse_server::~clickhouse_server() {
 }
 
 void clickhouse_server::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  const auto deadline = steady::now() + stop_timeout;
-  int status = 0;
-  while (waitpid(pid_, &status, WNOHANG) != pid_) {
-    if (steady::now() >= deadline) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  pid_ = -1;
+  testing::stop_process(pid_, SIGTERM, stop_timeout);
 }
 
 std::string clickhouse_server::post(const std::string& url_query, std::string_view body, double* seconds) const {

@@ -319,19 +319,8 @@ postgres_server::~postgres_server() {
 }
 
 void postgres_server::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGINT);  // fast shutdown: ends the backends, writes a checkpoint
-  const auto deadline = steady::now() + stop_timeout;
-  int status = 0;
-  while (waitpid(pid_, &status, WNOHANG) != pid_) {
-    if (steady::now() >= deadline) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  pid_ = -1;
+  // fast shutdown: ends the backends, writes a checkpoint
+  testing::stop_process(pid_, SIGINT, stop_timeout);
 }
 
 std::string postgres_server::conninfo() const {

@@ -330,10 +330,17 @@ class service final : public wire::Tributary::Server {
     auto others = other_nodes();
     if (!others.empty()) return fan_out(ctx, std::move(others));
     auto p = ctx.getParams();
+    // A client that goes away (or cancels the call) stops its query: Cap'n Proto drops the
+    // call's promise (once allowed to), and with it this flag is set; the engine checks it
+    // between chunks.
+    ctx.allowCancellation();
+    auto cancelled = std::make_shared<std::atomic<bool>>(false);
     return forward("query", ctx, check_call("query", p.getDatabase(), p.getText()), load_->queries,
-                   options_.max_queries_in_flight, "--max-queries-in-flight", [&](actors::gateway::reply done) {
-                     gateway_.query(text(p.getDatabase()), text(p.getText()), std::move(done));
-                   });
+                   options_.max_queries_in_flight, "--max-queries-in-flight",
+                   [&](actors::gateway::reply done) {
+                     gateway_.query(text(p.getDatabase()), text(p.getText()), std::move(done), cancelled);
+                   })
+        .attach(kj::defer([cancelled] { cancelled->store(true); }));
   }
 
   kj::Promise<void> peer(PeerContext ctx) override {

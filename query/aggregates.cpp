@@ -375,9 +375,11 @@ class minmax_aggregator final : public aggregator {
 // x is null (or NaN, or "") in every row still answers a row, the first one seen, with x null:
 // the arg_max doc's Banana row (every Version null) keeps Yellow. `taken_` marks a group that
 // has a row; a row with a value always beats one without.
-class arg_aggregator final : public aggregator {
+// The state arg_max/arg_min and take_any share: per group, whether a row was taken, and that
+// row's cells (one per output column).
+class row_cells_aggregator : public aggregator {
  public:
-  arg_aggregator(const std::vector<column_type>& types, bool want_max) : want_max_(want_max) {
+  explicit row_cells_aggregator(const std::vector<column_type>& types) {
     cells_.resize(types.size());
     for (size_t i = 0; i < types.size(); ++i) cells_[i].type = types[i];
   }
@@ -387,6 +389,41 @@ class arg_aggregator final : public aggregator {
       for (auto& c : cells_) c.resize(groups);
     }
   }
+  void finish(std::span<column_data> out) const override {
+    for (size_t i = 0; i < cells_.size(); ++i) {
+      out[i].type = cells_[i].type;
+      for (size_t g = 0; g < taken_.size(); ++g) cells_[i].append(out[i], g);
+    }
+  }
+  void save(size_t g, std::string& out) const override {
+    bytes::put_u8(out, taken_[g]);
+    if (taken_[g])
+      for (const auto& c : cells_) c.save(g, out);
+  }
+  bool load(size_t g, std::string_view in) override {
+    uint8_t t;
+    if (!bytes::get_u8(in, t) || t > 1) return false;
+    taken_[g] = t;
+    if (t)
+      for (auto& c : cells_)
+        if (!c.load(g, in)) return false;
+    return in.empty();
+  }
+
+ protected:
+  // Takes `other`'s group g's row into group `to`.
+  void take_from(const row_cells_aggregator& other, size_t g, size_t to) {
+    taken_[to] = 1;
+    for (size_t i = 0; i < cells_.size(); ++i) cells_[i].copy(to, other.cells_[i], g);
+  }
+  std::vector<uint8_t> taken_;
+  std::vector<cell_store> cells_;
+};
+
+class arg_aggregator final : public row_cells_aggregator {
+ public:
+  arg_aggregator(const std::vector<column_type>& types, bool want_max)
+      : row_cells_aggregator(types), want_max_(want_max) {}
   void update(const uint32_t* g, size_t rows, std::span<const column_data* const> args) override {
     const column_data& x = *args[0];
     const size_t s = stride(x);
@@ -421,55 +458,22 @@ class arg_aggregator final : public aggregator {
     const auto& o = static_cast<const arg_aggregator&>(other);
     for (size_t g = 0; g < map.size() && g < o.taken_.size(); ++g) {
       if (!o.taken_[g]) continue;
-      if (!taken_[map[g]] || better_cell(cells_[0], map[g], o.cells_[0], g, want_max_)) {
-        taken_[map[g]] = 1;
-        for (size_t i = 0; i < cells_.size(); ++i) cells_[i].copy(map[g], o.cells_[i], g);
-      }
+      if (!taken_[map[g]] || better_cell(cells_[0], map[g], o.cells_[0], g, want_max_)) take_from(o, g, map[g]);
     }
-  }
-  void finish(std::span<column_data> out) const override {
-    for (size_t i = 0; i < cells_.size(); ++i) {
-      out[i].type = cells_[i].type;
-      for (size_t g = 0; g < taken_.size(); ++g) cells_[i].append(out[i], g);
-    }
-  }
-  void save(size_t g, std::string& out) const override {
-    bytes::put_u8(out, taken_[g]);
-    if (taken_[g])
-      for (const auto& c : cells_) c.save(g, out);
-  }
-  bool load(size_t g, std::string_view in) override {
-    uint8_t t;
-    if (!bytes::get_u8(in, t) || t > 1) return false;
-    taken_[g] = t;
-    if (t)
-      for (auto& c : cells_)
-        if (!c.load(g, in)) return false;
-    return in.empty();
   }
 
  private:
-  std::vector<uint8_t> taken_;
-  std::vector<cell_store> cells_;
   bool want_max_;
 };
 
 // ---- take_any / any -------------------------------------------------------------------------
 
 // One argument: the first non-null value seen. Several: the cells of the first row seen.
-class any_aggregator final : public aggregator {
+class any_aggregator final : public row_cells_aggregator {
  public:
   // pred_arg >= 0: take_anyif's predicate, the argument after the value.
-  any_aggregator(const std::vector<column_type>& types, int pred_arg) : pred_arg_(pred_arg) {
-    cells_.resize(types.size());
-    for (size_t i = 0; i < types.size(); ++i) cells_[i].type = types[i];
-  }
-  void resize(size_t groups) override {
-    if (groups > taken_.size()) {
-      taken_.resize(groups);
-      for (auto& c : cells_) c.resize(groups);
-    }
-  }
+  any_aggregator(const std::vector<column_type>& types, int pred_arg)
+      : row_cells_aggregator(types), pred_arg_(pred_arg) {}
   void update(const uint32_t* g, size_t rows, std::span<const column_data* const> args) override {
     const bool single = cells_.size() == 1;
     const column_data* pred = pred_arg_ >= 0 ? args[static_cast<size_t>(pred_arg_)] : nullptr;
@@ -482,36 +486,11 @@ class any_aggregator final : public aggregator {
   }
   void merge(const aggregator& other, std::span<const uint32_t> map) override {
     const auto& o = static_cast<const any_aggregator&>(other);
-    for (size_t g = 0; g < map.size() && g < o.taken_.size(); ++g) {
-      if (taken_[map[g]] || !o.taken_[g]) continue;
-      taken_[map[g]] = 1;
-      for (size_t i = 0; i < cells_.size(); ++i) cells_[i].copy(map[g], o.cells_[i], g);
-    }
-  }
-  void finish(std::span<column_data> out) const override {
-    for (size_t i = 0; i < cells_.size(); ++i) {
-      out[i].type = cells_[i].type;
-      for (size_t g = 0; g < taken_.size(); ++g) cells_[i].append(out[i], g);
-    }
-  }
-  void save(size_t g, std::string& out) const override {
-    bytes::put_u8(out, taken_[g]);
-    if (taken_[g])
-      for (const auto& c : cells_) c.save(g, out);
-  }
-  bool load(size_t g, std::string_view in) override {
-    uint8_t t;
-    if (!bytes::get_u8(in, t) || t > 1) return false;
-    taken_[g] = t;
-    if (t)
-      for (auto& c : cells_)
-        if (!c.load(g, in)) return false;
-    return in.empty();
+    for (size_t g = 0; g < map.size() && g < o.taken_.size(); ++g)
+      if (!taken_[map[g]] && o.taken_[g]) take_from(o, g, map[g]);
   }
 
  private:
-  std::vector<uint8_t> taken_;
-  std::vector<cell_store> cells_;
   int pred_arg_;
 };
 

@@ -350,16 +350,19 @@ class binder {
     return out;
   }
 
+  // Column `i` of the scope, read (and so marked for the scan).
+  static bound_expr column_ref(const scope& s, size_t i, const pipeline* p) {
+    if (p) p->use(s[i]);
+    bound_expr b;
+    b.what = bound_expr::kind::column;
+    b.type = s[i].type;
+    b.column = i;
+    return b;
+  }
+
   bound_expr bind_name(const expr& e, const scope& s, const pipeline* p) {
     for (size_t i = 0; i < s.size(); ++i)
-      if (s[i].name == e.name) {
-        if (p) p->use(s[i]);
-        bound_expr b;
-        b.what = bound_expr::kind::column;
-        b.type = s[i].type;
-        b.column = i;
-        return b;
-      }
+      if (s[i].name == e.name) return column_ref(s, i, p);
     if (auto it = lets_.find(e.name); it != lets_.end()) {
       if (it->second.scalar) return *it->second.scalar;
       fail_at(e.pos, fmt::format("'{}' is a tabular expression, not a scalar", e.name));
@@ -475,14 +478,7 @@ class binder {
         fail_at(e.pos, e.name + "(): argument 1 must be a constant string, the column's name");
       const auto wanted = std::get<std::string>(name.constant.at(0));
       for (size_t i = 0; i < s.size(); ++i)
-        if (s[i].name == wanted) {
-          if (p) p->use(s[i]);
-          bound_expr b;
-          b.what = bound_expr::kind::column;
-          b.type = s[i].type;
-          b.column = i;
-          return b;
-        }
+        if (s[i].name == wanted) return column_ref(s, i, p);
       return bind_expr(*e.args[1], s, p);
     }
     if (e.name == "toscalar") {

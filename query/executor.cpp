@@ -143,8 +143,8 @@ struct run_state {
                        "(--query-memory-limit); narrow the query (where, project, a coarser summarize)",
                        op, options->memory_limit));
   }
+  // Between chunks (up to a block group of 65,536 rows each): cancelled or past the deadline?
   void check() {
-    if ((++chunks & 15) != 0) return;
     if (options->cancelled && options->cancelled())
       fail("QueryCancelled", "the query was cancelled (its client went away)", false);
     if (std::chrono::steady_clock::now() > options->deadline)
@@ -698,6 +698,7 @@ class union_stage final : public stage {
 
 class join_stage final : public stage {
  public:
+  static constexpr size_t slice_rows = 65536;
   join_stage(const bound_op& op, run_state& st) : op_(op), st_(st), right_(st, op.name) {}
   bool push(chunk c) override {
     build();
@@ -736,6 +737,14 @@ class join_stage final : public stage {
         if (op_.join_kind == "rightsemi" || op_.join_kind == "rightanti") continue;
         left_rows.push_back(r);
         right_rows.push_back(m);
+        // A key with many matches multiplies rows: hand them on in slices (memory stays bounded,
+        // and a cancelled query stops between slices).
+        if (left_rows.size() >= slice_rows) {
+          if (!emit(c, left_rows, right_rows)) return false;
+          left_rows.clear();
+          right_rows.clear();
+          st_.check();
+        }
       }
     }
     if (left_rows.empty()) return true;

@@ -26,6 +26,7 @@
 
 #include "ingest/convert.hpp"
 #include "query/functions.hpp"
+#include "query/functions_internal.hpp"
 
 namespace tributary::query {
 namespace {
@@ -312,31 +313,6 @@ void append_case(std::string_view s, std::string& out) {
   }
 }
 
-void append_json_string(std::string_view s, std::string& out) {
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          static constexpr char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
 
 bool valid_utf8(std::string_view s) {
   size_t i = 0;
@@ -891,7 +867,7 @@ std::vector<scalar_function> string_functions() {
           const std::string_view piece = s.substr(pos, next == std::string_view::npos ? s.npos : next - pos);
           if (!index || part_no == want_index) {
             if (wrote) out.text += ',';
-            append_json_string(piece, out.text);
+            detail::append_json_quoted(piece, out.text);
             wrote = true;
           }
           ++part_no;
@@ -1065,7 +1041,7 @@ std::vector<scalar_function> string_functions() {
           for (size_t k = 0; k < selected.size(); ++k) {
             if (k) out.text += ',';
             const auto& g = m[static_cast<size_t>(selected[k])];
-            append_json_string(std::string_view(g.data() ? g.data() : "", g.size()), out.text);
+            detail::append_json_quoted(std::string_view(g.data() ? g.data() : "", g.size()), out.text);
           }
           if (selected.size() > 1) out.text += ']';
           const size_t end = static_cast<size_t>(m[0].data() - s.data()) + m[0].size();
@@ -1622,40 +1598,33 @@ std::vector<scalar_function> time_functions() {
     }));
   }
 
-  f.push_back(fn("format_datetime", result_naming::first_argument, [](std::span<const arg_info> a) -> bind_result {
-    if (auto e = check(a, 2, 2, {want::datetime, want::string})) return *e;
-    const auto text = constant_text(a[1]);
-    if (!text) return std::string("argument 2 (the format) must be a string literal, e.g. 'yyyy-MM-dd HH:mm:ss'");
-    auto tokens = parse_format(*text, false);
-    if (auto* err = std::get_if<std::string>(&tokens)) return "argument 2: " + *err;
-    auto shared = std::make_shared<const std::vector<format_token>>(std::get<0>(std::move(tokens)));
-    return bound(column_type::string, [shared](args_t x, size_t rows, eval_context&) {
-      column_data out = make(column_type::string, rows);
-      for (size_t r = 0; r < rows; ++r) {
-        const size_t i = vec::at(*x[0], r);
-        if (!x[0]->is_null(i)) format_datetime_into(x[0]->ints[i], *shared, out.text);
-        end_text(out);
-      }
-      return out;
-    });
-  }));
-  f.push_back(fn("format_timespan", result_naming::first_argument, [](std::span<const arg_info> a) -> bind_result {
-    if (auto e = check(a, 2, 2, {want::timespan, want::string})) return *e;
-    const auto text = constant_text(a[1]);
-    if (!text) return std::string("argument 2 (the format) must be a string literal, e.g. 'd.hh:mm:ss'");
-    auto tokens = parse_format(*text, true);
-    if (auto* err = std::get_if<std::string>(&tokens)) return "argument 2: " + *err;
-    auto shared = std::make_shared<const std::vector<format_token>>(std::get<0>(std::move(tokens)));
-    return bound(column_type::string, [shared](args_t x, size_t rows, eval_context&) {
-      column_data out = make(column_type::string, rows);
-      for (size_t r = 0; r < rows; ++r) {
-        const size_t i = vec::at(*x[0], r);
-        if (!x[0]->is_null(i)) format_timespan_into(x[0]->ints[i], *shared, out.text);
-        end_text(out);
-      }
-      return out;
-    });
-  }));
+  // format_datetime(dt, 'yyyy-MM-dd') and format_timespan(ts, 'd.hh:mm'): the format parsed once.
+  auto format_function = [](const char* name, want value, bool timespan, const char* example) {
+    return fn(name, result_naming::first_argument,
+              [value, timespan, example](std::span<const arg_info> a) -> bind_result {
+                if (auto e = check(a, 2, 2, {value, want::string})) return *e;
+                const auto text = constant_text(a[1]);
+                if (!text)
+                  return std::string("argument 2 (the format) must be a string literal, e.g. '") + example + "'";
+                auto tokens = parse_format(*text, timespan);
+                if (auto* err = std::get_if<std::string>(&tokens)) return "argument 2: " + *err;
+                auto shared = std::make_shared<const std::vector<format_token>>(std::get<0>(std::move(tokens)));
+                return bound(column_type::string, [shared, timespan](args_t x, size_t rows, eval_context&) {
+                  column_data out = make(column_type::string, rows);
+                  for (size_t r = 0; r < rows; ++r) {
+                    const size_t i = vec::at(*x[0], r);
+                    if (!x[0]->is_null(i)) {
+                      if (timespan) format_timespan_into(x[0]->ints[i], *shared, out.text);
+                      else format_datetime_into(x[0]->ints[i], *shared, out.text);
+                    }
+                    end_text(out);
+                  }
+                  return out;
+                });
+              });
+  };
+  f.push_back(format_function("format_datetime", want::datetime, false, "yyyy-MM-dd HH:mm:ss"));
+  f.push_back(format_function("format_timespan", want::timespan, true, "d.hh:mm:ss"));
 
   // make_datetime(year, month, day[, hour, minute, second]): null when any part is null or
   // out of its range; the seconds may carry a fraction.

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <thread>
 #include <unistd.h>
 
 #include <fstream>
@@ -155,6 +157,22 @@ std::string http_get(uint16_t port, const std::string& path) {
   close(fd);
   auto body = response.find("\r\n\r\n");
   return body == std::string::npos ? std::string() : response.substr(body + 4);
+}
+
+void stop_process(int& pid, int signal, std::chrono::milliseconds timeout) {
+  if (pid <= 0) return;
+  ::kill(pid, signal);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) != pid) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid = -1;
 }
 
 }  // namespace tributary::testing

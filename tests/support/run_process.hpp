@@ -1,6 +1,7 @@
 #pragma once
 /// Test helper: runs a program to completion and captures its output.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -29,6 +30,10 @@ struct spawn_identity {
 /// first. Returns its pid; throws std::runtime_error starting with `what` when it cannot.
 int spawn_logged(const std::vector<std::string>& argv, const std::filesystem::path& log, int death_signal,
                  const std::string& what, const spawn_identity* as = nullptr);
+
+/// Stops the server `pid` started by spawn_logged: sends `signal`, waits up to `timeout` for it
+/// to exit, then SIGKILL; reaps it either way. Sets `pid` to -1; does nothing when it is <= 0.
+void stop_process(int& pid, int signal, std::chrono::milliseconds timeout);
 
 /// `count` distinct free loopback ports (bound at once, released on return: a server started on
 /// one may still find it taken, and its caller retries then).
