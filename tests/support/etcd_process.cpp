@@ -226,7 +226,18 @@ void etcd_process::stop() {
 }
 
 void etcd_process::pause() {
-  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGSTOP);
+  // The signal is delivered asynchronously: a request sent right after kill() could still be
+  // answered. Return once the kernel reports the process stopped ('T' in /proc/<pid>/stat).
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'T') return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void etcd_process::resume() {
