@@ -909,6 +909,9 @@ class make_series_stage final : public stage {
   }
   void add_range(int64_t from, int64_t to) {
     const size_t bins = bins_between(from, to);
+    // Every group's series is allocated whole: charged before it is (groups x bins can be far
+    // more than memory even when each series is within its 2^20 points).
+    st_.charge(static_cast<int64_t>(bins * (32 * aggregators_.size() + 1)), op_.name);
     offset_.push_back(cells_);
     from_.push_back(from);
     bins_.push_back(bins);
