@@ -113,6 +113,17 @@ column_data expand(column_data c, size_t rows) {
   return out;
 }
 
+// The bytes row `r` of `c` takes (a null flag and 8 bytes a value, and its text).
+size_t row_bytes(const chunk& c, size_t r) {
+  size_t n = 0;
+  for (const auto& col : c.columns) {
+    if (col.size() == 0) continue;
+    n += 9;
+    if (is_text(col.type)) n += col.text_at(vec::at(col, r)).size();
+  }
+  return n;
+}
+
 chunk gather(const chunk& c, const std::vector<uint32_t>& selection) {
   chunk out;
   out.rows = selection.size();
@@ -699,6 +710,7 @@ class union_stage final : public stage {
 class join_stage final : public stage {
  public:
   static constexpr size_t slice_rows = 65536;
+  static constexpr size_t slice_bytes = size_t{64} << 20;
   join_stage(const bound_op& op, run_state& st) : op_(op), st_(st), right_(st, op.name) {}
   bool push(chunk c) override {
     build();
@@ -709,6 +721,7 @@ class join_stage final : public stage {
     const bool left_semi = op_.join_kind == "leftsemi", left_anti = op_.join_kind == "leftanti";
     const bool keep_unmatched_left = op_.join_kind == "leftouter" || op_.join_kind == "fullouter";
     std::string key;
+    size_t slice = 0;  // bytes of the matched pairs collected since the last slice
     for (uint32_t r = 0; r < c.rows; ++r) {
       if (has_null(keys, r)) {
         if (keep_unmatched_left || left_anti) {
@@ -737,18 +750,21 @@ class join_stage final : public stage {
         if (op_.join_kind == "rightsemi" || op_.join_kind == "rightanti") continue;
         left_rows.push_back(r);
         right_rows.push_back(m);
-        // A key with many matches multiplies rows: hand them on in slices (memory stays bounded,
-        // and a cancelled query stops between slices).
-        if (left_rows.size() >= slice_rows) {
-          if (!emit(c, left_rows, right_rows)) return false;
+        // A key with many matches multiplies rows: hand them on in slices of at most
+        // slice_rows rows or slice_bytes (memory stays bounded however wide the rows, and a
+        // cancelled query stops between slices).
+        slice += row_bytes(c, r) + right_bytes_[m];
+        if (left_rows.size() >= slice_rows || slice >= slice_bytes) {
+          if (!emit(c, left_rows, right_rows, slice)) return false;
           left_rows.clear();
           right_rows.clear();
+          slice = 0;
           st_.check();
         }
       }
     }
     if (left_rows.empty()) return true;
-    return emit(c, left_rows, right_rows);
+    return emit(c, left_rows, right_rows, slice);
   }
   void finish() override {
     build();
@@ -806,9 +822,15 @@ class join_stage final : public stage {
       key_bytes(key, keys, i);
       index_[key].push_back(i);
     }
+    right_bytes_.resize(r.rows);
+    for (uint32_t i = 0; i < r.rows; ++i) right_bytes_[i] = static_cast<uint32_t>(row_bytes(r, i));
     st_.charge(static_cast<int64_t>(index_.size() * 64 + r.rows * 4), op_.name);
   }
-  bool emit(const chunk& left, const std::vector<uint32_t>& left_rows, const std::vector<uint32_t>& right_rows) {
+  // The output rows, charged against the memory limit while the next stage has them (`bytes`:
+  // the matched pairs' size, when counted).
+  bool emit(const chunk& left, const std::vector<uint32_t>& left_rows, const std::vector<uint32_t>& right_rows,
+            size_t bytes = 0) {
+    st_.charge(static_cast<int64_t>(bytes), op_.name);
     chunk out;
     out.rows = left_rows.size();
     const bool left_only = op_.join_kind == "leftsemi" || op_.join_kind == "leftanti";
@@ -826,11 +848,14 @@ class join_stage final : public stage {
         out.columns.push_back(std::move(col));
       }
     }
-    return next->push(std::move(out));
+    const bool more = next->push(std::move(out));
+    st_.charge(-static_cast<int64_t>(bytes), op_.name);
+    return more;
   }
   const bound_op& op_;
   run_state& st_;
   buffer right_;
+  std::vector<uint32_t> right_bytes_;  // each right row's bytes (row_bytes)
   bool built_ = false;
   std::unordered_map<std::string, std::vector<uint32_t>> index_;
   std::unordered_set<std::string> seen_left_;
@@ -1033,6 +1058,11 @@ class mv_expand_stage final : public stage {
       }
     }
     if (repeat.empty()) return true;
+    // Each input row is copied once per element: a wide row and a long array multiply. The
+    // copies are charged against the query's memory limit before they are made.
+    int64_t bytes = 0;
+    for (auto r : repeat) bytes += static_cast<int64_t>(row_bytes(c, r));
+    st_.charge(bytes, op_.name);
     chunk out = gather(c, repeat);
     for (size_t i = 0; i < op_.exprs.size(); ++i) {
       const size_t to = op_.columns[i];
@@ -1040,8 +1070,9 @@ class mv_expand_stage final : public stage {
       else out.columns.push_back(std::move(expanded[i]));
     }
     if (op_.with_index) out.columns.push_back(std::move(index));
-    st_.charge(0, op_.name);
-    return next->push(std::move(out));
+    const bool more = next->push(std::move(out));
+    st_.charge(-bytes, op_.name);
+    return more;
   }
   void finish() override { next->finish(); }
 
