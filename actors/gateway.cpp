@@ -1,6 +1,7 @@
 #include "actors/gateway.hpp"
 
 #include <atomic>
+#include <mutex>
 #include <caf/all.hpp>
 #include <chrono>
 #include <fmt/format.h>
@@ -22,6 +23,17 @@ using model::ticks_per_second;
 struct reply_to {
   gateway::reply fn;
   std::shared_ptr<const std::atomic<bool>> cancelled;  ///< queries: set once the caller went away
+  bool shard = false;  ///< a shard part another node sent: this node's rows alone
+};
+
+// The other nodes of a cluster, set once the RPC layer serves (gateway::set_remote_shards).
+struct remote_slot {
+  std::shared_ptr<const remote_shards> get() const {
+    std::lock_guard lock(mutex);
+    return remote;
+  }
+  mutable std::mutex mutex;
+  std::shared_ptr<const remote_shards> remote;
 };
 
 }  // namespace
@@ -69,6 +81,7 @@ struct bridge_env {
   const directory* tables = nullptr;
   std::chrono::milliseconds command_timeout{};
   gateway::query_settings queries;
+  std::shared_ptr<remote_slot> remote;
 };
 
 using bridge_ptr = bridge_actor::pointer;
@@ -108,8 +121,10 @@ bool is_show_queries(std::string_view text) {
 }
 
 // Runs a query over its snapshots (on the query pool unless there is none) and answers it.
-void run_query(const bridge_env& env, std::string text, std::shared_ptr<snapshot_source> source, reply_to r,
-               uint64_t log_id) {
+void run_query(const bridge_env& env, std::string db, std::string text, std::shared_ptr<snapshot_source> source,
+               reply_to r, uint64_t log_id) {
+  source->database = std::move(db);
+  if (!r.shard) source->remote = env.remote->get();
   auto run = [env, text = std::move(text), source, r, log_id]() mutable {
     query::query_options options;
     options.memory_limit = env.queries.memory_limit;
@@ -139,6 +154,8 @@ void run_query(const bridge_env& env, std::string text, std::shared_ptr<snapshot
           stats = done.stats;
           if (!done.visualization.empty()) done.table.properties.emplace_back("Visualization", done.visualization);
           done.table.properties.emplace_back("QueryStats", stats_json(stats));
+          // The RPC layer answers these as the call's warnings.
+          for (auto& w : done.warnings) done.table.properties.emplace_back("Warning", std::move(w));
           outcome = std::move(done.table);
         }
       }
@@ -169,8 +186,9 @@ void run_query(const bridge_env& env, std::string text, std::shared_ptr<snapshot
     source.reset();  // the snapshots go back to their tables before the answer leaves
     r.fn(std::move(outcome));
   };
-  if (!env.queries.pool) return run();
-  if (!env.queries.pool->submit(run)) {
+  auto* pool = r.shard && env.queries.shard_pool ? env.queries.shard_pool : env.queries.pool;
+  if (!pool) return run();
+  if (!pool->submit(run)) {
     model::error busy{"Throttling", "too many queries are waiting on this node; retry after a short backoff", false};
     if (env.queries.log) env.queries.log->finished(log_id, &busy, {}, 0, 0, 0);
     r.fn(std::move(busy));
@@ -190,7 +208,7 @@ void gather_snapshots(caf::event_based_actor* self, bridge_env env, std::string 
   auto p = std::make_shared<pending>();
   p->outstanding = names.size();
   const uint64_t log_id = env.queries.log ? env.queries.log->started(db, text) : 0;
-  if (names.empty()) return run_query(env, std::move(text), p->source, r, log_id), self->quit();
+  if (names.empty()) return run_query(env, db, std::move(text), p->source, r, log_id), self->quit();
   auto fail = [self, p, r, env, log_id](model::error e) {
     if (p->failed) return;
     p->failed = true;
@@ -198,7 +216,7 @@ void gather_snapshots(caf::event_based_actor* self, bridge_env env, std::string 
     r.fn(std::move(e));
     self->quit();
   };
-  auto arrived = [self, p, env, text, r, fail, log_id](const table_snapshot_ptr& s, const std::string& name,
+  auto arrived = [self, p, env, db, text, r, fail, log_id](const table_snapshot_ptr& s, const std::string& name,
                                                         const std::string& database) {
     if (p->failed) return;
     if (!s) return fail(model::error{"BadRequest_TableNotExist",
@@ -207,12 +225,12 @@ void gather_snapshots(caf::event_based_actor* self, bridge_env env, std::string 
                                      true});
     p->source->add(s);
     if (--p->outstanding > 0) return;
-    run_query(env, text, p->source, r, log_id);
+    run_query(env, db, text, p->source, r, log_id);
     self->quit();
   };
-  auto skip = [self, p, env, text, r, log_id] {
+  auto skip = [self, p, env, db, text, r, log_id] {
     if (p->failed || --p->outstanding > 0) return;
-    run_query(env, text, p->source, r, log_id);
+    run_query(env, db, text, p->source, r, log_id);
     self->quit();
   };
   auto ask = [self, arrived, fail, db](const table_actor& t, const std::string& name) {
@@ -240,8 +258,9 @@ void gather_snapshots(caf::event_based_actor* self, bridge_env env, std::string 
 }
 
 bridge_actor::behavior_type bridge_impl(bridge_ptr self, coordinator_actor coordinator, const directory* tables,
-                                        std::chrono::milliseconds command_timeout, gateway::query_settings queries) {
-  bridge_env env{std::move(coordinator), tables, command_timeout, queries};
+                                        std::chrono::milliseconds command_timeout, gateway::query_settings queries,
+                                        std::shared_ptr<remote_slot> remote) {
+  bridge_env env{std::move(coordinator), tables, command_timeout, queries, std::move(remote)};
   return {
       [self, env](command_atom, std::string& db, std::string& text, reply_to& r) {
         if (is_show_queries(text)) {
@@ -311,13 +330,14 @@ model::error shutting_down() {
 struct gateway::impl {
   bridge_actor bridge;
   const directory* tables = nullptr;
+  std::shared_ptr<remote_slot> remote = std::make_shared<remote_slot>();
   std::atomic<bool> stopped{false};
 };
 
 gateway::gateway(caf::actor_system& sys, coordinator_actor coordinator, const directory& tables,
                  std::chrono::milliseconds command_timeout, query_settings queries)
     : impl_(new impl) {
-  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables, command_timeout, queries);
+  impl_->bridge = sys.spawn(bridge_impl, std::move(coordinator), &tables, command_timeout, queries, impl_->remote);
   impl_->tables = &tables;
 }
 
@@ -334,6 +354,17 @@ void gateway::query(std::string database, std::string text, reply done,
   if (impl_->stopped) return done(shutting_down());
   caf::anon_send(impl_->bridge, query_atom::value, std::move(database), std::move(text),
                  reply_to{std::move(done), std::move(cancelled)});
+}
+
+void gateway::query_shard(std::string database, std::string text, reply done) const {
+  if (impl_->stopped) return done(shutting_down());
+  caf::anon_send(impl_->bridge, query_atom::value, std::move(database), std::move(text),
+                 reply_to{std::move(done), nullptr, /*shard=*/true});
+}
+
+void gateway::set_remote_shards(std::shared_ptr<const remote_shards> remote) const {
+  std::lock_guard lock(impl_->remote->mutex);
+  impl_->remote->remote = std::move(remote);
 }
 
 void gateway::ingest(ingest_call call, ingest_reply_fn done) const {

@@ -18,6 +18,7 @@ namespace tributary::actors {
 class directory;
 class query_pool;
 class query_log;
+class remote_shards;
 
 }  // namespace tributary::actors
 namespace tributary::monitoring {
@@ -29,6 +30,9 @@ namespace tributary::actors {
 /// Where and how a gateway runs queries.
 struct gateway_query_settings {
   query_pool* pool = nullptr;                     ///< null: on the gathering actor (tests)
+  /// Shard parts other nodes send (query_shard): threads of their own, so that queries waiting
+  /// for other nodes' shards never hold up the shards they wait for. Null: `pool`.
+  query_pool* shard_pool = nullptr;
   monitoring::ingest_probe* probe = nullptr;      ///< counts corrupt data a query meets
   monitoring::query_probe* metrics = nullptr;     ///< what each query did
   query_log* log = nullptr;                       ///< `.show queries`; null: the command is refused
@@ -63,6 +67,12 @@ class gateway {
   /// not start) and answers QueryCancelled.
   void query(std::string database, std::string text, reply done,
              std::shared_ptr<const std::atomic<bool>> cancelled = nullptr) const;
+  /// Runs the part of a query that another node sent for this node's shard (Peer.queryShard):
+  /// over this node's rows alone, on the shard pool.
+  void query_shard(std::string database, std::string text, reply done) const;
+  /// In a cluster: the other nodes, whose shards every query also reads from now on (null: this
+  /// node's rows are all there are). Thread-safe.
+  void set_remote_shards(std::shared_ptr<const remote_shards> remote) const;
   /// Ingests one request into its table. Thread-safe; returns at once.
   void ingest(ingest_call call, ingest_reply_fn done) const;
   /// Peer.claimIngest: asks table `table` of `database` for request `request_id` (table_actor's

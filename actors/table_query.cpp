@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "storage/crash_point.hpp"
 #include "storage/extent.hpp"
@@ -119,7 +120,120 @@ model::column_data column_for(model::column_type type, bool wanted, size_t rows,
   return read();
 }
 
+// The same snapshots, never distributed: what this node's own shard of a query reads.
+class local_view final : public query::data_source {
+ public:
+  explicit local_view(const snapshot_source& s) : s_(s) {}
+  std::optional<std::vector<model::column>> schema(std::string_view table) const override { return s_.schema(table); }
+  std::vector<std::string> tables() const override { return s_.tables(); }
+  std::optional<model::error> scan(const query::scan_request& request, const std::function<bool(query::chunk&&)>& sink,
+                                   query::scan_stats& stats) const override {
+    return s_.scan(request, sink, stats);
+  }
+
+ private:
+  const snapshot_source& s_;
+};
+
+// A number of a node's QueryStats property ({"ExtentsScanned":3,...}); 0 when absent.
+uint64_t stat(std::string_view json, std::string_view name) {
+  const auto key = fmt::format("\"{}\":", name);
+  const auto at = json.find(key);
+  if (at == std::string_view::npos) return 0;
+  uint64_t v = 0;
+  const char* from = json.data() + at + key.size();
+  std::from_chars(from, json.data() + json.size(), v);
+  return v;
+}
+
+void add_stats(const model::result_table& t, query::scan_stats& stats) {
+  for (const auto& [name, json] : t.properties) {
+    if (name != "QueryStats") continue;
+    stats.extents_scanned += stat(json, "ExtentsScanned");
+    stats.extents_pruned += stat(json, "ExtentsPruned");
+    stats.blocks_scanned += stat(json, "BlocksScanned");
+    stats.blocks_pruned += stat(json, "BlocksPruned");
+    stats.rows_scanned += stat(json, "RowsScanned");
+    stats.rowstore_rows += stat(json, "RowstoreRows");
+    stats.bytes_read += stat(json, "BytesRead");
+  }
+}
+
 }  // namespace
+
+std::optional<model::error> snapshot_source::run_shards(const std::string& text, const query::query_options& options,
+                                                        const std::function<bool(model::result_table&&)>& sink,
+                                                        query::scan_stats& stats,
+                                                        std::vector<std::string>& warnings) const {
+  // The other nodes start first and work while this one reads its own shard.
+  auto others = remote->query(database, text);
+  std::vector<remote_shards::answer> answers;
+  {
+    local_view local(*this);
+    auto prepared = query::prepare(text, local, 0, options);
+    model::outcome outcome;
+    if (auto* e = std::get_if<model::error>(&prepared)) {
+      outcome = std::move(*e);
+    } else {
+      auto result = std::get<std::unique_ptr<query::prepared_query>>(prepared)->execute(local);
+      if (auto* e = std::get_if<model::error>(&result)) {
+        outcome = std::move(*e);
+      } else {
+        auto& done = std::get<query::query_result>(result);
+        const auto& s = done.stats.scan;
+        stats.extents_scanned += s.extents_scanned;
+        stats.extents_pruned += s.extents_pruned;
+        stats.blocks_scanned += s.blocks_scanned;
+        stats.blocks_pruned += s.blocks_pruned;
+        stats.rows_scanned += s.rows_scanned;
+        stats.rowstore_rows += s.rowstore_rows;
+        stats.bytes_read += s.bytes_read;
+        outcome = std::move(done.table);
+      }
+    }
+    answers.push_back({remote->self_id(), std::move(outcome), {}});
+  }
+  try {
+    for (auto& a : others.get()) answers.push_back(std::move(a));
+  } catch (const std::exception& e) {  // the RPC loop stopped (the node is shutting down)
+    answers.push_back({"(the other nodes)", std::nullopt, fmt::format("not asked: {}", e.what())});
+  }
+
+  std::string missing;
+  size_t answered = 0;
+  for (auto& a : answers) {
+    if (a.outcome)
+      if (const auto* e = std::get_if<model::error>(&*a.outcome)) {
+        if (e->permanent) return *e;
+        a.failure = fmt::format("{}: {}", e->code, e->message);
+      }
+    if (!a.failure.empty()) {
+      missing += fmt::format("{}{} ({})", missing.empty() ? "" : ", ", a.node_id, a.failure);
+      continue;
+    }
+    ++answered;
+  }
+  const std::string table = text.substr(text.rfind(";\n") == std::string::npos ? 0 : text.rfind(";\n") + 2);
+  if (!missing.empty() && (answered == 0 || !options.best_effort))
+    // Kusto: after a partial failure "the consumer should ignore the entire result"; so the
+    // default fails visibly, and the message says how to get the partial rows knowingly.
+    return model::error{"PartialQueryFailure",
+                        fmt::format("shards unavailable on {} (for `{}`); retry, or run the query with `set "
+                                    "best_effort=true;` to get the rows of the nodes that answered{}",
+                                    missing, table, answered == 0 ? " (none answered this time)" : ""),
+                        false};
+  if (!missing.empty())
+    warnings.push_back(fmt::format("PartialQueryFailure (best_effort): shards unavailable on {}; the result holds only "
+                                   "the rows of the nodes that answered",
+                                   missing));
+  for (auto& a : answers) {
+    if (!a.failure.empty()) continue;
+    auto& t = std::get<model::result_table>(*a.outcome);
+    if (&a != &answers.front()) add_stats(t, stats);
+    if (!sink(std::move(t))) break;
+  }
+  return std::nullopt;
+}
 
 std::optional<std::vector<model::column>> snapshot_source::schema(std::string_view table) const {
   auto it = tables_.find(table);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +40,23 @@ struct table_snapshot {
   }
 };
 
+/// The other nodes of a cluster as a query reaches their shards (node/rpc_server.cpp calls
+/// them over Peer.queryShard).
+class remote_shards {
+ public:
+  /// One node's answer, or why there is none ("not reachable: ...", "timed out after 5000 ms").
+  struct answer {
+    std::string node_id;
+    std::optional<model::outcome> outcome;
+    std::string failure;
+  };
+  virtual ~remote_shards() = default;
+  virtual const std::string& self_id() const = 0;
+  /// Sends `text` to every other node's shard of `database`; the future holds each node's
+  /// answer once all have answered, failed or timed out. Thread-safe.
+  virtual std::future<std::vector<answer>> query(const std::string& database, const std::string& text) const = 0;
+};
+
 /// The tables of one query, each a snapshot, as the engine's data source. Errors of a scan: a
 /// corrupt extent (StorageCorruption, naming the file), a failed read (StorageError).
 class snapshot_source final : public query::data_source {
@@ -49,12 +67,25 @@ class snapshot_source final : public query::data_source {
   /// Rows handed to the query per chunk at most (extent block groups are cut to this; a
   /// block group is 65,536 rows, handed over whole by default).
   size_t chunk_rows = size_t{1} << 16;
+  /// In a cluster: the other nodes, whose shards of each table a query's shard parts also run
+  /// on (null: the rows here are all there are).
+  std::shared_ptr<const remote_shards> remote;
+  std::string database;
 
   std::optional<std::vector<model::column>> schema(std::string_view table) const override;
   std::vector<std::string> tables() const override;
   std::optional<model::error> scan(const query::scan_request& request,
                                    const std::function<bool(query::chunk&&)>& sink,
                                    query::scan_stats& stats) const override;
+  bool distributed() const override { return remote != nullptr; }
+  /// This node's shard (on the calling thread, over these snapshots) while the other nodes run
+  /// theirs; then, as Kusto answers a query missing some shards: a permanent error of any node
+  /// is the answer; a node that answered a transient error, failed or timed out is missing; any
+  /// missing node fails the query with the transient PartialQueryFailure naming each and why,
+  /// unless `options.best_effort` (then a warning names them), and with none answered at all.
+  std::optional<model::error> run_shards(const std::string& text, const query::query_options& options,
+                                         const std::function<bool(model::result_table&&)>& sink,
+                                         query::scan_stats& stats, std::vector<std::string>& warnings) const override;
 
  private:
   std::map<std::string, table_snapshot_ptr, std::less<>> tables_;

@@ -246,6 +246,8 @@ int run(const flags& f) {
     // it is destroyed first, once every actor is done).
     actors::query_pool queries(std::max(1u, cores / 2), 256);
     env.queries = &queries;
+    // In a cluster, the shard parts other nodes send run on threads of their own (gateway.hpp).
+    actors::query_pool shard_queries(std::max(1u, cores / 2), 256);
     auto spawned = actors::spawn_coordinator(sys, env);
     if (auto* e = std::get_if<model::error>(&spawned)) {
       spdlog::critical("{}: {}", e->code, e->message);
@@ -268,6 +270,7 @@ int run(const flags& f) {
     actors::query_log query_log;
     actors::gateway gateway(sys, coordinator, tables, std::chrono::milliseconds(f.command_timeout_ms),
                             {.pool = &queries,
+                             .shard_pool = &shard_queries,
                              .probe = &metrics->ingest(),
                              .metrics = &metrics->queries(),
                              .log = &query_log,

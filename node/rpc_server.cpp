@@ -10,6 +10,7 @@
 #include <kj/async-unix.h>
 #include <kj/debug.h>
 #include <kj/timer.h>
+#include <future>
 #include <memory>
 #include <random>
 #include <spdlog/spdlog.h>
@@ -19,10 +20,8 @@
 #include "cluster/view.hpp"
 #include "monitoring/metrics.hpp"
 #include "schema/buffered_stream.hpp"
-#include "node/fan_out.hpp"
 #include "node/peer_pool.hpp"
 #include "query/parser.hpp"
-#include "query/query.hpp"
 #include "schema/convert.hpp"
 
 namespace tributary::node {
@@ -272,6 +271,12 @@ std::string loopback_as_ip(const std::string& address) {
 // An answer built as a Cap'n Proto message (root: wire::Result) by the thread that produced it.
 using built = kj::Own<capnp::MallocMessageBuilder>;
 
+// A built answer and, for a query, its warnings (the Warning properties the gateway added).
+struct built_answer {
+  built message;
+  std::vector<std::string> warnings;
+};
+
 built build(const model::outcome& o) {
   auto m = kj::heap<capnp::MallocMessageBuilder>();
   wire::to_wire(o, m->initRoot<wire::Result>());
@@ -307,12 +312,6 @@ kj::Promise<void> copy_rows(kj::Timer& timer, capnp::List<wire::Row>::Builder ou
   });
 }
 
-// One node's part of a fanned-out query: its answer, or why there is none.
-struct shard_reply {
-  std::string node_id;
-  shard_call call;
-};
-
 class service final : public wire::Tributary::Server {
  public:
   service(const rpc_options& options, const actors::gateway& gateway, monitoring::rpc_probe& probe,
@@ -326,9 +325,9 @@ class service final : public wire::Tributary::Server {
                    });
   }
 
+  // A query; in a cluster its plan's shard parts run on every node (actors/table_query.hpp,
+  // remote_shards), which it counts as one query in flight here and each as one on its node.
   kj::Promise<void> query(QueryContext ctx) override {
-    auto others = other_nodes();
-    if (!others.empty()) return fan_out(ctx, std::move(others));
     auto p = ctx.getParams();
     // A client that goes away (or cancels the call) stops its query: Cap'n Proto drops the
     // call's promise (once allowed to), and with it this flag is set; the engine checks it
@@ -348,12 +347,13 @@ class service final : public wire::Tributary::Server {
     return kj::READY_NOW;
   }
 
-  // Peer.queryShard: the query on this node's shard alone, as `query` runs it on a node alone.
+  // Peer.queryShard: the query on this node's shard alone (the part of a plan another node
+  // sends), as `query` runs it on a node alone.
   kj::Promise<void> query_shard(capnp::CallContext<wire::Peer::QueryShardParams, wire::Peer::QueryShardResults> ctx) {
     auto p = ctx.getParams();
     return forward("query_shard", ctx, check_call("queryShard", p.getDatabase(), p.getText()), load_->queries,
                    options_.max_queries_in_flight, "--max-queries-in-flight", [&](actors::gateway::reply done) {
-                     gateway_.query(text(p.getDatabase()), text(p.getText()), std::move(done));
+                     gateway_.query_shard(text(p.getDatabase()), text(p.getText()), std::move(done));
                    });
   }
 
@@ -581,109 +581,6 @@ class service final : public wire::Tributary::Server {
         });
   }
 
-  // The cluster's nodes other than this one; empty when it runs alone.
-  std::vector<cluster::node_info> other_nodes() const {
-    if (!options_.cluster) return {};
-    auto nodes = options_.cluster->nodes();
-    const auto self = options_.cluster->self_id();
-    std::erase_if(nodes, [&](const cluster::node_info& n) { return n.self || n.id == self; });
-    return nodes;
-  }
-
-  // A query in a cluster: this node's shard through the gateway and every other node's through
-  // Peer.queryShard, in parallel, merged (node/fan_out.hpp) once all have answered, failed or
-  // timed out. It counts as one query in flight here; each queryShard as one on its node.
-  // Cost: the other nodes' answers are converted to model values and the merged answer back to
-  // a message on this loop thread, O(rows), unsliced (only its final copy into the results goes
-  // in slices); fine for counts and small takes, a stall of the loop for takes of many rows.
-  kj::Promise<void> fan_out(QueryContext ctx, std::vector<cluster::node_info> others) {
-    const auto start = clock::now();
-    auto p = ctx.getParams();
-    auto answer_at_once = [&](const model::error& e) -> kj::Promise<void> {
-      wire::to_wire(e, ctx.getResults().initResult().initError());
-      probe_.finished("query", false, clock::now() - start);
-      return kj::READY_NOW;
-    };
-    if (auto e = check_call("query", p.getDatabase(), p.getText())) return answer_at_once(*e);
-    auto database = text(p.getDatabase());
-    auto query_text = text(p.getText());
-    auto parsed = query::parse(query_text);
-    if (std::holds_alternative<model::error>(parsed)) {
-      // The KQL engine runs every query on one node; across nodes only counts and takes merge
-      // so far (the plan's split into shard and merge parts is the next step).
-      auto kql = query::parse_kql(query_text);
-      if (auto* e = std::get_if<model::error>(&kql)) return answer_at_once(*e);
-      return answer_at_once({"BadRequest_NotSupportedInCluster",
-                             "in a cluster, queries that span nodes are T | count and T | take N (each optionally "
-                             "after where ingestion_time() > ago(...) and set best_effort=true;) for now; this query "
-                             "runs on a node alone (started without --metadata)",
-                             true});
-    }
-    if (load_->queries >= options_.max_queries_in_flight) {
-      probe_.throttled("query");
-      return answer_at_once(
-          calls_throttled("queries", options_.max_queries_in_flight, "--max-queries-in-flight"));
-    }
-    ++load_->queries;
-    ++load_->calls;
-    probe_.in_flight(+1);
-
-    kj::Vector<kj::Promise<shard_reply>> parts;
-    parts.add(local_shard(database, query_text).then([self = options_.cluster->self_id()](model::outcome o) {
-      return shard_reply{self, {std::move(o), {}}};
-    }));
-    for (auto& n : others) {
-      if (!n.live || n.rpc_address.empty()) {
-        probe_.peer_call(monitoring::rpc_probe::peer_result::unavailable, {});
-        parts.add(shard_reply{n.id, {std::nullopt, n.live ? "no RPC address registered"
-                                                          : "down: holds no lease in the cluster"}});
-        continue;
-      }
-      parts.add(pool_.query_shard(n.rpc_address, database, query_text).then([id = n.id](shard_call c) mutable {
-        return shard_reply{std::move(id), std::move(c)};
-      }));
-    }
-    return kj::joinPromises(parts.releaseAsArray())
-        .then([this, ctx, plan = std::get<query::plan>(std::move(parsed)),
-               start](kj::Array<shard_reply> replies) mutable {
-          std::vector<shard_answer> answers;
-          std::vector<missing_shard> missing;
-          for (auto& r : replies) {
-            if (r.call.answer) answers.push_back({r.node_id, std::move(*r.call.answer)});
-            else missing.push_back({r.node_id, std::move(r.call.failure)});
-          }
-          auto merged = merge(plan, std::move(answers), missing);
-          const auto* error = std::get_if<model::error>(&merged.outcome);
-          if (!merged.warnings.empty() || (error && error->code == "PartialQueryFailure"))
-            probe_.partial_query_failure(plan.best_effort);
-          built m = build(merged.outcome);
-          const bool ok = !error;
-          return hand_over(ctx, kj::mv(m))
-              .then([this, ctx, warnings = std::move(merged.warnings), ok, start]() mutable {
-                if (!warnings.empty()) {
-                  auto out = ctx.getResults().initWarnings(static_cast<unsigned>(warnings.size()));
-                  for (unsigned i = 0; i < warnings.size(); ++i) out.set(i, warnings[i]);
-                }
-                probe_.finished("query", ok, clock::now() - start);
-              });
-        })
-        .attach(kj::defer([this] {
-          --load_->queries;
-          --load_->calls;
-          probe_.in_flight(-1);
-        }));
-  }
-
-  // This node's shard of a fanned-out query, as a model value (to be merged on this loop).
-  kj::Promise<model::outcome> local_shard(std::string database, std::string query_text) {
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<model::outcome>();
-    auto fulfiller =
-        std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<model::outcome>>>(kj::mv(paf.fulfiller));
-    gateway_.query(std::move(database), std::move(query_text),
-                   [fulfiller](model::outcome o) { (*fulfiller)->fulfill(std::move(o)); });
-    return paf.promise.catch_([](kj::Exception&& e) -> model::outcome { return lost(e); });
-  }
-
   // Hands the call to the actors and answers on this loop when they reply. The answer's message
   // is built by the replying actor; this loop only copies it into the call's results.
   template <class Context, class Send>
@@ -705,23 +602,42 @@ class service final : public wire::Tributary::Server {
     ++in_flight;
     ++load_->calls;
     probe_.in_flight(+1);
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<built>();
-    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<built>>>(kj::mv(paf.fulfiller));
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<built_answer>();
+    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<built_answer>>>(kj::mv(paf.fulfiller));
     send([fulfiller](model::outcome o) {
       try {
-        (*fulfiller)->fulfill(build(o));
+        built_answer a;
+        if (auto* t = std::get_if<model::result_table>(&o))
+          std::erase_if(t->properties, [&](auto& p) {
+            if (p.first != "Warning") return false;
+            a.warnings.push_back(std::move(p.second));
+            return true;
+          });
+        a.message = build(o);
+        (*fulfiller)->fulfill(kj::mv(a));
       } catch (const std::exception& e) {  // e.g. bad_alloc: the call fails, the actor lives on
         (*fulfiller)->reject(KJ_EXCEPTION(FAILED, "building the answer failed", e.what()));
       }
     });
     const bool is_command = method == std::string_view("command");
     return paf.promise
-        .catch_([is_command](kj::Exception&& e) { return build(is_command ? command_lost(e) : lost(e)); })
-        .then([this, ctx, method, start](built m) mutable {
-          const bool ok = m->getRoot<wire::Result>().isTable();
-          return hand_over(ctx, kj::mv(m)).then([this, method, start, ok] {
-            probe_.finished(method, ok, clock::now() - start);
-          });
+        .catch_([is_command](kj::Exception&& e) { return built_answer{build(is_command ? command_lost(e) : lost(e)), {}}; })
+        .then([this, ctx, method, start](built_answer a) mutable {
+          auto root = a.message->getRoot<wire::Result>().asReader();
+          const bool ok = root.isTable();
+          if (method == std::string_view("query") &&
+              (!a.warnings.empty() || (root.isError() && root.getError().getCode() == "PartialQueryFailure")))
+            probe_.partial_query_failure(!a.warnings.empty());
+          return hand_over(ctx, kj::mv(a.message))
+              .then([this, ctx, method, start, ok, warnings = kj::mv(a.warnings)]() mutable {
+                if constexpr (requires { ctx.getResults().initWarnings(0u); }) {
+                  if (!warnings.empty()) {
+                    auto out = ctx.getResults().initWarnings(static_cast<unsigned>(warnings.size()));
+                    for (unsigned i = 0; i < warnings.size(); ++i) out.set(i, warnings[i]);
+                  }
+                }
+                probe_.finished(method, ok, clock::now() - start);
+              });
         })
         .attach(kj::defer([this, &in_flight] {
           --in_flight;
@@ -812,6 +728,81 @@ struct connection {
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
 };
 
+// The other nodes of a cluster for this node's queries (actors/table_query.hpp): a query pool
+// thread asks, this loop calls every other node's Peer.queryShard through the pool, and the
+// answers go back through a std::promise. Lives on this loop; close() before the pool goes.
+class cluster_shards final : public actors::remote_shards {
+ public:
+  cluster_shards(const cluster::view& cluster, peer_pool& pool, monitoring::rpc_probe& probe)
+      : cluster_(cluster), self_(cluster.self_id()), pool_(&pool), probe_(probe),
+        executor_(kj::getCurrentThreadExecutor()), tasks_(kj::heap<kj::TaskSet>(errors_)) {}
+
+  // close() has run by then (tasks_ go on the loop thread).
+  ~cluster_shards() noexcept override {}
+
+  const std::string& self_id() const override { return self_; }
+
+  std::future<std::vector<answer>> query(const std::string& database, const std::string& text) const override {
+    auto done = std::make_shared<std::promise<std::vector<answer>>>();
+    auto future = done->get_future();
+    try {
+      executor_.executeSync([&] { start(database, text, done); });
+    } catch (const kj::Exception& e) {  // the loop has stopped: the node is shutting down
+      done->set_value({{"(the other nodes)", std::nullopt,
+                        fmt::format("not asked: the node is shutting down ({})", e.getDescription().cStr())}});
+    }
+    return future;
+  }
+
+  // On the loop thread, before the pool goes: calls not answered yet end as failures.
+  void close() {
+    pool_ = nullptr;
+    tasks_ = nullptr;
+  }
+
+ private:
+  // On the loop thread.
+  void start(const std::string& database, const std::string& text,
+             const std::shared_ptr<std::promise<std::vector<answer>>>& done) const {
+    if (!pool_) {
+      done->set_value({{"(the other nodes)", std::nullopt, "not asked: the node is shutting down"}});
+      return;
+    }
+    kj::Vector<kj::Promise<answer>> parts;
+    for (auto& n : cluster_.nodes()) {
+      if (n.self || n.id == self_) continue;
+      if (!n.live || n.rpc_address.empty()) {
+        probe_.peer_call(monitoring::rpc_probe::peer_result::unavailable, {});
+        parts.add(answer{n.id, std::nullopt,
+                         n.live ? "no RPC address registered" : "down: holds no lease in the cluster"});
+        continue;
+      }
+      parts.add(pool_->query_shard(n.rpc_address, database, text).then([id = n.id](shard_call c) mutable {
+        return answer{std::move(id), std::move(c.answer), std::move(c.failure)};
+      }));
+    }
+    // A promise dropped unfulfilled (close()) breaks it: the query reads that as "not asked".
+    tasks_->add(kj::joinPromises(parts.releaseAsArray()).then([done](kj::Array<answer> all) {
+      std::vector<answer> out;
+      for (auto& a : all) out.push_back(std::move(a));
+      done->set_value(std::move(out));
+    }));
+  }
+  struct errors final : kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&& e) override {
+      spdlog::warn("a query's call to other nodes failed: {}", e.getDescription().cStr());
+    }
+  };
+
+  const cluster::view& cluster_;
+  const std::string self_;
+  peer_pool* pool_;
+  monitoring::rpc_probe& probe_;
+  const kj::Executor& executor_;
+  errors errors_;
+  mutable kj::Own<kj::TaskSet> tasks_;
+};
+
 class connection_errors final : public kj::TaskSet::ErrorHandler {
  public:
   void taskFailed(kj::Exception&& e) override {
@@ -855,6 +846,16 @@ void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
                    .max_outstanding_per_peer = options.max_calls_per_peer,
                    .max_message_words = max_message_words},
                   probe);
+  // In a cluster, every query's shard parts also run on the other nodes.
+  std::shared_ptr<cluster_shards> shards;
+  if (options.cluster) {
+    shards = std::make_shared<cluster_shards>(*options.cluster, peers, probe);
+    gateway.set_remote_shards(shards);
+  }
+  KJ_DEFER(if (shards) {
+    gateway.set_remote_shards(nullptr);
+    shards->close();
+  });
   capnp::Capability::Client bootstrap =
       kj::heap<service>(options, gateway, probe, ingest_probe, load, io.provider->getTimer(), peers);
   connection_errors errors;

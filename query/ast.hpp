@@ -148,6 +148,7 @@ struct join_key {
 struct tab_op {
   op_kind kind = op_kind::where;
   position pos;
+  uint32_t end = 0;                   ///< offset just past the operator's last token
   expr_ptr predicate;                 ///< where
   std::vector<named_expr> exprs;      ///< project/extend/summarize/distinct/make-series/mv-expand
   std::vector<named_expr> by;         ///< summarize, make-series
@@ -214,6 +215,9 @@ struct query_ast {
   std::vector<set_statement> sets;
   std::vector<let_statement> lets;  ///< in order; each sees the ones before
   tabular_ptr body;                 ///< the last statement
+  /// The text parsed (positions index it): the binder cuts the part of a plan that runs next to
+  /// each table shard out of it (query/plan.hpp, shard_part).
+  std::string text;
 };
 
 }  // namespace tributary::query

@@ -14,6 +14,8 @@
 
 #include <re2/re2.h>
 
+#include "ingest/convert.hpp"
+#include "query/functions_internal.hpp"
 #include "query/parser.hpp"
 
 namespace tributary::query {
@@ -155,6 +157,7 @@ class binder {
   }
 
   plan_ptr bind_query(const query_ast& q) {
+    text_ = q.text;
     for (const auto& s : q.sets) apply_set(s);
     for (const auto& l : q.lets) {
       let_binding b;
@@ -186,6 +189,7 @@ class binder {
   }
 
   const std::vector<std::string>& tables() const { return tables_; }
+  int64_t now_ticks() const { return context_.now_ticks; }
   std::string visualization;
 
  private:
@@ -214,18 +218,25 @@ class binder {
     else if (s.name == "notruncation") options_.no_truncation = as_bool();
     else if (s.name == "truncationmaxrecords") truncation_records_ = as_count();
     else if (s.name == "truncationmaxsize") truncation_size_ = as_count();
+    else if (s.name == "query_shard_partial") options_.shard_partial = as_bool();
     else if (s.name == "query_now") {
-      // Kusto's query_now: the instant now() stands for.
-      int64_t ticks = 0;
-      (void)ticks;
-      fail_at(s.pos, "set query_now is not supported yet");
+      // Kusto's query_now: the instant now() and ago() stand for in the whole query.
+      auto parsed = parse_kql("print " + s.value);
+      const expr* v = nullptr;
+      if (auto* q = std::get_if<query_ast>(&parsed); q && q->body && q->body->exprs.size() == 1)
+        v = q->body->exprs[0].value.get();
+      if (!v || v->kind != expr_kind::literal || v->type != column_type::datetime ||
+          !std::holds_alternative<int64_t>(v->value))
+        fail_at(s.pos, fmt::format("set query_now: '{}' is not a datetime; write e.g. set query_now=datetime(2024-01-01);",
+                                   s.value));
+      context_.now_ticks = std::get<int64_t>(v->value);
     } else if (s.name == "servertimeout" || s.name == "query_datetimescope_column" || s.name == "request_readonly") {
       // Accepted and not needed: Kusto's client libraries send some of these.
     } else {
       throw bind_failure{{"BadRequest_SyntaxError",
                           fmt::format("Syntax error at line {}, column {}: the query sets option '{}', which this "
                                       "node does not support; supported: best_effort, notruncation, "
-                                      "truncationmaxrecords, truncationmaxsize",
+                                      "truncationmaxrecords, truncationmaxsize, query_now",
                                       s.pos.line, s.pos.column, s.name),
                           true}};
     }
@@ -574,19 +585,208 @@ class binder {
         break;
       }
     }
+    const bool table = p->source == source_kind::name;
+    shard_cut cut;
     for (size_t i = 0; i < t.ops.size(); ++i) {
       const auto& op = t.ops[i];
       if (op.kind == op_kind::render && i + 1 != t.ops.size())
         fail_at(op.pos, "render must be the last operator of the query");
+      const size_t before = p->ops.size();
       bind_op(op, *p, s, pipe);
+      if (table) extend_cut(cut, t, i, before, *p);
     }
     // Whatever reaches the output is read.
     for (const auto& c : s) pipe.use(c);
     p->schema = schema_of(s);
+    if (table) p->shard = shard_of(cut, t, *p);
     --depth_;
     return p;
   }
 
+  // ----- the split for a cluster (plan.hpp, shard_part) -----
+
+  // How far the shards can run a table's pipeline, as its operators bind.
+  struct shard_cut {
+    bool open = true;
+    size_t ops = 0;
+    size_t reapply_from = SIZE_MAX;  ///< a sort waiting for its take
+    uint32_t text_end = 0;
+    shard_part::merge_kind merge = shard_part::merge_kind::rows;
+    std::set<std::string> lets;  ///< the scalar lets the shards' operators name
+  };
+
+  // Can `e` run on a shard as written? Not when it reads another table (a subquery, toscalar,
+  // a table or tabular let named in scalar position): on a shard it would see that shard's rows
+  // only. The scalar lets it may name are collected (sent as literals).
+  bool shard_safe(const expr& e, std::set<std::string>& lets) const {
+    if (e.kind == expr_kind::tabular || e.subquery) return false;
+    if (e.kind == expr_kind::call && (e.name == "toscalar" || e.name == "materialize")) return false;
+    if (e.kind == expr_kind::name) {
+      if (auto it = lets_.find(e.name); it != lets_.end()) {
+        if (!it->second.scalar) return false;
+        lets.insert(e.name);
+      } else if (source_.schema(e.name)) {
+        return false;  // may be a table (`x in (T2)`); a column of that name costs the split only
+      }
+    }
+    if (e.operand && !shard_safe(*e.operand, lets)) return false;
+    for (const auto& a : e.args)
+      if (a && !shard_safe(*a, lets)) return false;
+    for (const auto& [name, a] : e.named_args)
+      if (a && !shard_safe(*a, lets)) return false;
+    return true;
+  }
+
+  bool shard_safe(const tab_op& op, std::set<std::string>& lets) const {
+    auto ok = [&](const expr_ptr& e) { return !e || shard_safe(*e, lets); };
+    if (!ok(op.predicate) || !ok(op.count)) return false;
+    for (const auto* list : {&op.exprs, &op.by})
+      for (const auto& ne : *list)
+        if (!ok(ne.value)) return false;
+    for (const auto& k : op.keys)
+      if (!ok(k.value)) return false;
+    return op.legs.empty() && !op.right;
+  }
+
+  // Takes the table pipeline's operator t.ops[i] (bound into p.ops[before..]) into the shards'
+  // part while the part may grow: row-local operators, then at most one operator that shrinks
+  // the rows in a way the merging node can finish.
+  void extend_cut(shard_cut& c, const tabular& t, size_t i, size_t before, const plan& p) const {
+    using mk = shard_part::merge_kind;
+    if (!c.open) return;
+    const tab_op& op = t.ops[i];
+    std::set<std::string> lets;
+    if (p.ops.size() != before + 1 || !shard_safe(op, lets)) {
+      c.open = false;
+      return;
+    }
+    auto take = [&](mk m, bool last) {
+      c.ops = p.ops.size();
+      c.text_end = op.end;
+      c.merge = m;
+      c.lets.insert(lets.begin(), lets.end());
+      if (last) c.open = false;
+    };
+    const bool after_sort = c.reapply_from != SIZE_MAX;
+    switch (op.kind) {
+      case op_kind::where:
+      case op_kind::project:
+      case op_kind::project_away:
+      case op_kind::project_keep:
+      case op_kind::project_rename:
+      case op_kind::project_reorder:
+      case op_kind::extend:
+      case op_kind::parse:
+      case op_kind::parse_where:
+      case op_kind::mv_expand:
+        if (after_sort) return void(c.open = false);
+        return take(mk::rows, false);
+      case op_kind::summarize:
+      case op_kind::distinct:
+        if (after_sort || p.ops.back().kind != op_kind::summarize) return void(c.open = false);
+        return take(mk::summarize, true);
+      case op_kind::count:
+        if (after_sort) return void(c.open = false);
+        return take(mk::count, true);
+      case op_kind::take:
+        if (!after_sort) c.reapply_from = before;
+        return take(mk::reapply, true);
+      case op_kind::top:
+        c.reapply_from = before;
+        return take(mk::reapply, true);
+      case op_kind::sort:
+        // sort then take is a top: each shard's first N, sorted again; a sort alone gains nothing.
+        if (!after_sort && i + 1 < t.ops.size() && t.ops[i + 1].kind == op_kind::take) {
+          c.reapply_from = before;
+          c.lets.insert(lets.begin(), lets.end());
+          return;
+        }
+        return void(c.open = false);
+      default: c.open = false;
+    }
+  }
+
+  static std::string quoted_name(const std::string& name) {
+    std::string out = "[";
+    detail::append_json_quoted(name, out);
+    return out + "]";
+  }
+
+  // A KQL literal of a bound constant: what the shards read for a scalar let.
+  static std::string literal_text(const bound_expr& b) {
+    const auto& c = b.constant;
+    const std::string type(model::to_string(b.type));
+    if (c.is_null(0)) return b.type == column_type::string ? "\"\"" : type + "(null)";
+    switch (b.type) {
+      case column_type::bool_: return c.ints[0] ? "true" : "false";
+      case column_type::int_:
+      case column_type::long_: return fmt::format("{}({})", type, c.ints[0]);
+      case column_type::real: {
+        const double d = c.reals[0];
+        if (std::isnan(d)) return "real(nan)";
+        if (std::isinf(d)) return d > 0 ? "real(+inf)" : "real(-inf)";
+        return fmt::format("real({})", d);  // shortest text that reads back as the same double
+      }
+      case column_type::datetime: return fmt::format("datetime({})", ingest::detail::format_datetime(c.ints[0]));
+      case column_type::timespan: return fmt::format("{}tick", c.ints[0]);
+      case column_type::dynamic: return fmt::format("dynamic({})", dynamic_text(c, 0));
+      case column_type::guid:
+      case column_type::decimal: return fmt::format("{}({})", type, c.text_at(0));
+      default: {
+        std::string out;
+        detail::append_json_quoted(c.text_at(0), out);
+        return out;
+      }
+    }
+  }
+
+  shard_part shard_of(const shard_cut& c, const tabular& t, const plan& p) const {
+    using mk = shard_part::merge_kind;
+    shard_part out;
+    out.ops = c.ops;
+    out.merge = c.merge;
+    out.reapply_from = c.merge == mk::reapply ? c.reapply_from : c.ops;
+    out.text = fmt::format("set query_now=datetime({});\n", ingest::detail::format_datetime(context_.now_ticks));
+    if (c.merge == mk::summarize) out.text += "set query_shard_partial;\n";
+    for (const auto& name : c.lets)
+      out.text += fmt::format("let {} = {};\n", name, literal_text(*lets_.at(name).scalar));
+    if (c.ops == 0) {
+      // Nothing runs there but the scan: the columns the plan reads.
+      out.text += quoted_name(p.scan.table) + " | project ";
+      bool any = false;
+      for (size_t i = 0; i < p.source_schema.size(); ++i) {
+        if (!p.scan.columns[i]) continue;
+        out.text += (any ? ", " : "") + quoted_name(p.source_schema[i].name);
+        out.schema.push_back(p.source_schema[i]);
+        any = true;
+      }
+      if (!any) {
+        out.text += "['tributary_row_'] = true";
+        out.schema.push_back({"tributary_row_", column_type::bool_});
+      }
+    } else {
+      out.text += text_.substr(t.pos.offset, c.text_end - t.pos.offset);
+      out.schema = p.ops[c.ops - 1].schema;
+      if (c.merge == mk::summarize) out.schema = partial_schema(p.ops[c.ops - 1]);
+    }
+    if (c.merge == mk::rows && p.scan.ingestion_time) {
+      // Operators after the shards' part may read ingestion_time(): each row's comes along.
+      out.text += " | extend ['tributary_ingestion_time_'] = ingestion_time()";
+      out.schema.push_back({"tributary_ingestion_time_", column_type::datetime});
+      out.ingestion_column = true;
+    }
+    return out;
+  }
+
+ public:
+  // A summarize's output on a shard: its keys, then each aggregate's partial state.
+  static std::vector<model::column> partial_schema(const bound_op& op) {
+    std::vector<model::column> out(op.schema.begin(), op.schema.begin() + static_cast<std::ptrdiff_t>(op.keys.size()));
+    for (size_t a = 0; a < op.aggregates.size(); ++a) out.push_back({fmt::format("state_{}", a), column_type::string});
+    return out;
+  }
+
+ private:
   static scope inner_scope(const plan& inner) {
     scope s;
     for (const auto& c : inner.schema) s.push_back({c.name, c.type, -1});
@@ -652,23 +852,12 @@ class binder {
       const auto& e = *t.values[i];
       auto b = bind_expr(e, empty, nullptr);
       const auto& col = t.schema[i % width];
-      append_value(c.columns[i % width], convert_literal(b, col.type, e.pos,
+      vec::append_value(c.columns[i % width], convert_literal(b, col.type, e.pos,
                                                          fmt::format("the value of column '{}' in row {}", col.name,
                                                                      i / width + 1)));
     }
     p.rows.push_back(std::move(c));
     return s;
-  }
-
-  static void append_value(model::column_data& c, const model::value& v) {
-    if (std::holds_alternative<std::monostate>(v)) return c.append_null();
-    if (const auto* b = std::get_if<bool>(&v)) return c.append_int(*b ? 1 : 0);
-    if (const auto* i = std::get_if<int64_t>(&v)) {
-      if (c.type == column_type::real) return c.append_real(static_cast<double>(*i));
-      return c.append_int(*i);
-    }
-    if (const auto* r = std::get_if<double>(&v)) return c.append_real(*r);
-    c.append_text(std::get<std::string>(v));
   }
 
   scope bind_print(const tabular& t, plan& p) {
@@ -1608,6 +1797,7 @@ class binder {
   std::map<std::string, let_binding> lets_;
   std::vector<std::string> tables_;
   std::optional<uint64_t> truncation_records_, truncation_size_;
+  std::string text_;  ///< the query's text (shard parts are cut out of it)
   // The columns summarize made for the aggregates inside expressions (named as Kusto names
   // the aggregate, count_): in the project after it, their names count as made up.
   std::set<std::string> lifted_;
@@ -1625,7 +1815,20 @@ std::variant<bound_query, model::error> bind(const query_ast& ast, const data_so
     q.tables = b.tables();
     q.visualization = b.visualization;
     q.options = options;
-    q.now_ticks = now_ticks;
+    q.now_ticks = b.now_ticks();
+    if (options.shard_partial) {
+      // A shard part sent by the node that merges it: its summarize answers partial states.
+      auto root = std::make_shared<plan>(*q.root);
+      if (root->source != source_kind::name || root->ops.empty() || root->ops.back().kind != op_kind::summarize)
+        return model::error{"BadRequest_SemanticError",
+                            "set query_shard_partial; is for a table's rows ending in summarize (a shard part that "
+                            "nodes send each other)",
+                            true};
+      root->ops.back().partial = true;
+      root->ops.back().schema = binder::partial_schema(root->ops.back());
+      root->schema = root->ops.back().schema;
+      q.root = root;
+    }
     return q;
   } catch (const bind_failure& f) {
     return f.error;

@@ -66,6 +66,8 @@ struct scan_stats {
   uint64_t bytes_read = 0;       ///< compressed bytes read from extent files
 };
 
+struct query_options;
+
 /// The tables a query can name, and their rows. Implemented by the node (one snapshot per
 /// table, taken before the query runs) and by tests (tables in memory).
 class data_source {
@@ -79,6 +81,17 @@ class data_source {
   /// may be left empty (size 0). Errors end the query (e.g. a corrupt extent).
   virtual std::optional<model::error> scan(const scan_request& request, const std::function<bool(chunk&&)>& sink,
                                            scan_stats& stats) const = 0;
+
+  /// A cluster: each table's rows are spread over the nodes. The engine then runs the part of a
+  /// plan next to a table (query/plan.hpp, shard_part) through run_shards instead of scan.
+  virtual bool distributed() const { return false; }
+  /// Runs `text` (a query over one table that the engine made) on every node's shard and hands
+  /// each node's answer to `sink`. An error ends the query: a permanent one answered by a node,
+  /// or PartialQueryFailure naming the nodes that did not answer (unless `options.best_effort`:
+  /// then one warning per missing node in `warnings`). Adds the shards' statistics to `stats`.
+  virtual std::optional<model::error> run_shards(const std::string& text, const query_options& options,
+                                                 const std::function<bool(model::result_table&&)>& sink,
+                                                 scan_stats& stats, std::vector<std::string>& warnings) const;
 };
 
 /// Request properties (Kusto's `set` statements and client request properties).
@@ -87,6 +100,9 @@ struct query_options {
   uint64_t truncation_max_size = uint64_t{64} << 20;
   bool no_truncation = false;
   bool best_effort = false;                      ///< cluster: answer with the nodes that answered
+  /// `set query_shard_partial;`: the query is a shard part whose summarize answers partial
+  /// states (shard_part::merge_kind::summarize), sent by the node that merges them.
+  bool shard_partial = false;
   uint64_t memory_limit = uint64_t{1} << 30;     ///< bytes one query may hold (--query-memory-limit)
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   /// Checked between chunks: true ends the query (the client went away).
@@ -108,6 +124,8 @@ struct query_result {
   /// {"Visualization":"timechart","Title":...}.
   std::string visualization;
   query_statistics stats;
+  /// What a successful answer leaves out (the nodes a best_effort query could not reach).
+  std::vector<std::string> warnings;
 };
 
 /// A parsed and bound query, ready to run (the output schema known).

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <kj/encoding.h>
 #include <nlohmann/json.hpp>
 #include <re2/re2.h>
 
@@ -142,6 +143,7 @@ struct run_state {
   const data_source* source = nullptr;
   const query_options* options = nullptr;
   query_statistics stats;
+  std::vector<std::string> warnings;  ///< from the shards of a best_effort query
   uint64_t memory = 0;
   uint64_t chunks = 0;
 
@@ -327,10 +329,17 @@ class take_stage final : public stage {
   uint64_t left_;
 };
 
+// count; or, over the shards' answers to `T | ... | count`, their sum.
 class count_stage final : public stage {
  public:
+  explicit count_stage(bool sum = false) : sum_(sum) {}
   bool push(chunk c) override {
-    count_ += c.rows;
+    if (!sum_) {
+      count_ += c.rows;
+      return true;
+    }
+    for (size_t r = 0; r < c.rows; ++r)
+      if (!c.columns[0].is_null(r)) count_ += static_cast<uint64_t>(c.columns[0].ints[r]);
     return true;
   }
   void finish() override {
@@ -343,6 +352,7 @@ class count_stage final : public stage {
   }
 
  private:
+  bool sum_;
   uint64_t count_ = 0;
 };
 
@@ -494,12 +504,16 @@ std::vector<model::column> key_schema(const bound_op& op) {
   return out;
 }
 
+// summarize. On a shard (op.partial) it answers each group's keys and every aggregate's partial
+// state; over the shards' answers (`merge`) it groups by those keys and merges the states.
 class summarize_stage final : public stage {
  public:
-  summarize_stage(const bound_op& op, run_state& st) : op_(op), st_(st), groups_(key_schema(op)) {
+  summarize_stage(const bound_op& op, run_state& st, bool merge = false)
+      : op_(op), st_(st), groups_(key_schema(op)), merge_(merge) {
     for (const auto& a : op.aggregates) aggregators_.push_back(a.aggregate.make());
   }
   bool push(chunk c) override {
+    if (merge_) return merge(c);
     evaluated_list keys(op_.keys, c, st_);
     groups_.assign(keys.pointers, c.rows, ids_);
     for (size_t a = 0; a < aggregators_.size(); ++a) {
@@ -507,9 +521,7 @@ class summarize_stage final : public stage {
       aggregators_[a]->resize(groups_.groups());
       aggregators_[a]->update(ids_.data(), c.rows, args.pointers);
     }
-    const int64_t now = static_cast<int64_t>(groups_.bytes() * (1 + aggregators_.size()));
-    st_.charge(now - charged_, op_.name);
-    charged_ = now;
+    charge();
     return true;
   }
   void finish() override {
@@ -523,6 +535,17 @@ class summarize_stage final : public stage {
     for (auto& k : groups_.keys()) out.columns.push_back(std::move(k));
     for (size_t a = 0; a < aggregators_.size(); ++a) {
       aggregators_[a]->resize(out.rows);
+      if (op_.partial) {
+        out.columns.push_back(vec::make(column_type::string, out.rows));
+        std::string state;
+        for (size_t g = 0; g < out.rows; ++g) {
+          state.clear();
+          aggregators_[a]->save(g, state);
+          auto text = kj::encodeBase64(kj::arrayPtr(reinterpret_cast<const kj::byte*>(state.data()), state.size()));
+          out.columns.back().append_text(std::string_view(text.cStr(), text.size()));
+        }
+        continue;
+      }
       std::vector<column_data> results;
       for (const auto& o : op_.aggregates[a].aggregate.outputs) results.push_back(vec::make(o.type, out.rows));
       aggregators_[a]->finish(results);
@@ -534,9 +557,43 @@ class summarize_stage final : public stage {
   }
 
  private:
+  void charge() {
+    const int64_t now = static_cast<int64_t>(groups_.bytes() * (1 + aggregators_.size()));
+    st_.charge(now - charged_, op_.name);
+    charged_ = now;
+  }
+  // Shards' answers: the keys' columns, then one column of base64 states per aggregate.
+  bool merge(const chunk& c) {
+    const size_t keys = op_.keys.size();
+    std::vector<const column_data*> key_columns;
+    for (size_t k = 0; k < keys; ++k) key_columns.push_back(&c.columns[k]);
+    groups_.assign(key_columns, c.rows, ids_);
+    for (size_t a = 0; a < aggregators_.size(); ++a) {
+      aggregators_[a]->resize(groups_.groups());
+      auto shard = op_.aggregates[a].aggregate.make();
+      shard->resize(c.rows);
+      const auto& states = c.columns[keys + a];
+      for (size_t r = 0; r < c.rows; ++r) {
+        const auto text = states.text_at(r);
+        auto bytes = kj::decodeBase64(kj::ArrayPtr<const char>(text.data(), text.size()));
+        if (bytes.hadErrors ||
+            !shard->load(r, std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size())))
+          fail("InternalServerError",
+               fmt::format("a node answered a partial state of '{}' this node cannot read (row {} of its answer); "
+                           "the nodes run different versions of Tributary",
+                           op_.aggregates[a].aggregate.outputs.front().name, r),
+               false);
+      }
+      aggregators_[a]->merge(*shard, ids_);
+    }
+    charge();
+    return true;
+  }
+
   const bound_op& op_;
   run_state& st_;
   grouper groups_;
+  bool merge_;
   std::vector<std::unique_ptr<aggregator>> aggregators_;
   std::vector<uint32_t> ids_;
   int64_t charged_ = 0;
@@ -1266,15 +1323,77 @@ std::unique_ptr<stage> make_stage(const bound_op& op, run_state& st) {
   }
 }
 
+// One node's answer to a shard part as the chunk that enters the merging pipeline: the columns
+// of `shard.schema` (ops == 0: at the table's column positions, the unread ones empty), each
+// row's ingestion time split off when it came along.
+chunk shard_chunk(const plan& p, model::result_table& t) {
+  const auto& want = p.shard.schema;
+  bool same = t.columns.size() == want.size();
+  for (size_t i = 0; same && i < want.size(); ++i)
+    same = t.columns[i].name == want[i].name && t.columns[i].type == want[i].type;
+  if (!same)
+    fail("ShardSchemaMismatch",
+         fmt::format("a node answered the shard part of table '{}' with different columns; the nodes are applying "
+                     "different catalog versions: retry shortly",
+                     p.scan.table),
+         false);
+  std::vector<column_data> columns;
+  for (const auto& c : want) {
+    columns.push_back(vec::make(c.type, 0));
+    columns.back().nulls.reserve(t.rows.size());
+  }
+  for (auto& row : t.rows)
+    for (size_t i = 0; i < row.size() && i < columns.size(); ++i) vec::append_value(columns[i], row[i]);
+  chunk out;
+  out.rows = t.rows.size();
+  t.rows.clear();
+  if (p.shard.ingestion_column) {
+    out.ingestion = std::move(columns.back().ints);
+    columns.pop_back();
+  }
+  if (p.shard.ops > 0) {
+    out.columns = std::move(columns);
+    return out;
+  }
+  out.columns.resize(p.source_schema.size());
+  for (size_t i = 0, next = 0; i < p.source_schema.size(); ++i) {
+    out.columns[i].type = p.source_schema[i].type;
+    if (p.scan.columns[i] && next < columns.size()) out.columns[i] = std::move(columns[next++]);
+  }
+  return out;
+}
+
 // Runs `p`, pushing its output into `sink` (which is finished at the end).
 void run_plan(const plan& p, stage& sink, run_state& st) {
+  // In a cluster a table's rows are on every node: the shards run the first part of the
+  // pipeline (plan.hpp, shard_part) and this node the rest over their answers.
+  const bool shards = p.source == source_kind::name && st.source->distributed();
+  using mk = shard_part::merge_kind;
   std::vector<std::unique_ptr<stage>> stages;
-  for (const auto& op : p.ops) stages.push_back(make_stage(op, st));
+  size_t from = 0;
+  if (shards) {
+    from = p.shard.merge == mk::reapply ? p.shard.reapply_from : p.shard.ops;
+    if (p.shard.merge == mk::count) stages.push_back(std::make_unique<count_stage>(/*sum=*/true));
+    if (p.shard.merge == mk::summarize)
+      stages.push_back(std::make_unique<summarize_stage>(p.ops[p.shard.ops - 1], st, /*merge=*/true));
+  }
+  for (size_t i = from; i < p.ops.size(); ++i) stages.push_back(make_stage(p.ops[i], st));
   for (size_t i = 0; i + 1 < stages.size(); ++i) stages[i]->next = stages[i + 1].get();
   if (!stages.empty()) stages.back()->next = &sink;
   stage& first = stages.empty() ? sink : *stages.front();
   switch (p.source) {
     case source_kind::name: {
+      if (shards) {
+        auto error = st.source->run_shards(
+            p.shard.text, *st.options,
+            [&](model::result_table&& t) {
+              st.check();
+              return first.push(shard_chunk(p, t));
+            },
+            st.stats.scan, st.warnings);
+        if (error) throw query_failure{*error};
+        break;
+      }
       auto error = st.source->scan(
           p.scan,
           [&](chunk&& c) {
@@ -1373,6 +1492,7 @@ class prepared final : public prepared_query {
     out.stats.result_rows = out.table.rows.size();
     out.stats.cpu = thread_cpu() - cpu_start;
     out.stats.elapsed = std::chrono::steady_clock::now() - start;
+    out.warnings = std::move(st.warnings);
     return out;
   }
 
@@ -1419,6 +1539,12 @@ void names_in(const tabular& t, const std::set<std::string>& lets, std::vector<s
 }
 
 }  // namespace
+
+std::optional<model::error> data_source::run_shards(const std::string&, const query_options&,
+                                                    const std::function<bool(model::result_table&&)>&, scan_stats&,
+                                                    std::vector<std::string>&) const {
+  return model::error{"InternalServerError", "this data source holds every row: it has no shards to run", false};
+}
 
 std::variant<std::unique_ptr<prepared_query>, model::error> prepare(std::string_view text, const data_source& source,
                                                                     int64_t now_ticks, query_options defaults) {

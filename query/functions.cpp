@@ -899,6 +899,12 @@ model::column_data make(model::column_type type, size_t rows) {
 
 model::column_data constant(model::column_type type, const model::value& v) {
   model::column_data c = make(type, 1);
+  append_value(c, v);
+  return c;
+}
+
+void append_value(model::column_data& c, const model::value& v) {
+  const auto type = c.type;
   switch (detail::storage_of(type)) {
     case detail::storage::ints:
       if (auto* b = std::get_if<bool>(&v))
@@ -927,7 +933,6 @@ model::column_data constant(model::column_type type, const model::value& v) {
         c.append_null();
       break;
   }
-  return c;
 }
 
 }  // namespace vec

@@ -114,6 +114,9 @@ model::column_data make(model::column_type type, size_t rows);
 inline size_t at(const model::column_data& c, size_t r) { return c.size() == 1 ? 0 : r; }
 /// One constant value as a 1-row column of `type`.
 model::column_data constant(model::column_type type, const model::value& v);
+/// Appends `v` (a result cell) to `c`, converted to c's type (null where it has none; a
+/// string's null is "").
+void append_value(model::column_data& c, const model::value& v);
 }  // namespace vec
 
 }  // namespace tributary::query

@@ -794,6 +794,7 @@ class parser {
     while (is_punct("|")) {
       next();
       t.ops.push_back(parse_operator());
+      t.ops.back().end = t_[i_ - 1].end;
     }
   }
 
@@ -2080,7 +2081,9 @@ std::variant<query_ast, model::error> parse_kql(std::string_view text) {
   try {
     lexer lx(text);
     parser p(text, lx.run());
-    return p.parse_query();
+    auto q = p.parse_query();
+    q.text = std::string(text);
+    return q;
   } catch (const syntax_error& e) {
     return model::error{"BadRequest_SyntaxError",
                         fmt::format("Syntax error at line {}, column {}: {}", e.pos.line,

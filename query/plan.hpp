@@ -80,7 +80,34 @@ struct bound_op {
   // (kind=simple, regex) instead of being null (kind=relaxed).
   std::string parse_regex;
   bool parse_strict = true;
+  /// summarize on a table shard (`set query_shard_partial;`): the output is the keys and each
+  /// aggregate's partial state (base64 of aggregator::save), for the merging node to combine.
+  bool partial = false;
   std::vector<model::column> schema;       ///< the operator's output columns
+};
+
+/// The part of a table's pipeline that runs next to each of its shards in a cluster (DESIGN.md
+/// §6): the scan, the row-local operators that follow it (where, extend, project and its
+/// family, parse, mv-expand) and the first operator that shrinks the rows in a mergeable way
+/// (summarize in partial form, count, take, top, sort then take). The node that received the
+/// query sends `text` to every node (itself included), and runs the rest over their answers:
+/// `merge` says how the answers enter the pipeline.
+struct shard_part {
+  enum class merge_kind : uint8_t {
+    rows,       ///< the answers are the rows of bound ops [0, ops); ops [ops, ...) follow
+    count,      ///< each answers one count: summed
+    summarize,  ///< each answers keys and partial states: ops[ops - 1] merges them
+    reapply,    ///< take/top/sort+take: ops [reapply_from, ops) run again over the answers
+  };
+  merge_kind merge = merge_kind::rows;
+  size_t ops = 0;
+  size_t reapply_from = 0;
+  /// A query over the one table, with the merging node's now() and the scalar lets it uses as
+  /// literals; ops == 0: the columns the plan reads (`T | project a, b`).
+  std::string text;
+  std::vector<model::column> schema;  ///< the columns each shard answers
+  /// rows: the answer's last column is each row's ingestion_time() (later operators read it).
+  bool ingestion_column = false;
 };
 
 /// A pipeline: a source, then operators. `schema` is the output.
@@ -92,6 +119,7 @@ struct plan {
   plan_ptr inner;                          ///< subquery / tabular let
   std::vector<bound_op> ops;
   std::vector<model::column> schema;
+  shard_part shard;                        ///< source name (a table): its split for a cluster
 };
 
 }  // namespace tributary::query
