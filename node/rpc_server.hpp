@@ -2,8 +2,8 @@
 /// The Cap'n Proto RPC server: serves the `Tributary` interface (and, through it, the internal
 /// `Peer` one) on the calling thread's KJ event loop. It never blocks that loop on the node's
 /// work: every call is handed to the actor system through the gateway and answered when the
-/// actors reply (cross-thread fulfiller). In a cluster a query fans out from the node that
-/// receives it to every node's shard over Cap'n Proto (node/fan_out.hpp).
+/// actors reply (cross-thread fulfiller). In a cluster the query engine sends the shard parts of a
+/// query's plan to every node over Cap'n Proto (Peer.queryShard) through this loop's peer pool.
 
 #include <chrono>
 #include <functional>

@@ -4,9 +4,12 @@
 /// schemas and rows (actors/ reads extents and the rowstore from a consistent snapshot) and
 /// runs `execute` on a query pool thread, never on the actor scheduler.
 ///
-/// A plan splits for a cluster (DESIGN.md §6): each table reference is a `scan_request` that a
-/// node answers for its own shard (pruned by the request's constraints, only the columns the
-/// query reads); everything above runs where the query arrived.
+/// A plan splits for a cluster (DESIGN.md §6): each pipeline that starts at a table has a part
+/// that runs next to each of the table's shards (the scan, row-local operators, then partial
+/// aggregation, count, take or top: plan.hpp, shard_part) and the rest, which runs where the
+/// query arrived over the shards' answers. A distributed data_source runs the shard parts
+/// (run_shards); one that holds every row is scanned directly (scan_request: pruned by its
+/// constraints, only the columns the query reads).
 
 #include <chrono>
 #include <cstdint>
