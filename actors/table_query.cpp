@@ -170,7 +170,13 @@ std::optional<model::error> snapshot_source::run_shards(const std::string& text,
   std::vector<remote_shards::answer> answers;
   {
     local_view local(*this);
-    auto prepared = query::prepare(text, local, 0, options);
+    // As on every other node: a shard's answer is bounded by the limits of one result (it
+    // crosses the network in one message), whatever the query's own truncation options.
+    auto o = options;
+    o.truncation_max_records = max_result_records;
+    o.truncation_max_size = max_result_bytes;
+    o.no_truncation = false;
+    auto prepared = query::prepare(text, local, 0, o);
     model::outcome outcome;
     if (auto* e = std::get_if<model::error>(&prepared)) {
       outcome = std::move(*e);

@@ -1391,6 +1391,16 @@ void run_plan(const plan& p, stage& sink, run_state& st) {
               return first.push(shard_chunk(p, t));
             },
             st.stats.scan, st.warnings);
+        if (error && error->code == "QueryResultSetTooLarge") {
+          // A node's part came to more than one answer may carry: say which operator needs
+          // every row on one node, and how to avoid it.
+          const auto& stop = p.shard.ops < p.ops.size() ? p.ops[p.shard.ops].name : std::string("the query's end");
+          error->message = fmt::format(
+              "in a cluster, '{}' needs the rows of table '{}' from every node in one place, and a node's rows came to "
+              "more than one answer holds ({}); filter or aggregate before it (where, summarize, top), so that each "
+              "node sends less",
+              stop, p.scan.table, error->message);
+        }
         if (error) throw query_failure{*error};
         break;
       }
