@@ -290,12 +290,32 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
         ++stats.blocks_pruned;
         continue;
       }
+      // top N's bound so far: a block none of whose rows beats it is skipped, by its
+      // statistics or else by that one column, before the others are read.
+      std::optional<model::column_data> key;
+      if (request.runtime && request.runtime->active) {
+        const auto& bound = request.runtime->bound;
+        if (!may_match(block.columns, block.rows, block.min_ingestion_ticks, block.max_ingestion_ticks, {bound})) {
+          ++stats.blocks_pruned;
+          continue;
+        }
+        auto read = reader.read_column(bound.column, b);
+        if (auto* err = std::get_if<model::error>(&read)) return *err;
+        key = std::move(std::get<model::column_data>(read));
+        stats.bytes_read += reader.stored_bytes(bound.column, b);
+        if (query::rows_beyond(*key, bound).empty()) {
+          ++stats.blocks_pruned;
+          continue;
+        }
+      }
       ++stats.blocks_scanned;
       query::chunk c;
       c.rows = block.rows;
       std::optional<model::error> failed;
       for (size_t col = 0; col < schema.size() && !failed; ++col)
         c.columns.push_back(column_for(schema[col].type, wanted(col), block.rows, col < reader.columns().size(), [&] {
+          if (key && col == request.runtime->bound.column) return std::move(*key);
+          stats.bytes_read += reader.stored_bytes(col, b);
           auto read = reader.read_column(col, b);
           if (auto* err = std::get_if<model::error>(&read)) {
             failed = *err;
@@ -307,9 +327,9 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
       if (request.ingestion_time) {
         auto ticks = reader.read_ingestion_ticks(b);
         if (auto* err = std::get_if<model::error>(&ticks)) return *err;
+        stats.bytes_read += reader.stored_bytes(reader.columns().size(), b);
         c.ingestion = std::move(std::get<std::vector<int64_t>>(ticks));
       }
-      stats.bytes_read += block.stored_bytes;
       stats.rows_scanned += block.rows;
       handed += block.rows;
       if (!hand_over(std::move(c), chunk_rows, sink)) return std::nullopt;

@@ -1033,6 +1033,20 @@ class binder {
           key.nulls_first = k.nulls_first.value_or(k.ascending);
           b.sort_keys.push_back(std::move(key));
         }
+        if (op.kind == op_kind::top && pushable(p) && b.sort_keys.size() == 1 && b.count > 0) {
+          // top N by a column, nulls last, straight over the table's filtered rows: the scan
+          // may skip the blocks that cannot beat the N-th row so far (runtime_bound).
+          const auto& key = b.sort_keys[0];
+          const auto t = key.value.type;
+          if (key.value.what == bound_expr::kind::column && !key.nulls_first &&
+              (t == column_type::long_ || t == column_type::int_ || t == column_type::real ||
+               t == column_type::datetime || t == column_type::timespan)) {
+            b.runtime = std::make_shared<runtime_bound>();
+            b.runtime->bound.column = key.value.column;
+            b.runtime->bound.op = key.ascending ? scan_constraint::kind::less : scan_constraint::kind::greater;
+            p.scan.runtime = b.runtime;
+          }
+        }
         break;
       }
       case op_kind::union_: bind_union(op, p, s, "", &pipe); return;

@@ -47,6 +47,20 @@ struct scan_constraint {
   model::value bound;  ///< bool, int64 (ints, datetime, timespan ticks) or double
 };
 
+/// A bound that tightens while a scan runs: `top N by x` (x a column, nulls last, right after
+/// the filters) knows, once it holds N rows, that only rows with x beyond its N-th can still
+/// make it. The scan checks it before reading a block's other columns (by the block's
+/// statistics, then by the column's values) and skips blocks no row of which passes: the late
+/// materialization of top. Set by the operator, read by the scan, on one thread.
+struct runtime_bound {
+  bool active = false;      ///< no bound until the operator holds N rows
+  scan_constraint bound;    ///< greater (desc) or less (asc) than the N-th key
+};
+
+/// The rows of `key` (a number, datetime or timespan column) beyond `bound` (kind greater or
+/// less; nulls and NaN never are).
+std::vector<uint32_t> rows_beyond(const model::column_data& key, const scan_constraint& bound);
+
 /// What a query reads from one table.
 struct scan_request {
   std::string table;
@@ -56,6 +70,8 @@ struct scan_request {
   uint64_t limit = UINT64_MAX;
   /// The query reads ingestion_time(): chunks carry each row's (else `ingestion` may be empty).
   bool ingestion_time = false;
+  /// A bound the query's top tightens as it runs (null: none).
+  std::shared_ptr<runtime_bound> runtime;
 };
 
 /// What a scan counted, for the query's statistics.

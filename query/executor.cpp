@@ -19,6 +19,7 @@
 #include <kj/encoding.h>
 #include <nlohmann/json.hpp>
 #include <re2/re2.h>
+#include <xxhash.h>
 
 #include "query/binder.hpp"
 #include "query/parser.hpp"
@@ -425,10 +426,48 @@ class int_groups {
   size_t size_ = 0;
 };
 
-// Text keys looked up by string_view: no copy of the key per row.
-struct text_hash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+// An open-addressing map from text keys to group ids (linear probing, at most half full). The
+// keys are not copied: a slot holds the key's hash and its group, whose key is row `id` of the
+// grouper's key column.
+class text_groups {
+ public:
+  template <class Make>
+  uint32_t find_or_add(std::string_view key, const column_data& keys, Make make) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    const uint64_t h = XXH3_64bits(key.data(), key.size());
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      auto& slot = slots_[i];
+      if (slot.id == empty) {
+        slot.hash = h;
+        slot.id = make();
+        ++size_;
+        return slot.id;
+      }
+      if (slot.hash == h && keys.text_at(slot.id) == key) return slot.id;
+    }
+  }
+  size_t bytes() const { return slots_.size() * sizeof(slot); }
+
+ private:
+  static constexpr uint32_t empty = UINT32_MAX;
+  struct slot {
+    uint64_t hash = 0;
+    uint32_t id = empty;
+  };
+  void grow() {
+    std::vector<slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(64, old.size() * 2), slot{});
+    const size_t mask = slots_.size() - 1;
+    for (const auto& s : old) {
+      if (s.id == empty) continue;
+      size_t i = s.hash & mask;
+      while (slots_[i].id != empty) i = (i + 1) & mask;
+      slots_[i] = s;
+    }
+  }
+  std::vector<slot> slots_;
+  size_t size_ = 0;
 };
 
 // Groups rows by their key values: a group id per row, new groups' keys kept in order.
@@ -455,15 +494,19 @@ class grouper {
           if (null_group_ == UINT32_MAX) null_group_ = add(values, r);
           ids[r] = null_group_;
         } else if (single_int_) {
-          ids[r] = ints_.find_or_add(k.ints[i], [&] { return add(values, r); });
+          // Rows often come in runs of one key (time bins of a time-ordered table).
+          const int64_t v = k.ints[i];
+          if (last_id_ == UINT32_MAX || v != last_int_) {
+            last_id_ = ints_.find_or_add(v, [&] { return add(values, r); });
+            last_int_ = v;
+          }
+          ids[r] = last_id_;
         } else {
           const auto text = k.text_at(i);
-          auto it = texts_.find(text);
-          if (it == texts_.end()) {
+          ids[r] = texts_.find_or_add(text, keys_[0], [&] {
             key_bytes_ += text.size();
-            it = texts_.emplace(std::string(text), add(values, r)).first;
-          }
-          ids[r] = it->second;
+            return add(values, r);
+          });
         }
       }
       return;
@@ -480,7 +523,7 @@ class grouper {
   }
   size_t groups() const { return groups_; }
   std::vector<column_data>& keys() { return keys_; }
-  size_t bytes() const { return key_bytes_ + groups_ * 48 + ints_.bytes(); }
+  size_t bytes() const { return key_bytes_ + groups_ * 48 + ints_.bytes() + texts_.bytes(); }
 
  private:
   uint32_t add(const std::vector<const column_data*>& values, size_t r) {
@@ -490,7 +533,9 @@ class grouper {
   std::vector<column_data> keys_;
   bool single_int_ = false, single_text_ = false;
   int_groups ints_;
-  std::unordered_map<std::string, uint32_t, text_hash, std::equal_to<>> texts_;
+  int64_t last_int_ = 0;
+  uint32_t last_id_ = UINT32_MAX;
+  text_groups texts_;
   std::unordered_map<std::string, uint32_t> bytes_;
   uint32_t null_group_ = UINT32_MAX;
   std::string scratch_;
@@ -619,6 +664,22 @@ int compare_rows(const column_data& c, size_t a, size_t b, bool nulls_first) {
   return c.ints[a] < c.ints[b] ? -1 : c.ints[a] > c.ints[b] ? 1 : 0;
 }
 
+}  // namespace
+
+std::vector<uint32_t> rows_beyond(const column_data& key, const scan_constraint& bound) {
+  std::vector<uint32_t> out;
+  const bool greater = bound.op == scan_constraint::kind::greater;
+  auto pick = [&](auto values, auto limit) {
+    for (size_t r = 0; r < key.size(); ++r)
+      if (!key.is_null(r) && (greater ? values[r] > limit : values[r] < limit)) out.push_back(static_cast<uint32_t>(r));
+  };
+  if (key.type == column_type::real) pick(key.reals.data(), std::get<double>(bound.bound));
+  else pick(key.ints.data(), std::get<int64_t>(bound.bound));
+  return out;
+}
+
+namespace {
+
 // Buffers its input as one chunk (charged to the memory limit).
 class buffer {
  public:
@@ -661,15 +722,33 @@ class buffer {
 
 class sort_stage final : public stage {
  public:
-  sort_stage(const bound_op& op, run_state& st) : op_(op), st_(st), rows_(st, op.name) {}
+  sort_stage(const bound_op& op, run_state& st) : op_(op), st_(st), rows_(st, op.name) {
+    if (op_.runtime) op_.runtime->active = false;
+  }
   bool push(chunk c) override {
     // Sort keys are evaluated once per row, kept beside the rows.
     chunk keyed = std::move(c);
     for (const auto& k : op_.sort_keys) keyed.columns.push_back(evaluate_full(k.value, keyed, st_));
+    if (op_.runtime && op_.runtime->active) {
+      // Only rows beyond the N-th so far can make it.
+      keyed = gather(keyed, rows_beyond(keyed.columns.back(), op_.runtime->bound));
+      if (keyed.rows == 0) return true;
+    }
     // top N: only the chunk's own best N rows can make it (sorted on the keys alone, then only
     // those rows copied).
     if (op_.kind == op_kind::top && keyed.rows > op_.count) keyed = gather(keyed, order(keyed, op_.count));
     rows_.add(std::move(keyed));
+    if (op_.runtime && rows_.rows().rows >= op_.count) {
+      // Hold exactly the best N (in order), and tell the scan the N-th.
+      if (rows_.rows().rows > op_.count) rows_.replace(gather(rows_.rows(), order(rows_.rows(), op_.count)));
+      const auto& key = rows_.rows().columns.back();
+      const size_t last = op_.count - 1;
+      if (!key.is_null(last) && !(key.type == column_type::real && std::isnan(key.reals[last]))) {
+        op_.runtime->active = true;
+        op_.runtime->bound.bound = key.type == column_type::real ? model::value(key.reals[last]) : model::value(key.ints[last]);
+      }
+      return true;
+    }
     // top N keeps only its best N rows (and whatever arrived since): memory and sorting stay
     // proportional to N, not to the input.
     if (op_.kind == op_kind::top && rows_.rows().rows > std::max<uint64_t>(2 * op_.count, 8192))

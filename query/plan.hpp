@@ -50,6 +50,7 @@ struct bound_op {
   std::vector<bound_expr> keys;            ///< summarize/distinct/make-series by keys
   std::vector<bound_aggregate_call> aggregates;  ///< summarize/make-series
   std::vector<bound_sort_key> sort_keys;   ///< sort, top
+  std::shared_ptr<runtime_bound> runtime;  ///< top right after a table's filters: its scan's bound
   uint64_t count = 0;                      ///< take, top
   plan_ptr right;                          ///< join/lookup right side; union legs in `legs`
   std::vector<plan_ptr> legs;

@@ -133,6 +133,9 @@ class extent_reader {
   std::variant<model::column_data, model::error> read_column(size_t column, size_t block) const;
   /// The ingestion time of each row of block group `block`.
   std::variant<std::vector<int64_t>, model::error> read_ingestion_ticks(size_t block) const;
+  /// The bytes stored for column `column` of block group `block` (the schema's size: its
+  /// ingestion times); 0 for an index out of range.
+  uint64_t stored_bytes(size_t column, size_t block) const;
   /// Every column of block group `block`, and the ingestion times.
   std::variant<extent_block, model::error> read_block(size_t block) const;
   /// Reads the groups in order; `f` returns false to stop early. The first error stops the scan.

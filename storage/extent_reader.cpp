@@ -422,6 +422,11 @@ std::variant<model::column_data, model::error> extent_reader::read_column(size_t
   return out;
 }
 
+uint64_t extent_reader::stored_bytes(size_t column, size_t block) const {
+  if (block >= impl_->groups.size() || column >= impl_->groups[block].entries.size()) return 0;
+  return impl_->groups[block].entries[column].stored_bytes;
+}
+
 std::variant<std::vector<int64_t>, model::error> extent_reader::read_ingestion_ticks(
     size_t block) const {
   if (block >= impl_->groups.size()) return out_of_range(impl_->path, impl_->schema.size(), block);
