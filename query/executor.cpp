@@ -19,6 +19,7 @@
 #include <kj/encoding.h>
 #include <nlohmann/json.hpp>
 #include <re2/re2.h>
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "query/binder.hpp"

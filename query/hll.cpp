@@ -5,8 +5,6 @@
 #include <cstddef>
 #include <cstring>
 
-#include <xxhash.h>
-
 #include "query/state_bytes.hpp"
 
 namespace tributary::query {
@@ -60,13 +58,11 @@ double tau(double x) {
 
 uint64_t hash_u64(uint64_t value, uint64_t seed) { return mix64(mix64(value + seed * golden) ^ seed); }
 
-// XXH3: the same value on every machine (saved exact sets hold these hashes), and fast on the
-// short strings dcount mostly sees.
-uint64_t hash_bytes(const void* data, size_t size, uint64_t seed) { return XXH3_64bits_withSeed(data, size, seed); }
+
 
 distinct_counter::distinct_counter(int accuracy) : precision_(precision_of(accuracy)) {}
 
-void distinct_counter::add(uint64_t hash) {
+void distinct_counter::add_slow(uint64_t hash) {
   if (!registers_.empty()) return add_register(hash);
   insert_exact(hash);
   if (exact_count_ > exact_limit()) to_registers();
