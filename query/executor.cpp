@@ -384,24 +384,25 @@ void key_bytes(std::string& out, const std::vector<const column_data*>& keys, si
   }
 }
 
-// An open-addressing hash map from int64 keys to group ids (linear probing, kept at most half
-// full): the common single fixed-width key (bin(ts, 1m), an id) without a node per entry.
-class int_groups {
+// An open-addressing map to group ids (linear probing, kept at most half full), with no node
+// per entry and no key copied: a slot holds a 64-bit word and its group. For one fixed-width
+// key (bin(ts, 1m), an id) the word is the key itself; for one text key it is the key's XXH3
+// hash, and the key is row `id` of the grouper's key column (`same` compares it).
+class id_table {
  public:
-  // The id of `key`, or `make()`'s for a new key.
-  template <class Make>
-  uint32_t find_or_add(int64_t key, Make make) {
+  template <class Same, class Make>
+  uint32_t find_or_add(uint64_t word, Same same, Make make) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
-    size_t i = hash(key) & (slots_.size() - 1);
-    for (;; i = (i + 1) & (slots_.size() - 1)) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = position(word) & mask;; i = (i + 1) & mask) {
       auto& slot = slots_[i];
       if (slot.id == empty) {
-        slot.key = key;
+        slot.word = word;
         slot.id = make();
         ++size_;
         return slot.id;
       }
-      if (slot.key == key) return slot.id;
+      if (slot.word == word && same(slot.id)) return slot.id;
     }
   }
   size_t bytes() const { return slots_.size() * sizeof(slot); }
@@ -409,60 +410,20 @@ class int_groups {
  private:
   static constexpr uint32_t empty = UINT32_MAX;
   struct slot {
-    int64_t key = 0;
+    uint64_t word = 0;
     uint32_t id = empty;
   };
-  static size_t hash(int64_t key) {
-    uint64_t x = static_cast<uint64_t>(key) * 0x9e3779b97f4a7c15ULL;
+  static size_t position(uint64_t word) {
+    const uint64_t x = word * 0x9e3779b97f4a7c15ULL;
     return static_cast<size_t>(x ^ (x >> 29));
   }
-  void grow() {
-    std::vector<slot> old = std::move(slots_);
-    slots_.assign(std::max<size_t>(64, old.size() * 2), slot{});
-    size_ = 0;
-    for (const auto& s : old)
-      if (s.id != empty) find_or_add(s.key, [&] { return s.id; });
-  }
-  std::vector<slot> slots_;
-  size_t size_ = 0;
-};
-
-// An open-addressing map from text keys to group ids (linear probing, at most half full). The
-// keys are not copied: a slot holds the key's hash and its group, whose key is row `id` of the
-// grouper's key column.
-class text_groups {
- public:
-  template <class Make>
-  uint32_t find_or_add(std::string_view key, const column_data& keys, Make make) {
-    if ((size_ + 1) * 2 > slots_.size()) grow();
-    const uint64_t h = XXH3_64bits(key.data(), key.size());
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      auto& slot = slots_[i];
-      if (slot.id == empty) {
-        slot.hash = h;
-        slot.id = make();
-        ++size_;
-        return slot.id;
-      }
-      if (slot.hash == h && keys.text_at(slot.id) == key) return slot.id;
-    }
-  }
-  size_t bytes() const { return slots_.size() * sizeof(slot); }
-
- private:
-  static constexpr uint32_t empty = UINT32_MAX;
-  struct slot {
-    uint64_t hash = 0;
-    uint32_t id = empty;
-  };
   void grow() {
     std::vector<slot> old = std::move(slots_);
     slots_.assign(std::max<size_t>(64, old.size() * 2), slot{});
     const size_t mask = slots_.size() - 1;
     for (const auto& s : old) {
       if (s.id == empty) continue;
-      size_t i = s.hash & mask;
+      size_t i = position(s.word) & mask;
       while (slots_[i].id != empty) i = (i + 1) & mask;
       slots_[i] = s;
     }
@@ -498,16 +459,19 @@ class grouper {
           // Rows often come in runs of one key (time bins of a time-ordered table).
           const int64_t v = k.ints[i];
           if (last_id_ == UINT32_MAX || v != last_int_) {
-            last_id_ = ints_.find_or_add(v, [&] { return add(values, r); });
+            last_id_ = ints_.find_or_add(
+                static_cast<uint64_t>(v), [](uint32_t) { return true; }, [&] { return add(values, r); });
             last_int_ = v;
           }
           ids[r] = last_id_;
         } else {
           const auto text = k.text_at(i);
-          ids[r] = texts_.find_or_add(text, keys_[0], [&] {
-            key_bytes_ += text.size();
-            return add(values, r);
-          });
+          ids[r] = texts_.find_or_add(
+              XXH3_64bits(text.data(), text.size()), [&](uint32_t id) { return keys_[0].text_at(id) == text; },
+              [&] {
+                key_bytes_ += text.size();
+                return add(values, r);
+              });
         }
       }
       return;
@@ -533,10 +497,10 @@ class grouper {
   }
   std::vector<column_data> keys_;
   bool single_int_ = false, single_text_ = false;
-  int_groups ints_;
+  id_table ints_;
   int64_t last_int_ = 0;
   uint32_t last_id_ = UINT32_MAX;
-  text_groups texts_;
+  id_table texts_;
   std::unordered_map<std::string, uint32_t> bytes_;
   uint32_t null_group_ = UINT32_MAX;
   std::string scratch_;
