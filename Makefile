@@ -36,7 +36,7 @@ build: configure
 run: build
 	@mkdir -p data
 	$(BUILD_DIR)/node/tributaryd --data-dir ./data --streaming-ingestion=on \
-	  --rpc-listen 127.0.0.1:7400 --metrics-listen 127.0.0.1:9400
+	  --rpc-listen 127.0.0.1:7400 --metrics-listen 127.0.0.1:9400 --http-listen 127.0.0.1:8080
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) \

@@ -24,6 +24,7 @@ struct reply_to {
   gateway::reply fn;
   std::shared_ptr<const std::atomic<bool>> cancelled;  ///< queries: set once the caller went away
   bool shard = false;  ///< a shard part another node sent: this node's rows alone
+  query_overrides overrides;
 };
 
 // The other nodes of a cluster, set once the RPC layer serves (gateway::set_remote_shards).
@@ -128,7 +129,11 @@ void run_query(const bridge_env& env, std::string db, std::string text, std::sha
   auto run = [env, text = std::move(text), source, r, log_id]() mutable {
     query::query_options options;
     options.memory_limit = env.queries.memory_limit;
-    options.deadline = std::chrono::steady_clock::now() + env.queries.timeout;
+    const auto& o = r.overrides;
+    options.deadline = std::chrono::steady_clock::now() + o.timeout.value_or(env.queries.timeout);
+    if (o.truncation_max_records) options.truncation_max_records = *o.truncation_max_records;
+    if (o.truncation_max_size) options.truncation_max_size = *o.truncation_max_size;
+    if (o.no_truncation) options.no_truncation = *o.no_truncation;
     if (r.cancelled) options.cancelled = [flag = r.cancelled] { return flag->load(); };
     if (options.cancelled && options.cancelled()) {
       // Its caller went away while it waited for a thread: nothing to run.
@@ -346,20 +351,20 @@ gateway::~gateway() { stop(); }
 void gateway::command(std::string database, std::string text, reply done) const {
   if (impl_->stopped) return done(shutting_down());
   caf::anon_send(impl_->bridge, command_atom::value, std::move(database), std::move(text),
-                 reply_to{std::move(done), nullptr});
+                 reply_to{std::move(done), nullptr, false, {}});
 }
 
 void gateway::query(std::string database, std::string text, reply done,
-                    std::shared_ptr<const std::atomic<bool>> cancelled) const {
+                    std::shared_ptr<const std::atomic<bool>> cancelled, query_overrides overrides) const {
   if (impl_->stopped) return done(shutting_down());
   caf::anon_send(impl_->bridge, query_atom::value, std::move(database), std::move(text),
-                 reply_to{std::move(done), std::move(cancelled)});
+                 reply_to{std::move(done), std::move(cancelled), false, std::move(overrides)});
 }
 
 void gateway::query_shard(std::string database, std::string text, reply done) const {
   if (impl_->stopped) return done(shutting_down());
   caf::anon_send(impl_->bridge, query_atom::value, std::move(database), std::move(text),
-                 reply_to{std::move(done), nullptr, /*shard=*/true});
+                 reply_to{std::move(done), nullptr, /*shard=*/true, {}});
 }
 
 void gateway::set_remote_shards(std::shared_ptr<const remote_shards> remote) const {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "actors/interfaces.hpp"
@@ -40,6 +41,14 @@ struct gateway_query_settings {
   std::chrono::milliseconds timeout = std::chrono::minutes(4);  ///< --query-timeout (Kusto's)
 };
 
+/// A query's client request properties (Kusto's `properties.Options` over REST): each, when set,
+/// replaces the node's default; the query's own `set` statements still come last.
+struct query_overrides {
+  std::optional<std::chrono::milliseconds> timeout;  ///< servertimeout
+  std::optional<uint64_t> truncation_max_records;
+  std::optional<uint64_t> truncation_max_size;
+  std::optional<bool> no_truncation;
+};
 
 class gateway {
  public:
@@ -66,7 +75,7 @@ class gateway {
   /// Once `cancelled` is set (its caller went away), the query stops at its next chunk (or does
   /// not start) and answers QueryCancelled.
   void query(std::string database, std::string text, reply done,
-             std::shared_ptr<const std::atomic<bool>> cancelled = nullptr) const;
+             std::shared_ptr<const std::atomic<bool>> cancelled = nullptr, query_overrides overrides = {}) const;
   /// Runs the part of a query that another node sent for this node's shard (Peer.queryShard):
   /// over this node's rows alone, on the shard pool.
   void query_shard(std::string database, std::string text, reply done) const;

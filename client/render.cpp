@@ -9,43 +9,6 @@
 namespace tributary::client {
 namespace {
 
-constexpr int64_t ticks_per_second = 10'000'000;
-
-std::string fraction(int64_t ticks) {
-  if (ticks == 0) return {};
-  auto s = fmt::format(".{:07}", ticks);
-  while (s.back() == '0') s.pop_back();
-  return s;
-}
-
-std::string render_datetime(int64_t ticks) {
-  using namespace std::chrono;
-  auto secs = ticks / ticks_per_second;
-  auto rem = ticks % ticks_per_second;
-  if (rem < 0) {
-    rem += ticks_per_second;
-    --secs;
-  }
-  sys_seconds tp{seconds{secs}};
-  auto day = floor<days>(tp);
-  year_month_day ymd{day};
-  hh_mm_ss hms{tp - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
-                     fraction(rem));
-}
-
-std::string render_timespan(int64_t ticks) {
-  std::string sign = ticks < 0 ? "-" : "";
-  auto t = ticks < 0 ? -static_cast<uint64_t>(ticks) : static_cast<uint64_t>(ticks);
-  auto secs = t / ticks_per_second;
-  auto days = secs / 86400;
-  auto day_part = days ? fmt::format("{}.", days) : std::string();
-  return fmt::format("{}{}{:02}:{:02}:{:02}{}", sign, day_part, secs % 86400 / 3600, secs % 3600 / 60,
-                     secs % 60, fraction(static_cast<int64_t>(t % ticks_per_second)));
-}
-
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
@@ -65,8 +28,8 @@ std::string render_value(const model::value& v, model::column_type type) {
         if constexpr (std::is_same_v<T, std::monostate>) return {};
         else if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
         else if constexpr (std::is_same_v<T, int64_t>) {
-          if (type == model::column_type::datetime) return render_datetime(x);
-          if (type == model::column_type::timespan) return render_timespan(x);
+          if (type == model::column_type::datetime) return model::format_datetime(x);
+          if (type == model::column_type::timespan) return model::format_timespan(x);
           return std::to_string(x);
         } else if constexpr (std::is_same_v<T, double>) {
           // Kusto's spelling of the IEEE special values.

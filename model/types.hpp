@@ -32,6 +32,14 @@ enum class column_type : uint8_t {
 std::string_view to_string(column_type t);
 /// The .NET type name Kusto shows in schema columns, e.g. "System.Int32".
 std::string_view dotnet_name(column_type t);
+
+/// ISO 8601 UTC text of a datetime in 100-ns ticks since the epoch: "2024-05-01T12:00:00Z",
+/// the fraction (up to 7 digits) only when non-zero.
+std::string format_datetime(int64_t ticks);
+/// Kusto's text of a timespan: [-][d.]hh:mm:ss[.fffffff], the fraction only when non-zero.
+std::string format_timespan(int64_t ticks);
+/// A JSON string literal of `s` (quotes and escapes), appended to `out`.
+void append_json_quoted(std::string_view s, std::string& out);
 /// Parses a type name or one of Kusto's aliases (boolean, date, double, time, uuid,
 /// uniqueid); case-sensitive like Kusto. nullopt when unknown.
 std::optional<column_type> parse_column_type(std::string_view name);

@@ -33,6 +33,8 @@ namespace {
 struct flags {
   std::string data_dir = "./data";
   std::string rpc_listen = "127.0.0.1:7400";
+  std::string http_listen = "127.0.0.1:8080";
+  size_t max_http_connections = 1000;
   std::string metrics_listen = "127.0.0.1:9400";
   std::string node_name;
   std::string metadata;
@@ -100,11 +102,11 @@ std::string host_name() {
 }
 
 // Written atomically once the node serves RPC and metrics: tests and benchmarks wait for it.
-void write_ready_file(const std::string& path, uint16_t rpc_port, uint16_t metrics_port) {
+void write_ready_file(const std::string& path, uint16_t rpc_port, uint16_t metrics_port, uint16_t http_port) {
   auto tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"rpc_port\":" << rpc_port << ",\"metrics_port\":" << metrics_port
+    out << "{\"rpc_port\":" << rpc_port << ",\"metrics_port\":" << metrics_port << ",\"http_port\":" << http_port
         << ",\"pid\":" << getpid() << "}\n";
   }
   std::filesystem::rename(tmp, path);
@@ -286,11 +288,15 @@ int run(const flags& f) {
            .max_call_bytes_per_connection = f.max_call_bytes_per_connection,
            .cluster = member.get(),
            .peer_timeout = *parse_duration(f.peer_timeout),
+           .http = {.listen = f.http_listen, .max_connections = f.max_http_connections},
            .on_listening =
-               [&](uint16_t port) {
+               [&](uint16_t port, uint16_t http_port) {
                  spdlog::info("tributaryd '{}' ready: RPC on port {}, metrics on port {}, data in {}",
                               f.node_name, port, metrics->port(), f.data_dir);
                  spdlog::info("connect: tributary --node 127.0.0.1:{} command '.show databases'", port);
+                 if (http_port)
+                   spdlog::info("Kusto's REST API (Kusto's SDKs): http://{}:{}",
+                                f.http_listen.substr(0, f.http_listen.rfind(':')), http_port);
                  if (member) {
                    auto host = f.rpc_listen.substr(0, f.rpc_listen.rfind(':'));
                    // Listening on every interface: other nodes reach this one by its host name.
@@ -305,12 +311,12 @@ int run(const flags& f) {
                        [&tables](bool reachable) { tables.set_metadata_reachable(reachable); },
                        [&usage] { return usage.rowstore(); });
                  }
-                 if (!f.ready_file.empty()) write_ready_file(f.ready_file, port, metrics->port());
+                 if (!f.ready_file.empty()) write_ready_file(f.ready_file, port, metrics->port(), http_port);
                }},
           gateway, metrics->rpc(), metrics->ingest());
     } catch (const kj::Exception& e) {
-      spdlog::critical("RPC server on {} failed: {}; choose another --rpc-listen", f.rpc_listen,
-                       e.getDescription().cStr());
+      spdlog::critical("RPC server on {} (HTTP on {}) failed: {}; choose another --rpc-listen or --http-listen",
+                       f.rpc_listen, f.http_listen, e.getDescription().cStr());
       status = 1;
     }
     gateway.stop();
@@ -333,6 +339,13 @@ int main(int argc, char** argv) {
   f.node_name = host_name();
   CLI::App app{"tributaryd: a streaming-ingestion node (Kusto-compatible commands, Cap'n Proto RPC)"};
   app.add_option("--data-dir", f.data_dir, "Directory for RocksDB and extents")->capture_default_str();
+  app.add_option("--http-listen", f.http_listen,
+                 "host:port of Kusto's REST API (Kusto's SDKs connect to http://host:port; port 0 = any free; "
+                 "empty = none)")
+      ->capture_default_str();
+  app.add_option("--max-http-connections", f.max_http_connections,
+                 "open HTTP connections at once; past it a new one is answered 503 and closed")
+      ->capture_default_str();
   app.add_option("--rpc-listen", f.rpc_listen, "host:port of the Cap'n Proto RPC server (port 0 = any free)")
       ->capture_default_str();
   app.add_option("--metrics-listen", f.metrics_listen, "host:port of the Prometheus /metrics endpoint")

@@ -20,6 +20,8 @@
 #include "cluster/view.hpp"
 #include "monitoring/metrics.hpp"
 #include "schema/buffered_stream.hpp"
+#include "node/front_door.hpp"
+#include "node/http_server.hpp"
 #include "node/peer_pool.hpp"
 #include "query/parser.hpp"
 #include "schema/convert.hpp"
@@ -197,13 +199,13 @@ model::error malformed_previous_nodes(std::string_view why) {
 }
 
 // The addresses in the request's tributary.previousNodes (none without it), each once.
-std::variant<std::vector<std::string>, model::error> previous_nodes(capnp::List<wire::Property>::Reader properties) {
+std::variant<std::vector<std::string>, model::error> previous_nodes(
+    const std::vector<std::pair<std::string, std::string>>& properties) {
   std::vector<std::string> nodes;
   bool seen = false;
-  for (auto p : properties) {
-    if (!iequals(text(p.getName()), ingest::previous_nodes_property)) continue;
+  for (const auto& [name, value] : properties) {
+    if (!iequals(name, ingest::previous_nodes_property)) continue;
     if (std::exchange(seen, true)) return malformed_previous_nodes("is given twice; give it once");
-    const auto value = text(p.getValue());
     size_t from = 0;
     while (from <= value.size()) {
       size_t to = value.find(',', from);
@@ -312,7 +314,7 @@ kj::Promise<void> copy_rows(kj::Timer& timer, capnp::List<wire::Row>::Builder ou
   });
 }
 
-class service final : public wire::Tributary::Server {
+class service final : public wire::Tributary::Server, public front_door {
  public:
   service(const rpc_options& options, const actors::gateway& gateway, monitoring::rpc_probe& probe,
           monitoring::ingest_probe& ingest_probe, std::shared_ptr<call_load> load, kj::Timer& timer, peer_pool& peers);
@@ -382,31 +384,18 @@ class service final : public wire::Tributary::Server {
       answer(*e);
       return kj::READY_NOW;
     }
-    auto previous = previous_nodes(r.getProperties());
+    std::vector<std::pair<std::string, std::string>> properties;
+    for (auto p : r.getProperties()) properties.emplace_back(text(p.getName()), text(p.getValue()));
+    auto previous = previous_nodes(properties);
     if (auto* e = std::get_if<model::error>(&previous)) {
       answer(*e);
       return kj::READY_NOW;
     }
     const size_t bytes = std::max(request_bytes(r), ingest_overhead_bytes);
-    if (options_.max_ingests_in_flight && load_->ingests.load() >= options_.max_ingests_in_flight) {
-      ingest_probe_.throttled();
-      answer(throttled("ingest requests in flight", options_.max_ingests_in_flight));
+    if (auto e = admission(bytes, data.size())) {
+      answer(*e);
       return kj::READY_NOW;
     }
-    if (load_->ingest_bytes.load() + bytes > options_.max_ingest_bytes_in_flight) {
-      ingest_probe_.throttled();
-      answer(throttled("bytes of ingest requests in flight", options_.max_ingest_bytes_in_flight));
-      return kj::READY_NOW;
-    }
-    if (data.size() > ingest::max_request_bytes) {
-      answer(model::error{"BadRequest_RequestTooLarge",
-                          fmt::format("the request carries {} bytes; streaming ingestion takes at most {} "
-                                      "bytes per request: split the data into smaller requests",
-                                      data.size(), ingest::max_request_bytes),
-                          true});
-      return kj::READY_NOW;
-    }
-    auto ticket = std::make_shared<ingest_hold>(load_, bytes, ingest_probe_);
     actors::ingest_call call;
     call.database = text(r.getDatabase());
     call.table = text(r.getTable());
@@ -414,24 +403,54 @@ class service final : public wire::Tributary::Server {
     call.mapping_name = text(r.getMappingName());
     call.data.assign(reinterpret_cast<const char*>(data.begin()), data.size());
     call.request_id = text(r.getRequestId());
-    for (auto p : r.getProperties()) call.properties.emplace_back(text(p.getName()), text(p.getValue()));
+    call.properties = std::move(properties);
     // The call's own copy is all the node keeps: the request message (up to 4 MiB) goes now, not
     // when the answer leaves, so an ingest in flight holds its bytes once, not twice.
     ctx.releaseParams();
-    call.ticket = ticket;
-    ++load_->calls;
-    probe_.in_flight(+1);
-    auto& earlier = std::get<std::vector<std::string>>(previous);
-    auto outcome = call.request_id.empty() || earlier.empty()
-                       ? to_table(std::move(call), ticket)
-                       : claim_then_ingest(std::move(earlier), std::move(call), ticket);
-    return outcome.then(kj::mv(answer))
-        .attach(kj::defer([this, gone = std::weak_ptr<ingest_hold>(ticket)] {
-          // Answered, or cancelled: either way nobody waits here any more.
-          if (auto t = gone.lock()) t->caller_gone = true;
-          --load_->calls;
-          probe_.in_flight(-1);
-        }));
+    return admitted(std::move(call), bytes, std::move(std::get<std::vector<std::string>>(previous)))
+        .then(kj::mv(answer));
+  }
+
+  // front_door (the HTTP endpoint): the same checks, admission and path as `ingest`.
+  kj::Promise<actors::ingest_outcome> ingest(actors::ingest_call call, size_t wire_bytes) override {
+    auto name = [](const char* field, const std::string& value) {
+      size_t n = 0;
+      for (char c : value) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      return too_long("ingest", field, n, max_name_chars, "characters",
+                      "names of databases, tables and mappings are at most 1024 characters (Kusto's entity "
+                      "names); check the name");
+    };
+    std::optional<model::error> invalid = name("database", call.database);
+    if (!invalid) invalid = name("table", call.table);
+    if (!invalid) invalid = name("mappingName", call.mapping_name);
+    if (!invalid)
+      invalid = too_long("ingest", "requestId", call.request_id.size(), max_request_id_bytes, "bytes",
+                         "use a shorter id (a GUID takes 36)");
+    if (invalid) return actors::ingest_outcome{*invalid};
+    auto previous = previous_nodes(call.properties);
+    if (auto* e = std::get_if<model::error>(&previous)) return actors::ingest_outcome{*e};
+    const size_t bytes = std::max(wire_bytes, ingest_overhead_bytes);
+    if (auto e = admission(bytes, call.data.size())) return actors::ingest_outcome{*e};
+    return admitted(std::move(call), bytes, std::move(std::get<std::vector<std::string>>(previous)));
+  }
+
+  // front_door: a command or query rendered by the thread that answers it.
+  kj::Promise<rendered> command(std::string database, std::string text, renderer render) override {
+    return forward_rendered("command", check_text("command", database, text), load_->commands,
+                            options_.max_commands_in_flight, "--max-commands-in-flight",
+                            [&](actors::gateway::reply done) { gateway_.command(database, text, std::move(done)); },
+                            std::move(render));
+  }
+  kj::Promise<rendered> query(std::string database, std::string text, actors::query_overrides overrides,
+                              std::shared_ptr<std::atomic<bool>> cancelled, renderer render) override {
+    return forward_rendered(
+               "query", check_text("query", database, text), load_->queries, options_.max_queries_in_flight,
+               "--max-queries-in-flight",
+               [&](actors::gateway::reply done) {
+                 gateway_.query(database, text, std::move(done), cancelled, std::move(overrides));
+               },
+               std::move(render))
+        .attach(kj::defer([cancelled] { cancelled->store(true); }));
   }
 
   // Peer.claimIngest: another node retries a request this one may have (table_actor's claim).
@@ -487,6 +506,97 @@ class service final : public wire::Tributary::Server {
   }
 
  private:
+  // Overload and the size bound, answered before anything of the request is copied.
+  std::optional<model::error> admission(size_t bytes, size_t data_bytes) {
+    if (options_.max_ingests_in_flight && load_->ingests.load() >= options_.max_ingests_in_flight) {
+      ingest_probe_.throttled();
+      return throttled("ingest requests in flight", options_.max_ingests_in_flight);
+    }
+    if (load_->ingest_bytes.load() + bytes > options_.max_ingest_bytes_in_flight) {
+      ingest_probe_.throttled();
+      return throttled("bytes of ingest requests in flight", options_.max_ingest_bytes_in_flight);
+    }
+    if (data_bytes > ingest::max_request_bytes)
+      return model::error{"BadRequest_RequestTooLarge",
+                          fmt::format("the request carries {} bytes; streaming ingestion takes at most {} "
+                                      "bytes per request: split the data into smaller requests",
+                                      data_bytes, ingest::max_request_bytes),
+                          true};
+    return std::nullopt;
+  }
+
+  // An admitted ingest, in flight (its ticket) until its table is done with it.
+  kj::Promise<actors::ingest_outcome> admitted(actors::ingest_call call, size_t bytes, std::vector<std::string> earlier) {
+    auto ticket = std::make_shared<ingest_hold>(load_, bytes, ingest_probe_);
+    call.ticket = ticket;
+    ++load_->calls;
+    probe_.in_flight(+1);
+    auto outcome = call.request_id.empty() || earlier.empty()
+                       ? to_table(std::move(call), ticket)
+                       : claim_then_ingest(std::move(earlier), std::move(call), ticket);
+    return outcome.attach(kj::defer([this, gone = std::weak_ptr<ingest_hold>(ticket)] {
+      // Answered, or cancelled: either way nobody waits here any more.
+      if (auto t = gone.lock()) t->caller_gone = true;
+      --load_->calls;
+      probe_.in_flight(-1);
+    }));
+  }
+
+  static std::optional<model::error> check_text(const char* request, const std::string& database,
+                                                const std::string& text) {
+    if (auto e = too_long(request, "database", database.size(), max_name_chars * 4, "bytes",
+                          "names of databases are at most 1024 characters (Kusto's entity names); check the name"))
+      return e;
+    return too_long(request, "text", text.size(), max_text_bytes, "bytes",
+                    "split it into smaller commands, or narrow the query");
+  }
+
+  // As `forward`, for the front_door: the answer rendered (JSON) by the replying thread.
+  template <class Send>
+  kj::Promise<rendered> forward_rendered(const char* method, std::optional<model::error> invalid, size_t& in_flight,
+                                         size_t limit, const char* flag, Send&& send, renderer render) {
+    const auto start = clock::now();
+    if (invalid || in_flight >= limit) {
+      if (!invalid) probe_.throttled(method);
+      auto e = invalid ? *invalid
+                       : calls_throttled(method == std::string_view("command") ? "commands" : "queries", limit, flag);
+      probe_.finished(method, false, clock::now() - start);
+      return render(e, {});
+    }
+    ++in_flight;
+    ++load_->calls;
+    probe_.in_flight(+1);
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<rendered>();
+    auto fulfiller = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<rendered>>>(kj::mv(paf.fulfiller));
+    send([fulfiller, render](model::outcome o) {
+      try {
+        std::vector<std::string> warnings;
+        if (auto* t = std::get_if<model::result_table>(&o))
+          std::erase_if(t->properties, [&](auto& p) {
+            if (p.first != "Warning") return false;
+            warnings.push_back(std::move(p.second));
+            return true;
+          });
+        (*fulfiller)->fulfill(render(o, warnings));
+      } catch (const std::exception& e) {  // e.g. bad_alloc: the call fails, the actor lives on
+        (*fulfiller)->reject(KJ_EXCEPTION(FAILED, "rendering the answer failed", e.what()));
+      }
+    });
+    const bool is_command = method == std::string_view("command");
+    return paf.promise
+        .catch_([is_command, render](kj::Exception&& e) { return render(is_command ? command_lost(e) : lost(e), {}); })
+        .then([this, method, start](rendered r) {
+          if (method == std::string_view("query") && r.code == "PartialQueryFailure") probe_.partial_query_failure(false);
+          probe_.finished(method, r.ok, clock::now() - start);
+          return r;
+        })
+        .attach(kj::defer([this, &in_flight] {
+          --in_flight;
+          --load_->calls;
+          probe_.in_flight(-1);
+        }));
+  }
+
   // Hands an admitted ingest to its table; resolves with the table's answer.
   kj::Promise<actors::ingest_outcome> to_table(actors::ingest_call call, std::shared_ptr<ingest_hold> ticket) {
     // Its queueing delay runs from here (after any claims of a retry at other nodes).
@@ -856,21 +966,43 @@ void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
     gateway.set_remote_shards(nullptr);
     shards->close();
   });
-  capnp::Capability::Client bootstrap =
-      kj::heap<service>(options, gateway, probe, ingest_probe, load, io.provider->getTimer(), peers);
+  auto node = kj::heap<service>(options, gateway, probe, ingest_probe, load, io.provider->getTimer(), peers);
+  front_door& door = *node;
+  capnp::Capability::Client bootstrap = kj::mv(node);
   connection_errors errors;
   kj::TaskSet connections(errors);
   kj::Promise<void> accepting =
       accept_loop(*listener, io.provider->getTimer(), bootstrap, connections, options.max_call_bytes_per_connection);
-  if (options.on_listening) options.on_listening(static_cast<uint16_t>(listener->getPort()));
+  // Kusto's REST API, on this loop, through the same front door.
+  kj::Own<kj::ConnectionReceiver> http_listener;
+  kj::Own<http_server> http;
+  kj::Promise<void> http_accepting = kj::NEVER_DONE;
+  if (!options.http.listen.empty()) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
+      http_listener = io.provider->getNetwork().parseAddress(options.http.listen).wait(ws)->listen();
+    })) {
+      KJ_FAIL_REQUIRE("cannot serve HTTP; choose another --http-listen", options.http.listen, e->getDescription());
+    }
+    http = kj::heap<http_server>(io.provider->getTimer(), door, options.http);
+    http_accepting = http->listen(*http_listener).eagerlyEvaluate([](kj::Exception&& e) {
+      spdlog::error("the HTTP endpoint stopped accepting connections: {}", e.getDescription().cStr());
+    });
+  }
+  if (options.on_listening)
+    options.on_listening(static_cast<uint16_t>(listener->getPort()),
+                         http_listener ? static_cast<uint16_t>(http_listener->getPort()) : uint16_t{0});
 
   auto signalled = io.unixEventPort.onSignal(SIGTERM).exclusiveJoin(io.unixEventPort.onSignal(SIGINT));
   auto info = signalled.wait(ws);
   spdlog::info("signal {}: no longer accepting RPC connections; draining {} call(s)",
                info.si_signo, load->calls);
 
-  accepting = kj::NEVER_DONE;  // cancels the accept loop
+  accepting = kj::NEVER_DONE;  // cancels the accept loops
   listener = nullptr;
+  http_accepting = kj::NEVER_DONE;
+  http_listener = nullptr;
+  // HTTP connections finish their running requests and close (idle ones at once).
+  kj::Promise<void> http_drained = http ? http->drain().eagerlyEvaluate(nullptr) : kj::Promise<void>(kj::READY_NOW);
   auto deadline = clock::now() + options.drain_timeout;
   while (load->calls > 0 && clock::now() < deadline)
     io.provider->getTimer().afterDelay(5 * kj::MILLISECONDS).wait(ws);

@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "node/http_server.hpp"
+
 namespace tributary::actors {
 class gateway;
 }
@@ -57,8 +59,10 @@ struct rpc_options {
   /// Calls to one other node outstanding at once; past it that node's shard counts as missing
   /// ("overloaded").
   size_t max_calls_per_peer = 64;
-  /// Called once the socket is bound, with the bound port.
-  std::function<void(uint16_t)> on_listening;
+  /// Kusto's REST API (node/http_server.hpp) on the same loop; `http.listen` empty: none.
+  http_options http;
+  /// Called once the sockets are bound, with the bound ports (HTTP's 0 when there is none).
+  std::function<void(uint16_t rpc_port, uint16_t http_port)> on_listening;
 };
 
 /// Serves until SIGTERM or SIGINT (which the caller must have captured with

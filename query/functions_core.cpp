@@ -289,31 +289,7 @@ std::string to_json_text(const column_data& c, size_t row) {
 
 json parse_json_text(std::string_view text) { return json::parse(text, nullptr, false); }
 
-void append_json_quoted(std::string_view s, std::string& out) {
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          static constexpr char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-}
+void append_json_quoted(std::string_view s, std::string& out) { model::append_json_quoted(s, out); }
 
 void append_json_real(double v, std::string& out) {
   // JSON has no NaN or infinities: Kusto writes them as strings. Finite reals take tostring()'s

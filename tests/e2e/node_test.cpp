@@ -165,7 +165,8 @@ TEST(node, refuses_a_data_dir_in_use_and_says_why) {
   temp_dir dir;
   node_process node(dir.path() / "data");
   auto r = run_process({binary_path("tributaryd").string(), "--data-dir", (dir.path() / "data").string(),
-                        "--rpc-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
+                        "--rpc-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--http-listen",
+                        "127.0.0.1:0"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("another tributaryd"), std::string::npos) << r.err;
   EXPECT_TRUE(node.running());

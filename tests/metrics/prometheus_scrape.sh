@@ -58,7 +58,7 @@ trap 'exit 130' INT TERM
 started=$SECONDS
 
 # --- 1. the node --------------------------------------------------------------------------
-"$tributaryd" --data-dir "$work/data" --rpc-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+"$tributaryd" --data-dir "$work/data" --rpc-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
   --ready-file "$work/ready.json" --streaming-ingestion=on >"$work/node.log" 2>&1 &
 node_pid=$!
 

@@ -63,6 +63,7 @@ void node_process::start() {
                                    "--data-dir", data_dir_.string(),
                                    "--rpc-listen", "127.0.0.1:0",
                                    "--metrics-listen", "127.0.0.1:0",
+                                   "--http-listen", "127.0.0.1:0",
                                    "--ready-file", ready.string(),
                                    "--log-level", "warn"};
   // Test machines are loaded (CI runs tests in parallel, sanitizers slow them): CPU backpressure
@@ -97,6 +98,7 @@ void node_process::start() {
       auto text = read_file(ready);
       rpc_port_ = json_port(text, "rpc_port");
       metrics_port_ = json_port(text, "metrics_port");
+      http_port_ = json_port(text, "http_port");
       return;
     }
     if (!running())

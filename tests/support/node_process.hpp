@@ -42,6 +42,8 @@ class node_process {
   std::string rpc_address() const;
   uint16_t rpc_port() const { return rpc_port_; }
   uint16_t metrics_port() const { return metrics_port_; }
+  /// Kusto's REST API: http://127.0.0.1:<this>.
+  uint16_t http_port() const { return http_port_; }
   int pid() const { return pid_; }
   /// True while the process has not exited.
   bool running();
@@ -67,6 +69,7 @@ class node_process {
   int exit_status_ = 0;
   uint16_t rpc_port_ = 0;
   uint16_t metrics_port_ = 0;
+  uint16_t http_port_ = 0;
 };
 
 }  // namespace tributary::testing
