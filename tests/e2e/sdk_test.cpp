@@ -1,0 +1,83 @@
+// Kusto's own npm SDKs, unmodified (azure-kusto-data 7.0.4, azure-kusto-ingest 7.0.1, installed
+// by scripts/kusto-sdk from the npm registry on first use), run tests/sdk/scenario.mjs against a
+// real node's REST API: management commands, streaming ingestion of csv, tsv, json and multijson
+// with a mapping, and a pre-gzipped file, queries in v2 and v1, and the errors as the SDKs raise
+// them. Every row is then read back over Cap'n Proto too and compared.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "client/client.hpp"
+#include "tests/support/node_process.hpp"
+#include "tests/support/outcomes.hpp"
+#include "tests/support/run_process.hpp"
+
+namespace tributary::testing {
+namespace {
+
+using json = nlohmann::json;
+const std::string source_dir = TRIBUTARY_SOURCE_DIR;
+
+TEST(kusto_sdk, the_npm_sdks_manage_stream_into_and_query_a_node_unmodified) {
+  auto installed = run_process({"/bin/bash", source_dir + "/scripts/kusto-sdk"});
+  ASSERT_EQ(installed.exit_code, 0) << "scripts/kusto-sdk could not install Kusto's SDKs:\n" << installed.err;
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
+  const auto url = "http://127.0.0.1:" + std::to_string(node.http_port());
+  auto ran = run_process({"/usr/bin/env", "node", source_dir + "/tests/sdk/scenario.mjs", url, dir.path().string()});
+  ASSERT_EQ(ran.exit_code, 0) << ran.err << ran.out;
+  std::map<std::string, json> steps;
+  std::istringstream lines(ran.out);
+  for (std::string line; std::getline(lines, line);)
+    if (auto j = json::parse(line, nullptr, false); !j.is_discarded() && j.contains("step")) steps[j["step"]] = j;
+  auto step = [&](const std::string& name) -> json {
+    if (!steps.count(name)) {
+      ADD_FAILURE() << "the scenario did not report step " << name << ":\n" << ran.out << ran.err;
+      return json::object();
+    }
+    return steps[name];
+  };
+  // Everything that should work, works.
+  for (const char* s : {"create", "ingest_csv_stream", "ingest_tsv_file", "ingest_gzip_file", "ingest_json_mapping",
+                        "ingest_multijson_mapping", "query_v2", "query_v2_json", "query_v1", "query_properties",
+                        "count_after_errors"})
+    EXPECT_EQ(step(s).value("ok", false), true) << s << ": " << step(s).dump();
+  EXPECT_EQ(step("create")["tables"], json::parse(R"(["J","T"])"));
+  EXPECT_EQ(step("ingest_csv_stream")["consumed"], 2);
+  const auto rows = step("query_v2")["rows"];
+  ASSERT_EQ(rows.size(), 5u) << rows.dump();
+  const char* names[] = {"one", "two", "three", "four", "five"};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(rows[i]["a"], i + 1);
+    EXPECT_EQ(rows[i]["b"], names[i]);
+  }
+  EXPECT_EQ(step("query_v2_json")["rows"].size(), 4u);
+  EXPECT_EQ(step("query_v1")["rows"][0]["n"], 5);
+  // Errors surface as the SDK raises them against Azure Data Explorer: permanent ones as HTTP 400
+  // with Kusto's envelope, nothing ingested.
+  for (const char* s : {"error_unknown_table_query", "error_unknown_table_ingest", "error_bad_data",
+                        "error_too_large", "error_syntax"}) {
+    const auto e = step(s);
+    EXPECT_EQ(e.value("ok", true), false) << s << ": " << e.dump();
+    EXPECT_EQ(e.value("status", 0), 400) << s << ": " << e.dump();
+    if (e.contains("body") && e["body"].is_object()) {
+      EXPECT_EQ(e["body"]["error"]["@permanent"], true) << s << ": " << e.dump();
+    }
+  }
+  EXPECT_EQ(step("count_after_errors")["rows"][0]["Count"], 5);
+  // The same rows over Cap'n Proto.
+  client::connection c(node.rpc_address());
+  auto t = ok(c.query("SdkDb", "T | order by a asc | project a, b"));
+  ASSERT_EQ(t.rows.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(std::get<int64_t>(t.rows[i][0]), static_cast<int64_t>(i + 1));
+    EXPECT_EQ(std::get<std::string>(t.rows[i][1]), names[i]);
+  }
+}
+
+}  // namespace
+}  // namespace tributary::testing
