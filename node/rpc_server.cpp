@@ -431,7 +431,12 @@ class service final : public wire::Tributary::Server, public front_door {
     if (auto* e = std::get_if<model::error>(&previous)) return actors::ingest_outcome{*e};
     const size_t bytes = std::max(wire_bytes, ingest_overhead_bytes);
     if (auto e = admission(bytes, call.data.size())) return actors::ingest_outcome{*e};
-    return admitted(std::move(call), bytes, std::move(std::get<std::vector<std::string>>(previous)));
+    const auto start = clock::now();
+    return admitted(std::move(call), bytes, std::move(std::get<std::vector<std::string>>(previous)))
+        .then([this, start](actors::ingest_outcome o) {
+          probe_.finished("ingest", std::holds_alternative<actors::ingest_ack>(o), clock::now() - start);
+          return o;
+        });
   }
 
   // front_door: a command or query rendered by the thread that answers it.
