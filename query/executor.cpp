@@ -704,8 +704,9 @@ class sort_stage final : public stage {
     if (op_.kind == op_kind::top && keyed.rows > op_.count) keyed = gather(keyed, order(keyed, op_.count));
     rows_.add(std::move(keyed));
     if (op_.runtime && rows_.rows().rows >= op_.count) {
-      // Hold exactly the best N (in order), and tell the scan the N-th.
-      if (rows_.rows().rows > op_.count) rows_.replace(gather(rows_.rows(), order(rows_.rows(), op_.count)));
+      // Hold exactly the best N, in order (also when exactly N arrived: the N-th must be the
+      // worst of them), and tell the scan the N-th.
+      rows_.replace(gather(rows_.rows(), order(rows_.rows(), op_.count)));
       const auto& key = rows_.rows().columns.back();
       const size_t last = op_.count - 1;
       if (!key.is_null(last) && !(key.type == column_type::real && std::isnan(key.reals[last]))) {
