@@ -10,11 +10,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <nlohmann/json.hpp>
 
 #include "client/client.hpp"
+#include "tests/support/gzip.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
 
@@ -78,20 +78,6 @@ http_answer call(const std::string& method, const std::string& url, const std::s
   curl_slist_free_all(list);
   curl_easy_cleanup(curl);
   return a;
-}
-
-std::string gzip(const std::string& in) {
-  z_stream z{};
-  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, in.size()) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
 }
 
 class http_test : public ::testing::Test {
