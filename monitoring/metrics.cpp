@@ -74,6 +74,13 @@ result_counters add_results(Family<Counter>& family, const std::string& label,
           &family.Add({{label, value}, {"result", "error"}})};
 }
 
+result_counters add_results(Family<Counter>& family, const std::map<std::string, std::string>& labels) {
+  auto ok = labels, error = labels;
+  ok["result"] = "ok";
+  error["result"] = "error";
+  return {&family.Add(ok), &family.Add(error)};
+}
+
 // 50 µs .. 10 s: an in-memory command answers in tens of microseconds, an ingest waits for a
 // group-commit fsync (milliseconds), a slow fan-out query or an overloaded node takes seconds.
 const Histogram::BucketBoundaries& latency_buckets() {
@@ -158,11 +165,11 @@ struct rpc_probe::state {
   explicit state(prometheus::Registry& registry)
       : requests(prometheus::BuildCounter()
                      .Name("tributary_rpc_requests_total")
-                     .Help("RPC calls answered, by method and result.")
+                     .Help("Calls answered, by protocol (capnp, http: Kusto's REST API), method and result.")
                      .Register(registry)),
         latency(prometheus::BuildHistogram()
                     .Name("tributary_rpc_latency_seconds")
-                    .Help("RPC call latency from request received to answer sent, by method.")
+                    .Help("Call latency from request received to answer sent, by protocol and method.")
                     .Register(registry)),
         in_flight(prometheus::BuildGauge()
                       .Name("tributary_rpc_in_flight")
@@ -172,12 +179,23 @@ struct rpc_probe::state {
         throttled([&family = prometheus::BuildCounter()
                                  .Name("tributary_rpc_throttled_total")
                                  .Help("Commands and queries refused at once with Throttling: the node had its "
-                                       "limit of them in flight.")
-                                 .Register(registry)](const std::string& method) {
-          return &family.Add({{"method", method}});
+                                       "limit of them in flight, by protocol and method.")
+                                 .Register(registry)](const std::string& key) {
+          const auto slash = key.find('/');
+          return &family.Add({{"protocol", key.substr(0, slash)}, {"method", key.substr(slash + 1)}});
         }),
-        known{make("command"), make("query"), make("ingest")},
-        others([this](const std::string& method) { return make(method); }),
+        known{{{make("capnp", "command"), make("capnp", "query"), make("capnp", "ingest")},
+               {make("http", "command"), make("http", "query"), make("http", "ingest")}}},
+        others([this](const std::string& key) {
+          const auto slash = key.find('/');
+          return make(key.substr(0, slash), key.substr(slash + 1));
+        }),
+        connections([&family = prometheus::BuildGauge()
+                                   .Name("tributary_rpc_connections")
+                                   .Help("Client connections open now, by protocol.")
+                                   .Register(registry)] {
+          return std::array<Gauge*, 2>{&family.Add({{"protocol", "capnp"}}), &family.Add({{"protocol", "http"}})};
+        }()),
         peer_calls([&family = prometheus::BuildCounter()
                                   .Name("tributary_peer_calls_total")
                                   .Help("Calls to other nodes for query fan-out (queryShard), by result: ok (answered), "
@@ -203,28 +221,33 @@ struct rpc_probe::state {
           return std::array<Counter*, 2>{&family.Add({{"best_effort", "false"}}),
                                          &family.Add({{"best_effort", "true"}})};
         }()) {
-    throttled.get("command");  // from the first scrape, as 0
-    throttled.get("query");
+    for (const char* p : {"capnp/", "http/"}) {  // from the first scrape, as 0
+      throttled.get(std::string(p) + "command");
+      throttled.get(std::string(p) + "query");
+    }
   }
 
-  rpc_method_series make(const std::string& method) {
-    return {add_results(requests, "method", method),
-            &latency.Add({{"method", method}}, latency_buckets())};
+  rpc_method_series make(const std::string& protocol, const std::string& method) {
+    return {add_results(requests, {{"protocol", protocol}, {"method", method}}),
+            &latency.Add({{"protocol", protocol}, {"method", method}}, latency_buckets())};
   }
 
-  const rpc_method_series& series(std::string_view method) {
+  static std::string_view name(rpc_probe::protocol p) { return p == rpc_probe::protocol::http ? "http" : "capnp"; }
+
+  const rpc_method_series& series(std::string_view method, rpc_probe::protocol p) {
     static constexpr std::array<std::string_view, 3> names{"command", "query", "ingest"};
     for (size_t i = 0; i < names.size(); ++i)
-      if (names[i] == method) return known[i];
-    return others.get(method);
+      if (names[i] == method) return known[static_cast<size_t>(p)][i];
+    return others.get(std::string(name(p)) + "/" + std::string(method));
   }
 
   Family<Counter>& requests;
   Family<Histogram>& latency;
   Gauge& in_flight;
-  label_cache<Counter*> throttled;
-  std::array<rpc_method_series, 3> known;
-  label_cache<rpc_method_series> others;
+  label_cache<Counter*> throttled;                          // "protocol/method"
+  std::array<std::array<rpc_method_series, 3>, 2> known;  // [protocol][command, query, ingest]
+  label_cache<rpc_method_series> others;                  // "protocol/method"
+  std::array<Gauge*, 2> connections;                       // by protocol
   std::array<Counter*, 4> peer_calls;  // by rpc_probe::peer_result
   Histogram& peer_call_seconds;
   std::array<Counter*, 2> partial_failures;  // best_effort false, true
@@ -233,9 +256,9 @@ struct rpc_probe::state {
 rpc_probe::rpc_probe() = default;
 rpc_probe::~rpc_probe() = default;
 
-void rpc_probe::finished(std::string_view method, bool ok, std::chrono::nanoseconds latency) {
+void rpc_probe::finished(std::string_view method, bool ok, std::chrono::nanoseconds latency, protocol through) {
   if (!state_) return;
-  const auto& s = state_->series(method);
+  const auto& s = state_->series(method, through);
   s.requests[result_index(ok)]->Increment();
   s.latency->Observe(std::chrono::duration<double>(latency).count());
 }
@@ -244,8 +267,12 @@ void rpc_probe::in_flight(int delta) {
   if (state_) state_->in_flight.Increment(delta);
 }
 
-void rpc_probe::throttled(std::string_view method) {
-  if (state_) state_->throttled.get(method)->Increment();
+void rpc_probe::throttled(std::string_view method, protocol through) {
+  if (state_) state_->throttled.get(std::string(state::name(through)) + "/" + std::string(method))->Increment();
+}
+
+void rpc_probe::connections(protocol through, int delta) {
+  if (state_) state_->connections[static_cast<size_t>(through)]->Increment(delta);
 }
 
 void rpc_probe::peer_call(peer_result result, std::chrono::nanoseconds latency) {

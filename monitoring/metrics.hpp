@@ -51,6 +51,8 @@ class rpc_probe {
   /// peer timeout; `unavailable` no call made: the node is down (no lease) or this node has
   /// its limit of calls to it outstanding.
   enum class peer_result : uint8_t { ok, error, timeout, unavailable };
+  /// Which front end a call came through (the `protocol` label): Cap'n Proto or Kusto's REST API.
+  enum class protocol : uint8_t { capnp, http };
 
   /// A detached probe: calls do nothing.
   rpc_probe();
@@ -60,12 +62,15 @@ class rpc_probe {
 
   /// Counts one answered call and records its latency (request received → answer sent).
   /// `ok` is false when the answer is an error. The known methods cost no lock or lookup.
-  void finished(std::string_view method, bool ok, std::chrono::nanoseconds latency);
+  void finished(std::string_view method, bool ok, std::chrono::nanoseconds latency,
+                protocol through = protocol::capnp);
   /// Adds `delta` (+1 on arrival, -1 on answer) to the number of calls being served.
   void in_flight(int delta);
   /// A command or query refused at once with Throttling: the node had its limit of them in
   /// flight (ingests count in tributary_ingest_throttled_total).
-  void throttled(std::string_view method);
+  void throttled(std::string_view method, protocol through = protocol::capnp);
+  /// Adds `delta` to tributary_rpc_connections{protocol}: connections open now.
+  void connections(protocol through, int delta);
   /// Counts one call to another node in tributary_peer_calls_total{result}; calls made (all
   /// but `unavailable`) also record `latency` (call → answer, connecting included) in
   /// tributary_peer_call_seconds.

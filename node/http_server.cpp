@@ -107,8 +107,9 @@ std::variant<actors::query_overrides, model::error> overrides_of(const json& bod
 }  // namespace
 
 struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj::TaskSet::ErrorHandler {
-  impl(kj::Timer& timer, front_door& node, const http_options& options)
-      : timer(timer), node(node), options(options), table(make_table()), server(timer, *table, *this, settings()), tasks(*this) {
+  impl(kj::Timer& timer, front_door& node, const http_options& options, monitoring::rpc_probe& probe)
+      : timer(timer), node(node), options(options), probe(probe), table(make_table()),
+        server(timer, *table, *this, settings()), tasks(*this) {
     const auto body = rest::error_body({"Throttling",
                                         fmt::format("the node has {} open HTTP connections, its limit "
                                                     "(--max-http-connections); retry shortly, or reuse a connection",
@@ -438,7 +439,11 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
         tasks.add(s.write(refusal.data(), refusal.size()).attach(kj::mv(stream)));
       } else {
         ++open;
-        tasks.add(server.listenHttp(kj::mv(stream)).attach(kj::defer([this] { --open; })));
+        probe.connections(monitoring::rpc_probe::protocol::http, +1);
+        tasks.add(server.listenHttp(kj::mv(stream)).attach(kj::defer([this] {
+          --open;
+          probe.connections(monitoring::rpc_probe::protocol::http, -1);
+        })));
       }
       return accept(port);
     });
@@ -449,6 +454,7 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
   kj::Timer& timer;
   front_door& node;
   http_options options;
+  monitoring::rpc_probe& probe;
   kj::HttpHeaderId request_id_header = kj::HttpHeaderId::HOST;
   kj::HttpHeaderId activity_header = kj::HttpHeaderId::HOST;
   kj::HttpHeaderId content_encoding = kj::HttpHeaderId::HOST;
@@ -460,8 +466,9 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
   std::string refusal;  ///< the whole answer to a connection past the limit
 };
 
-http_server::http_server(kj::Timer& timer, front_door& node, const http_options& options)
-    : impl_(std::make_unique<impl>(timer, node, options)) {}
+http_server::http_server(kj::Timer& timer, front_door& node, const http_options& options,
+                         monitoring::rpc_probe& probe)
+    : impl_(std::make_unique<impl>(timer, node, options, probe)) {}
 http_server::~http_server() = default;
 
 kj::Promise<void> http_server::listen(kj::ConnectionReceiver& port) { return impl_->accept(port); }

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "monitoring/metrics.hpp"
 #include "node/front_door.hpp"
 
 namespace tributary::node {
@@ -40,7 +41,8 @@ struct http_options {
 
 class http_server {
  public:
-  http_server(kj::Timer& timer, front_door& node, const http_options& options);
+  /// Counts its open connections in `probe` (tributary_rpc_connections{protocol="http"}).
+  http_server(kj::Timer& timer, front_door& node, const http_options& options, monitoring::rpc_probe& probe);
   ~http_server();
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;

@@ -434,7 +434,8 @@ class service final : public wire::Tributary::Server, public front_door {
     const auto start = clock::now();
     return admitted(std::move(call), bytes, std::move(std::get<std::vector<std::string>>(previous)))
         .then([this, start](actors::ingest_outcome o) {
-          probe_.finished("ingest", std::holds_alternative<actors::ingest_ack>(o), clock::now() - start);
+          probe_.finished("ingest", std::holds_alternative<actors::ingest_ack>(o), clock::now() - start,
+                          monitoring::rpc_probe::protocol::http);
           return o;
         });
   }
@@ -556,16 +557,17 @@ class service final : public wire::Tributary::Server, public front_door {
                     "split it into smaller commands, or narrow the query");
   }
 
-  // As `forward`, for the front_door: the answer rendered (JSON) by the replying thread.
+  // As `forward`, for the front_door (Kusto's REST API: counted as protocol "http"): the answer
+  // rendered (JSON) by the replying thread.
   template <class Send>
   kj::Promise<rendered> forward_rendered(const char* method, std::optional<model::error> invalid, size_t& in_flight,
                                          size_t limit, const char* flag, Send&& send, renderer render) {
     const auto start = clock::now();
     if (invalid || in_flight >= limit) {
-      if (!invalid) probe_.throttled(method);
+      if (!invalid) probe_.throttled(method, monitoring::rpc_probe::protocol::http);
       auto e = invalid ? *invalid
                        : calls_throttled(method == std::string_view("command") ? "commands" : "queries", limit, flag);
-      probe_.finished(method, false, clock::now() - start);
+      probe_.finished(method, false, clock::now() - start, monitoring::rpc_probe::protocol::http);
       return render(e, {});
     }
     ++in_flight;
@@ -592,7 +594,7 @@ class service final : public wire::Tributary::Server, public front_door {
         .catch_([is_command, render](kj::Exception&& e) { return render(is_command ? command_lost(e) : lost(e), {}); })
         .then([this, method, start](rendered r) {
           if (method == std::string_view("query") && r.code == "PartialQueryFailure") probe_.partial_query_failure(false);
-          probe_.finished(method, r.ok, clock::now() - start);
+          probe_.finished(method, r.ok, clock::now() - start, monitoring::rpc_probe::protocol::http);
           return r;
         })
         .attach(kj::defer([this, &in_flight] {
@@ -827,12 +829,18 @@ service::service(const rpc_options& options, const actors::gateway& gateway, mon
 // One accepted connection: what capnp::TwoPartyServer builds, plus the flow limit it does not
 // expose.
 struct connection {
-  connection(kj::Own<kj::AsyncIoStream>&& s, capnp::Capability::Client bootstrap, size_t flow_limit_bytes)
+  connection(kj::Own<kj::AsyncIoStream>&& s, capnp::Capability::Client bootstrap, size_t flow_limit_bytes,
+             monitoring::rpc_probe& probe)
       : stream(kj::mv(s)),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, receive_options()),
-        rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {
+        rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))),
+        probe(probe) {
     rpc.setFlowLimit(std::max<size_t>(flow_limit_bytes / 8, 1));
+    probe.connections(monitoring::rpc_probe::protocol::capnp, +1);
   }
+  ~connection() { probe.connections(monitoring::rpc_probe::protocol::capnp, -1); }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
   static capnp::ReaderOptions receive_options() {
     capnp::ReaderOptions o;
     o.traversalLimitInWords = max_message_words;
@@ -841,6 +849,7 @@ struct connection {
   kj::Own<kj::AsyncIoStream> stream;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
+  monitoring::rpc_probe& probe;
 };
 
 // The other nodes of a cluster for this node's queries (actors/table_query.hpp): a query pool
@@ -928,11 +937,12 @@ class connection_errors final : public kj::TaskSet::ErrorHandler {
 // Accepts connections until cancelled; each runs until its peer disconnects. A failed accept
 // (out of file descriptors) is retried shortly rather than ending the loop for good.
 kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, kj::Timer& timer, capnp::Capability::Client bootstrap,
-                              kj::TaskSet& connections, size_t flow_limit_bytes) {
+                              kj::TaskSet& connections, size_t flow_limit_bytes, monitoring::rpc_probe& probe) {
   return listener.accept()
       .then(
-          [&connections, bootstrap, flow_limit_bytes](kj::Own<kj::AsyncIoStream>&& s) mutable -> kj::Promise<void> {
-            auto c = kj::heap<connection>(kj::heap<wire::buffered_stream>(kj::mv(s)), kj::mv(bootstrap), flow_limit_bytes);
+          [&connections, bootstrap, flow_limit_bytes, &probe](kj::Own<kj::AsyncIoStream>&& s) mutable -> kj::Promise<void> {
+            auto c = kj::heap<connection>(kj::heap<wire::buffered_stream>(kj::mv(s)), kj::mv(bootstrap), flow_limit_bytes,
+                                          probe);
             auto ended = c->network.onDisconnect();
             connections.add(ended.attach(kj::mv(c)));
             return kj::READY_NOW;
@@ -941,8 +951,8 @@ kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, kj::Timer& timer
             spdlog::warn("accepting an RPC connection failed: {}; trying again in 100 ms", e.getDescription().cStr());
             return timer.afterDelay(100 * kj::MILLISECONDS);
           })
-      .then([&listener, &timer, bootstrap = kj::mv(bootstrap), &connections, flow_limit_bytes]() mutable {
-        return accept_loop(listener, timer, kj::mv(bootstrap), connections, flow_limit_bytes);
+      .then([&listener, &timer, bootstrap = kj::mv(bootstrap), &connections, flow_limit_bytes, &probe]() mutable {
+        return accept_loop(listener, timer, kj::mv(bootstrap), connections, flow_limit_bytes, probe);
       });
 }
 
@@ -977,7 +987,8 @@ void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
   connection_errors errors;
   kj::TaskSet connections(errors);
   kj::Promise<void> accepting =
-      accept_loop(*listener, io.provider->getTimer(), bootstrap, connections, options.max_call_bytes_per_connection);
+      accept_loop(*listener, io.provider->getTimer(), bootstrap, connections, options.max_call_bytes_per_connection,
+                  probe);
   // Kusto's REST API, on this loop, through the same front door.
   kj::Own<kj::ConnectionReceiver> http_listener;
   kj::Own<http_server> http;
@@ -988,7 +999,7 @@ void serve_rpc(const rpc_options& options, const actors::gateway& gateway,
     })) {
       KJ_FAIL_REQUIRE("cannot serve HTTP; choose another --http-listen", options.http.listen, e->getDescription());
     }
-    http = kj::heap<http_server>(io.provider->getTimer(), door, options.http);
+    http = kj::heap<http_server>(io.provider->getTimer(), door, options.http, probe);
     http_accepting = http->listen(*http_listener).eagerlyEvaluate([](kj::Exception&& e) {
       spdlog::error("the HTTP endpoint stopped accepting connections: {}", e.getDescription().cStr());
     });

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/client.hpp"
+#include "tests/support/exposition.hpp"
 #include "tests/support/gzip.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
@@ -272,6 +273,20 @@ TEST_F(http_test, large_answers_are_gzipped_for_clients_that_accept_it) {
   ASSERT_EQ(a.status, 200);
   EXPECT_NE(a.headers.find("Content-Encoding: gzip"), std::string::npos) << a.headers;
   EXPECT_EQ(primary_rows(a).size(), 2000u);  // curl decoded it
+}
+
+// REST calls count in the RPC families, as protocol "http" (what Prometheus scrapes).
+TEST_F(http_test, calls_are_counted_as_protocol_http) {
+  create_table();
+  ASSERT_EQ(ingest("T", "1,a,,,,\n").status, 200);
+  ASSERT_EQ(query("T | count").status, 200);
+  ASSERT_EQ(query("Nope").status, 400);
+  auto text = call("GET", "http://127.0.0.1:" + std::to_string(node_->metrics_port()) + "/metrics").body;
+  EXPECT_EQ(sample(text, R"(tributary_rpc_requests_total{method="ingest",protocol="http",result="ok"})"), 1.0) << text;
+  EXPECT_EQ(sample(text, R"(tributary_rpc_requests_total{method="query",protocol="http",result="ok"})"), 1.0);
+  EXPECT_EQ(sample(text, R"(tributary_rpc_requests_total{method="query",protocol="http",result="error"})"), 1.0);
+  EXPECT_GE(sample(text, R"(tributary_rpc_requests_total{method="command",protocol="http",result="ok"})").value_or(0), 3.0);
+  EXPECT_EQ(sample(text, R"(tributary_rpc_requests_total{method="query",protocol="capnp",result="ok"})"), 0.0);
 }
 
 TEST(http_limits, connections_past_the_limit_are_refused_with_503_and_the_rest_are_served) {

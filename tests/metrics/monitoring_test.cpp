@@ -26,6 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::sample;
+using protocol = rpc_probe::protocol;
 
 struct http_response {
   std::string head;
@@ -79,6 +80,10 @@ TEST(metrics, serves_probe_series_with_exact_values) {
   m.rpc().finished("command", true, 100us);
   m.rpc().finished("command", false, 20ms);
   m.rpc().finished("ingest", true, 3ms);
+  m.rpc().finished("query", false, 2ms, protocol::http);
+  m.rpc().throttled("query", protocol::http);
+  m.rpc().connections(protocol::http, +2);
+  m.rpc().connections(protocol::http, -1);
   m.rpc().in_flight(+3);
   m.rpc().in_flight(-1);
   m.catalog().version(7);
@@ -97,21 +102,29 @@ TEST(metrics, serves_probe_series_with_exact_values) {
   expect(R"(tributary_commands_total{kind="create_table",result="error"})", 0);
   expect(R"(tributary_commands_total{kind="invalid",result="error"})", 1);
   expect(R"(tributary_commands_total{kind="invalid",result="ok"})", 0);
-  expect(R"(tributary_rpc_requests_total{method="command",result="ok"})", 1);
-  expect(R"(tributary_rpc_requests_total{method="command",result="error"})", 1);
-  expect(R"(tributary_rpc_requests_total{method="ingest",result="ok"})", 1);
-  expect(R"(tributary_rpc_requests_total{method="query",result="ok"})", 0);
-  expect(R"(tributary_rpc_latency_seconds_count{method="command"})", 2);
-  expect(R"(tributary_rpc_latency_seconds_sum{method="command"})", 0.0201);
-  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",le="5e-05"})", 0);
-  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",le="0.0001"})", 1);
-  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",le="0.01"})", 1);
-  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",le="0.025"})", 2);
-  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",le="10"})", 2);
-  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",le="+Inf"})", 2);
-  expect(R"(tributary_rpc_latency_seconds_count{method="ingest"})", 1);
-  expect(R"(tributary_rpc_latency_seconds_count{method="query"})", 0);
+  expect(R"(tributary_rpc_requests_total{method="command",protocol="capnp",result="ok"})", 1);
+  expect(R"(tributary_rpc_requests_total{method="command",protocol="capnp",result="error"})", 1);
+  expect(R"(tributary_rpc_requests_total{method="ingest",protocol="capnp",result="ok"})", 1);
+  expect(R"(tributary_rpc_requests_total{method="query",protocol="capnp",result="ok"})", 0);
+  expect(R"(tributary_rpc_latency_seconds_count{method="command",protocol="capnp"})", 2);
+  expect(R"(tributary_rpc_latency_seconds_sum{method="command",protocol="capnp"})", 0.0201);
+  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",protocol="capnp",le="5e-05"})", 0);
+  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",protocol="capnp",le="0.0001"})", 1);
+  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",protocol="capnp",le="0.01"})", 1);
+  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",protocol="capnp",le="0.025"})", 2);
+  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",protocol="capnp",le="10"})", 2);
+  expect(R"(tributary_rpc_latency_seconds_bucket{method="command",protocol="capnp",le="+Inf"})", 2);
+  expect(R"(tributary_rpc_latency_seconds_count{method="ingest",protocol="capnp"})", 1);
+  expect(R"(tributary_rpc_latency_seconds_count{method="query",protocol="capnp"})", 0);
   expect("tributary_rpc_in_flight", 2);
+  // Kusto's REST API counts in the same families, as protocol "http".
+  expect(R"(tributary_rpc_requests_total{method="query",protocol="http",result="error"})", 1);
+  expect(R"(tributary_rpc_requests_total{method="query",protocol="capnp",result="error"})", 0);
+  expect(R"(tributary_rpc_latency_seconds_count{method="query",protocol="http"})", 1);
+  expect(R"(tributary_rpc_throttled_total{method="query",protocol="http"})", 1);
+  expect(R"(tributary_rpc_throttled_total{method="query",protocol="capnp"})", 0);
+  expect(R"(tributary_rpc_connections{protocol="http"})", 1);
+  expect(R"(tributary_rpc_connections{protocol="capnp"})", 0);
   expect("tributary_catalog_version", 7);
   expect("tributary_catalog_databases", 2);
   expect("tributary_catalog_tables", 5);
@@ -200,8 +213,8 @@ TEST(metrics, counts_exactly_under_concurrent_probes) {
             threads * per_thread / 4);
   EXPECT_EQ(sample(text, R"(tributary_commands_total{kind="create_table",result="error"})"),
             threads * per_thread / 4);
-  auto query = sample(text, R"(tributary_rpc_latency_seconds_count{method="query"})");
-  auto custom = sample(text, R"(tributary_rpc_latency_seconds_count{method="custom_method"})");
+  auto query = sample(text, R"(tributary_rpc_latency_seconds_count{method="query",protocol="capnp"})");
+  auto custom = sample(text, R"(tributary_rpc_latency_seconds_count{method="custom_method",protocol="capnp"})");
   EXPECT_EQ(query.value_or(0) + custom.value_or(0), threads * per_thread);
   EXPECT_EQ(sample(text, "tributary_rpc_in_flight"), 0);
   EXPECT_EQ(sample(text, R"(tributary_actors{kind="table"})"), threads * per_thread);

@@ -146,7 +146,7 @@ checks=(
   'tributary_catalog_version|v >= 2|the catalog version counts both changes'
   'tributary_catalog_tables|v == 1|one table in the catalog'
   'sum(tributary_rpc_requests_total{method="command"})|v >= 4|every CLI command counted as an RPC'
-  'tributary_rpc_latency_seconds_count{method="command"}|v >= 4|RPC latency recorded'
+  'tributary_rpc_latency_seconds_count{method="command",protocol="capnp"}|v >= 4|RPC latency recorded'
   'process_resident_memory_bytes|v > 0|process metrics served'
   'tributary_build_info|v == 1|build info served'
 )
