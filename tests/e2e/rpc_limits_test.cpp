@@ -218,7 +218,7 @@ TEST(rpc_limits, commands_past_their_limit_are_throttled_at_once) {
   }
   EXPECT_GT(throttled, 0);
   EXPECT_GT(created, 0);
-  EXPECT_GT(metric(*node, R"(tributary_rpc_throttled_total{method="command"})"), 0);
+  EXPECT_GT(metric(*node, R"(tributary_rpc_throttled_total{method="command",protocol="capnp"})"), 0);
   EXPECT_TRUE(wait_for_metric(*node, "tributary_rpc_in_flight", 0, 5s));
 }
 
@@ -247,7 +247,7 @@ TEST(rpc_limits, queries_past_their_limit_are_throttled_at_once) {
   }
   EXPECT_GT(throttled, 0);
   EXPECT_GT(answered, 0);
-  EXPECT_GT(metric(*node, R"(tributary_rpc_throttled_total{method="query"})"), 0);
+  EXPECT_GT(metric(*node, R"(tributary_rpc_throttled_total{method="query",protocol="capnp"})"), 0);
 }
 
 // "Connect, send, disconnect, repeat": each round pipelines 4 MiB ingests and leaves with them
