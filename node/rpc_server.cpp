@@ -53,7 +53,7 @@ constexpr auto hand_over_slice = std::chrono::microseconds(1000);
 std::string text(capnp::Text::Reader r) { return std::string(r.cStr(), r.size()); }
 
 // Characters of UTF-8 text (bytes that do not continue a sequence).
-size_t chars(capnp::Text::Reader r) {
+size_t chars(std::string_view r) {
   size_t n = 0;
   for (char c : r) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return n;
@@ -144,10 +144,13 @@ std::optional<model::error> too_long(const char* request, std::string_view field
                       true};
 }
 
-std::optional<model::error> check_name(const char* request, const char* field, capnp::Text::Reader name) {
+std::optional<model::error> check_name(const char* request, const char* field, std::string_view name) {
   return too_long(request, field, chars(name), max_name_chars, "characters",
                   "names of databases, tables and mappings are at most 1024 characters (Kusto's entity "
                   "names); check the name");
+}
+std::optional<model::error> check_name(const char* request, const char* field, capnp::Text::Reader name) {
+  return check_name(request, field, std::string_view(name.cStr(), name.size()));
 }
 
 // Every field of an ingest request but its data, before anything is copied.
@@ -413,16 +416,9 @@ class service final : public wire::Tributary::Server, public front_door {
 
   // front_door (the HTTP endpoint): the same checks, admission and path as `ingest`.
   kj::Promise<actors::ingest_outcome> ingest(actors::ingest_call call, size_t wire_bytes) override {
-    auto name = [](const char* field, const std::string& value) {
-      size_t n = 0;
-      for (char c : value) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-      return too_long("ingest", field, n, max_name_chars, "characters",
-                      "names of databases, tables and mappings are at most 1024 characters (Kusto's entity "
-                      "names); check the name");
-    };
-    std::optional<model::error> invalid = name("database", call.database);
-    if (!invalid) invalid = name("table", call.table);
-    if (!invalid) invalid = name("mappingName", call.mapping_name);
+    std::optional<model::error> invalid = check_name("ingest", "database", call.database);
+    if (!invalid) invalid = check_name("ingest", "table", call.table);
+    if (!invalid) invalid = check_name("ingest", "mappingName", call.mapping_name);
     if (!invalid)
       invalid = too_long("ingest", "requestId", call.request_id.size(), max_request_id_bytes, "bytes",
                          "use a shorter id (a GUID takes 36)");
