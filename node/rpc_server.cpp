@@ -416,9 +416,9 @@ class service final : public wire::Tributary::Server, public front_door {
 
   // front_door (the HTTP endpoint): the same checks, admission and path as `ingest`.
   kj::Promise<actors::ingest_outcome> ingest(actors::ingest_call call, size_t wire_bytes) override {
-    std::optional<model::error> invalid = check_name("ingest", "database", call.database);
-    if (!invalid) invalid = check_name("ingest", "table", call.table);
-    if (!invalid) invalid = check_name("ingest", "mappingName", call.mapping_name);
+    std::optional<model::error> invalid = check_name("ingest", "database", std::string_view(call.database));
+    if (!invalid) invalid = check_name("ingest", "table", std::string_view(call.table));
+    if (!invalid) invalid = check_name("ingest", "mappingName", std::string_view(call.mapping_name));
     if (!invalid)
       invalid = too_long("ingest", "requestId", call.request_id.size(), max_request_id_bytes, "bytes",
                          "use a shorter id (a GUID takes 36)");
