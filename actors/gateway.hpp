@@ -73,7 +73,9 @@ class gateway {
   /// Runs a query. Thread-safe; returns at once. `done` is called from an actor of its own, so
   /// the caller may do heavy work in it (build a large answer) without holding up other calls.
   /// Once `cancelled` is set (its caller went away), the query stops at its next chunk (or does
-  /// not start) and answers QueryCancelled.
+  /// not start) and answers QueryCancelled. `overrides` (a REST client's request properties)
+  /// replace the node's timeout and truncation defaults. In a cluster (set_remote_shards) the
+  /// query's shard parts also run on every other node.
   void query(std::string database, std::string text, reply done,
              std::shared_ptr<const std::atomic<bool>> cancelled = nullptr, query_overrides overrides = {}) const;
   /// Runs the part of a query that another node sent for this node's shard (Peer.queryShard):
