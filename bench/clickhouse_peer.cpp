@@ -42,7 +42,8 @@ std::string url_escape(std::string_view s) {
 
 /// The server's config: only loopback, only the ports given, everything under `dir`, UTC (so that
 /// DateTime text and toStartOfMinute mean what the node's datetimes mean), no query log.
-std::string config_xml(const std::filesystem::path& dir, uint16_t http_port, uint16_t tcp_port) {
+std::string config_xml(const std::filesystem::path& dir, uint16_t http_port, uint16_t tcp_port,
+                       unsigned max_concurrent_queries) {
   const std::string d = dir.string();
   return fmt::format(R"(<?xml version="1.0"?>
 <yandex>
@@ -50,7 +51,7 @@ std::string config_xml(const std::filesystem::path& dir, uint16_t http_port, uin
   <http_port>{1}</http_port>
   <tcp_port>{2}</tcp_port>
   <listen_host>127.0.0.1</listen_host>
-  <max_concurrent_queries>16</max_concurrent_queries>
+  <max_concurrent_queries>{3}</max_concurrent_queries>
   <mark_cache_size>1073741824</mark_cache_size>
   <path>{0}/data/</path>
   <tmp_path>{0}/tmp/</tmp_path>
@@ -63,7 +64,7 @@ std::string config_xml(const std::filesystem::path& dir, uint16_t http_port, uin
   <mlock_executable>false</mlock_executable>
 </yandex>
 )",
-                     d, http_port, tcp_port);
+                     d, http_port, tcp_port, max_concurrent_queries);
 }
 
 constexpr std::string_view users_xml = R"(<?xml version="1.0"?>
@@ -85,14 +86,14 @@ void ensure_clickhouse_installed() {
       script);
   if (access(script.c_str(), X_OK) != 0)
     throw std::runtime_error(fmt::format("{} is missing, and so is {}; {}", server, script, fix));
-  progress(fmt::format("scan: {} is missing; running {}", server, script));
+  progress(fmt::format("{} is missing; running {}", server, script));
   const auto r = testing::run_process({script});
   if (r.exit_code != 0 || access(server.c_str(), X_OK) != 0)
     throw std::runtime_error(
         fmt::format("{} failed (exit {}): {}{}; {}", script, r.exit_code, r.err, r.out, fix));
 }
 
-clickhouse_server::clickhouse_server(const std::filesystem::path& root)
+clickhouse_server::clickhouse_server(const std::filesystem::path& root, unsigned max_concurrent_queries)
     : dir_(root / "clickhouse-peer"), log_(dir_ / "stdout.log") {
   ensure_clickhouse_installed();
   std::filesystem::remove_all(dir_);
@@ -105,7 +106,7 @@ clickhouse_server::clickhouse_server(const std::filesystem::path& root)
     for (int attempt = 1; attempt <= start_attempts && pid_ <= 0; ++attempt) {
       const auto ports = testing::free_ports(2);
       http_port_ = ports[0];
-      { std::ofstream(dir_ / "config.xml") << config_xml(dir_, ports[0], ports[1]); }
+      { std::ofstream(dir_ / "config.xml") << config_xml(dir_, ports[0], ports[1], max_concurrent_queries); }
       pid_ = testing::spawn_logged({std::string(clickhouse_server_binary), "--config-file=" + (dir_ / "config.xml").string()},
                                    log_, SIGKILL, "clickhouse peer");
       const auto deadline = steady::now() + start_timeout;
@@ -135,7 +136,9 @@ clickhouse_server::clickhouse_server(const std::filesystem::path& root)
                     {"address", fmt::format("127.0.0.1:{} (HTTP)", http_port_)},
                     {"runs_as", getuid() == 0 ? "root" : "the bench's user"},
                     {"data_fs", filesystem_of(dir_)},
-                    {"settings", "timezone UTC; defaults otherwise (max_threads = cores unless given per query)"}};
+                    {"settings", fmt::format("timezone UTC, max_concurrent_queries {}; defaults otherwise "
+                                             "(max_threads = cores unless given per query)",
+                                             max_concurrent_queries)}};
   } catch (...) {
     stop();
     curl_easy_cleanup(static_cast<CURL*>(curl_));
@@ -214,6 +217,10 @@ clickhouse_answer clickhouse_server::query(const std::string& sql, unsigned max_
     a.rows_read = j["statistics"].value("rows_read", uint64_t{0});
   }
   return a;
+}
+
+std::string clickhouse_server::base_url() const {
+  return fmt::format("http://127.0.0.1:{}", http_port_);
 }
 
 double clickhouse_server::cpu_seconds() const {

@@ -1,7 +1,8 @@
 #pragma once
-/// `scan`'s peer: a ClickHouse 18.16 server (Debian's clickhouse-server) started by the scenario
-/// with its own config, data dir and free loopback ports, and its HTTP interface (libcurl types
-/// stay in clickhouse_peer.cpp). See bench/README.md "scan".
+/// `scan`'s and `many-tables --peer clickhouse`'s peer: a ClickHouse 18.16 server (Debian's
+/// clickhouse-server) started by the scenario with its own config, data dir and free loopback
+/// ports, and its HTTP interface (libcurl types stay in clickhouse_peer.cpp). See bench/README.md
+/// "scan" and "--peer clickhouse".
 
 #include <cstdint>
 #include <filesystem>
@@ -32,10 +33,11 @@ struct clickhouse_answer {
 /// constructor on 127.0.0.1 and free HTTP and native ports (never the default ones), timezone
 /// UTC; stopped by the destructor by its pid (SIGTERM, SIGKILL after 30 s), which also removes
 /// the dir. Must live on the thread that started it (the server gets SIGKILL when that thread
-/// ends). Throws std::runtime_error with the log's tail when it does not answer within 30 s.
+/// ends). At most `max_concurrent_queries` statements run at once (more are refused). Throws
+/// std::runtime_error with the log's tail when it does not answer within 30 s.
 class clickhouse_server {
  public:
-  explicit clickhouse_server(const std::filesystem::path& root);
+  explicit clickhouse_server(const std::filesystem::path& root, unsigned max_concurrent_queries = 16);
   ~clickhouse_server();
   clickhouse_server(const clickhouse_server&) = delete;
   clickhouse_server& operator=(const clickhouse_server&) = delete;
@@ -50,6 +52,8 @@ class clickhouse_server {
   /// utime + stime of the server so far, in seconds.
   double cpu_seconds() const;
   int pid() const { return pid_; }
+  /// "http://127.0.0.1:<port>", for clients of its own (the many-tables load).
+  std::string base_url() const;
   /// Version, address, data filesystem and settings, for the report.
   const json& describe() const { return description_; }
 

@@ -97,6 +97,7 @@ node_under_test::node_under_test(const options& o, std::string_view scenario)
     : scratch_(o.data_root) {
   if (!o.node.empty()) {
     remote_ = o.node;
+    remote_http_ = o.node_http;
     std::string name(scenario);
     std::replace(name.begin(), name.end(), '-', '_');
     const auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -119,6 +120,15 @@ std::string node_under_test::address() const {
   return process_ ? process_->rpc_address() : remote_;
 }
 
+std::string node_under_test::http_base() const {
+  if (process_) return fmt::format("http://127.0.0.1:{}", process_->http_port());
+  if (remote_http_.empty())
+    throw std::runtime_error(fmt::format(
+        "--protocol http needs the REST endpoint of --node {}: pass --node-http host:port (its --http-listen)",
+        remote_));
+  return "http://" + remote_http_;
+}
+
 std::string node_under_test::limit_place() const {
   if (process_) return "same filesystem as the node's data";
   return fmt::format("on {} (the --node's filesystem is not known here)",
@@ -127,6 +137,7 @@ std::string node_under_test::limit_place() const {
 
 json node_under_test::describe() const {
   json d = {{"address", address()}, {"started_by_bench", process_ != nullptr}};
+  if (process_ || !remote_http_.empty()) d["http"] = http_base();
   if (process_) {
     d["flags"] = flags_;
     d["data_fs"] = filesystem_of(scratch_.path());
@@ -343,23 +354,38 @@ std::optional<double> metric_value(const std::string& text, std::string_view nam
   return std::nullopt;
 }
 
-json ingest_stage_means_us(const std::string& before, const std::string& after) {
-  json out = json::object();
-  for (const auto& [label, name, labels] :
-       {std::tuple{"queue", "tributary_ingest_queue_seconds", ""},
-        std::tuple{"prepare", "tributary_ingest_prepare_seconds", ""},
-        std::tuple{"commit_wait", "tributary_group_commit_wait_seconds", ""},
-        std::tuple{"group_commit", "tributary_group_commit_seconds", ""},
-        std::tuple{"answer", "tributary_ingest_answer_seconds", ""},
-        std::tuple{"rpc", "tributary_rpc_latency_seconds", "method=\"ingest\""}}) {
+void ingest_stages::add(const std::string& before, const std::string& after) {
+  const std::string rpc_labels = fmt::format("method=\"ingest\",protocol=\"{}\"", protocol_);
+  const std::tuple<std::string_view, std::string, std::string> stages[] = {
+      {"queue", "tributary_ingest_queue_seconds", ""},
+      {"prepare", "tributary_ingest_prepare_seconds", ""},
+      {"commit_wait", "tributary_group_commit_wait_seconds", ""},
+      {"group_commit", "tributary_group_commit_seconds", ""},
+      {"answer", "tributary_ingest_answer_seconds", ""},
+      {"rpc", "tributary_rpc_latency_seconds", rpc_labels}};
+  for (const auto& [label, name, labels] : stages) {
     auto delta = [&](const char* suffix) {
-      const auto key = std::string(name) + suffix;
+      const auto key = name + suffix;
       return metric_value(after, key, labels).value_or(0) - metric_value(before, key, labels).value_or(0);
     };
-    const double count = delta("_count");
-    if (count > 0) out[label] = rounded(delta("_sum") / count * 1e6, 1);
+    auto it = std::find_if(sums_.begin(), sums_.end(), [&](const auto& s) { return s.first == label; });
+    if (it == sums_.end()) it = sums_.insert(sums_.end(), {std::string(label), {0.0, 0.0}});
+    it->second.first += delta("_sum");
+    it->second.second += delta("_count");
   }
+}
+
+json ingest_stages::means_us() const {
+  json out = json::object();
+  for (const auto& [label, sum_count] : sums_)
+    if (sum_count.second > 0) out[label] = rounded(sum_count.first / sum_count.second * 1e6, 1);
   return out;
+}
+
+json ingest_stage_means_us(const std::string& before, const std::string& after) {
+  ingest_stages stages;
+  stages.add(before, after);
+  return stages.means_us();
 }
 
 }  // namespace tributary::bench

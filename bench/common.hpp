@@ -42,7 +42,9 @@ struct options {
   bool cpu_hog = false;                ///< seal: a busy-loop process beside the node
   std::optional<size_t> commands;      ///< cluster: schema changes; nullopt = its default
   std::optional<size_t> queries;       ///< cluster: fan-out queries; nullopt = its default
-  std::string peer;                    ///< latency, many-tables: "postgres" or empty (none)
+  std::string peer;                    ///< latency, many-tables: "postgres", "clickhouse" or empty (none)
+  std::string protocol = "capnp";      ///< latency, many-tables: "capnp", "http" (Kusto's REST API) or "both"
+  std::string node_http;               ///< with --node: "host:port" of its REST API (--protocol http, both)
   std::string command_line;            ///< the exact command line, for the JSON record
 };
 
@@ -90,6 +92,9 @@ class node_under_test {
   ~node_under_test();
   /// "host:port" of the node's RPC server.
   std::string address() const;
+  /// "http://host:port" of the node's REST API (Kusto's); throws std::runtime_error for a --node
+  /// given without --node-http.
+  std::string http_base() const;
   /// The started process; nullptr when measuring a node given by --node.
   testing::node_process* process() { return process_.get(); }
   /// Where limits put their RocksDB: same filesystem as the node's data when we started it.
@@ -106,8 +111,13 @@ class node_under_test {
   std::vector<std::string> flags_;
   std::unique_ptr<testing::node_process> process_;  // destroyed before scratch_
   std::string remote_;
+  std::string remote_http_;
   std::string database_;
 };
+
+/// The protocols `options::protocol` asks for.
+inline bool measures_capnp(const options& o) { return o.protocol != "http"; }
+inline bool measures_http(const options& o) { return o.protocol != "capnp"; }
 
 /// While alive (and `enabled`), one SCHED_IDLE thread per CPU spins so that no CPU goes idle.
 /// On a VM an idle vCPU learns of an I/O completion late (≈2 ms here instead of ≈0.2 ms for an
@@ -167,6 +177,19 @@ std::optional<double> metric_value(const std::string& text, std::string_view nam
 /// `group_commit` (the synced write), `answer` (writer → RPC thread), `rpc` (the whole ingest
 /// call as the RPC layer sees it).
 json ingest_stage_means_us(const std::string& before, const std::string& after);
+/// The same summed over several intervals (e.g. the blocks of one protocol in `latency`): `add`
+/// each interval's scrapes; `rpc` is the ingest calls of `protocol` ("capnp" or "http") only.
+class ingest_stages {
+ public:
+  explicit ingest_stages(std::string protocol = "capnp") : protocol_(std::move(protocol)) {}
+  void add(const std::string& before, const std::string& after);
+  /// Mean µs of each stage seen in the intervals added.
+  json means_us() const;
+
+ private:
+  std::string protocol_;
+  std::vector<std::pair<std::string, std::pair<double, double>>> sums_;  ///< stage → (seconds, count)
+};
 /// Filesystem holding `path`, from /proc/mounts: "ext4 /dev/vda1 on /" or "unknown".
 std::string filesystem_of(const std::filesystem::path& path);
 

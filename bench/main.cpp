@@ -79,8 +79,16 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--peer", o.peer,
                  "latency, many-tables: also start this system and run the same load against it "
-                 "in the same run (installs it with bench/setup-postgres when missing)")
-      ->check(CLI::IsMember({"postgres"}));
+                 "in the same run (installs it with bench/setup-postgres when missing); "
+                 "clickhouse: many-tables only, ClickHouse 18.16's HTTP insert into MergeTree")
+      ->check(CLI::IsMember({"postgres", "clickhouse"}));
+  app.add_option("--protocol", o.protocol,
+                 "latency, many-tables: the node's Cap'n Proto RPC (capnp), its REST API over HTTP/1.1 "
+                 "keep-alive (http: Kusto's POST /v1/rest/ingest), or both in the same run")
+      ->check(CLI::IsMember({"capnp", "http", "both"}))
+      ->capture_default_str();
+  app.add_option("--node-http", o.node_http,
+                 "host:port of --node's REST API (its --http-listen), for --protocol http or both");
   app.add_flag("--cpu-hog", o.cpu_hog,
                "seal: a busy-loop process runs beside the node during the move (and a latency "
                "run with it alone)");

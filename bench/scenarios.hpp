@@ -13,12 +13,16 @@ namespace tributary::bench {
 /// `latency`: 1 client, 1 table, 500 + 5,000 sequential requests; ack p50/p99/p99.9 against
 /// sequential synced RocksDB Puts of the same bytes; with --peer postgres also against
 /// PostgreSQL's INSERTs of the same rows, in a third block of the alternation (postgres_peer.hpp).
+/// --protocol http / both: the same requests over one keep-alive HTTP connection to the node's
+/// REST API (http_load.hpp), in a block of their own in the same alternation.
 scenario_result run_latency(const options& o);
 
 /// `many-tables`: 1,000 tables (or --tables), 8 connections × 8 requests in flight, each to a
 /// random table, for --duration-seconds, on a node at the default --max-ingests-in-flight and on
 /// one with it raised; against 64 threads of synced RocksDB Puts, in slices alternating with them;
-/// with --peer postgres also the same load against PostgreSQL, in slices of its own.
+/// with --peer postgres (or clickhouse) also the same load against PostgreSQL (ClickHouse's HTTP
+/// insert into MergeTree), in slices of its own. --protocol http / both: the same load over 64
+/// keep-alive HTTP connections to each node's REST API, in slices of its own.
 scenario_result run_many_tables(const options& o);
 
 /// many-tables' load, which `cluster` reuses: this many connections, each keeping this many
@@ -33,6 +37,29 @@ struct load_totals {
   uint64_t bytes = 0;
   uint64_t throttled = 0;                  ///< Throttling answers (each retried)
   std::map<std::string, uint64_t> errors;  ///< requests that failed, by code
+};
+
+/// One connection's requests in many-tables' load, the same whatever carries them: connection
+/// `index` of slice `round` sends the same bodies to the same tables in the same order over
+/// Cap'n Proto, HTTP or to a peer. Request ids are `<id_prefix><round>-c<index>-<n>`, so that
+/// two protocols loading one node never share an id (the node would answer the second from its
+/// dedup record). Not thread-safe: one per connection.
+class load_stream {
+ public:
+  struct request {
+    size_t table = 0;  ///< index into the slice's tables
+    std::string body;
+    std::string request_id;
+  };
+  load_stream(std::string_view id_prefix, size_t index, size_t round, size_t table_count);
+  request next();
+
+ private:
+  std::string prefix_;
+  payload_generator generator_;
+  std::mt19937_64 rng_;
+  std::uniform_int_distribution<size_t> pick_;
+  uint64_t sequence_ = 0;
 };
 
 /// Runs `drive(i, totals)` for i in [0, threads) on as many threads at once, then adds what each
