@@ -139,6 +139,12 @@ class parser {
       cmd_.what = verb::clear_table_data;
       return true;
     }
+    if (word == ".get")
+      // What Kusto's managed streaming clients ask for when they fall back to queued ingestion.
+      return fail(word_pos, "'.get' commands (.get ingestion resources, .get kusto identity token) serve queued "
+                            "(batched) ingestion through blob storage, which this node does not have: ingest with "
+                            "streaming ingestion (StreamingIngestClient; ManagedStreamingIngestClient works while its "
+                            "streaming requests succeed and stay within 4 MiB)");
     std::string hint;
     static constexpr std::string_view known[] = {".create", ".create-merge", ".create-or-alter", ".drop",
                                                  ".show",   ".alter",        ".alter-merge",      ".delete", ".clear"};

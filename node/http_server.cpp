@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -104,12 +105,59 @@ std::variant<actors::query_overrides, model::error> overrides_of(const json& bod
   return o;
 }
 
+// Kusto's managed streaming clients retry an ingest up to three times with the attempt as the last
+// part of the request id (KNC.executeManagedStreamingIngestFromStream;<sourceId>;<attempt> from
+// Node, KPC.executeManagedStreamingIngest;<sourceId>;<attempt> from Python; the source id is one
+// per ingest call). Every attempt of one source is one request, so a retry after a lost answer
+// ingests nothing twice.
+std::string idempotency_key(std::string_view id) {
+  if (!id.starts_with("KNC.executeManagedStreamingIngest") && !id.starts_with("KPC.executeManagedStreamingIngest"))
+    return std::string(id);
+  const auto last = id.rfind(';');
+  if (last == std::string_view::npos || id.find(';') == last || last + 1 == id.size() || id.size() - last > 4)
+    return std::string(id);
+  for (char c : id.substr(last + 1))
+    if (c < '0' || c > '9') return std::string(id);
+  return std::string(id.substr(0, last));
+}
+
+// The body length a request declares (Content-Length), if it declares one.
+std::optional<uint64_t> declared_length(const kj::HttpHeaders& headers) {
+  KJ_IF_MAYBE(value, headers.get(kj::HttpHeaderId::CONTENT_LENGTH)) {
+    uint64_t n = 0;
+    const char* end = value->end();
+    if (auto [p, ec] = std::from_chars(value->begin(), end, n); ec == std::errc() && p == end) return n;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj::TaskSet::ErrorHandler {
+struct http_server::impl final : kj::HttpServerErrorHandler, kj::TaskSet::ErrorHandler {
+  using Response = kj::HttpService::Response;
+
+  // One connection's requests, with its stream: KJ 0.9.2's server does not answer
+  // `Expect: 100-continue` itself, so the request handler writes the interim answer on the
+  // connection before it reads the body (nothing else is written to it then: the previous answer
+  // is complete and this one has not started).
+  struct connection final : kj::HttpService {
+    connection(impl& server, kj::AsyncIoStream& stream) : server(server), stream(stream) {}
+    kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url, const kj::HttpHeaders& headers,
+                              kj::AsyncInputStream& body, Response& response) override {
+      return server.request(method, url, headers, body, response, stream);
+    }
+    impl& server;
+    kj::AsyncIoStream& stream;
+  };
+
   impl(kj::Timer& timer, front_door& node, const http_options& options, monitoring::rpc_probe& probe)
       : timer(timer), node(node), options(options), probe(probe), table(make_table()),
-        server(timer, *table, *this, settings()), tasks(*this) {
+        server(timer, *table,
+               [this](kj::AsyncIoStream& stream) -> kj::Own<kj::HttpService> {
+                 return kj::heap<connection>(*this, stream);
+               },
+               settings()),
+        tasks(*this) {
     const auto body = rest::error_body({"Throttling",
                                         fmt::format("the node has {} open HTTP connections, its limit "
                                                     "(--max-http-connections); retry shortly, or reuse a connection",
@@ -127,6 +175,7 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
     activity_header = builder.add("x-ms-activity-id");
     content_encoding = builder.add("Content-Encoding");
     accept_encoding = builder.add("Accept-Encoding");
+    expect_header = builder.add("Expect");
     return builder.build();
   }
 
@@ -151,18 +200,22 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
       gzip = body.size() >= gzip_from_bytes && lower(accepts->cStr()).find("gzip") != std::string::npos;
     }
     const auto text = status_text(status);
+    // The text stays where the write reads it until the write is done: on the heap, since moving
+    // a short std::string (kept inside the object) would move its bytes.
+    auto owned = kj::heap<std::string>(std::move(body));
+    const auto& bytes = *owned;
     if (!gzip) {
-      auto stream = response.send(status, text, headers, static_cast<uint64_t>(body.size()));
-      auto write = stream->write(body.data(), body.size());
-      return write.attach(kj::mv(stream), kj::mv(body));
+      auto stream = response.send(status, text, headers, static_cast<uint64_t>(bytes.size()));
+      auto write = stream->write(bytes.data(), bytes.size());
+      return write.attach(kj::mv(stream), kj::mv(owned));
     }
     headers.set(content_encoding, "gzip");
     auto stream = response.send(status, text, headers);
     auto zipped = kj::heap<kj::GzipAsyncOutputStream>(*stream);
     auto& z = *zipped;
-    return z.write(body.data(), body.size())
+    return z.write(bytes.data(), bytes.size())
         .then([&z] { return z.end(); })
-        .attach(kj::mv(zipped), kj::mv(stream), kj::mv(body));
+        .attach(kj::mv(zipped), kj::mv(stream), kj::mv(owned));
   }
 
   static kj::StringPtr status_text(unsigned status) {
@@ -187,8 +240,20 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
 
   // --- requests ------------------------------------------------------------------------------
 
+  // A request's body as the handlers see it: the stream, and the connection to say
+  // `100 Continue` on when the client waits for it before sending the body.
+  struct request_body {
+    kj::AsyncInputStream& stream;
+    kj::AsyncIoStream* continue_on = nullptr;
+  };
+
   kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url, const kj::HttpHeaders& headers,
-                            kj::AsyncInputStream& body, Response& response) override {
+                            kj::AsyncInputStream& stream, kj::HttpService::Response& response,
+                            kj::AsyncIoStream& connection) {
+    request_body body{stream};
+    KJ_IF_MAYBE(expect, headers.get(expect_header)) {
+      if (lower(expect->cStr()) == "100-continue") body.continue_on = &connection;
+    }
     std::string request_id;
     KJ_IF_MAYBE(id, headers.get(request_id_header)) { request_id = std::string(id->cStr()).substr(0, 256); }
     kj::Url parsed;
@@ -228,11 +293,35 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
     return call(path[0] == "v2", path[2] == "mgmt", headers, body, response, request_id);
   }
 
-  // The body, at most `limit` bytes, within the body timeout; nullopt (and the error sent) else.
-  kj::Promise<kj::Maybe<kj::Array<kj::byte>>> read_body(kj::AsyncInputStream& body, uint64_t limit) {
-    return timer.timeoutAfter(options.body_timeout.count() * kj::MILLISECONDS, body.readAllBytes(limit + 1))
+  // The body, at most `limit` bytes, within the body timeout; null when it did not arrive whole
+  // in time (a client gone, slow or sending more than the limit). A client waiting for
+  // `100 Continue` gets it first.
+  kj::Promise<kj::Maybe<kj::Array<kj::byte>>> read_body(request_body body, uint64_t limit) {
+    static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+    auto said = body.continue_on ? body.continue_on->write(go_on.data(), go_on.size()) : kj::Promise<void>(kj::READY_NOW);
+    auto read = said.then([&stream = body.stream, limit] { return stream.readAllBytes(limit + 1); });
+    return timer.timeoutAfter(options.body_timeout.count() * kj::MILLISECONDS, kj::mv(read))
         .then([](kj::Array<kj::byte> bytes) -> kj::Maybe<kj::Array<kj::byte>> { return kj::mv(bytes); },
               [](kj::Exception&&) -> kj::Maybe<kj::Array<kj::byte>> { return nullptr; });
+  }
+
+  // A body declared longer than `limit`: refused before a byte of it is read (KJ then closes the
+  // connection unless the client stops sending within its grace period).
+  kj::Maybe<kj::Promise<void>> refuse_declared_too_long(const kj::HttpHeaders& headers, Response& response,
+                                                        uint64_t limit, const char* what,
+                                                        const std::string& request_id) {
+    auto n = declared_length(headers);
+    if (!n || *n <= limit) return nullptr;
+    return send_error(response, headers,
+                      {"BadRequest_RequestTooLarge",
+                       fmt::format("the {} request's body is {} bytes (Content-Length), larger than {} bytes, the "
+                                   "limit; {}",
+                                   what, *n, limit,
+                                   std::string_view(what) == "ingest"
+                                       ? "split the data into smaller requests"
+                                       : "send a shorter text"),
+                       true},
+                      request_id);
   }
 
   model::error body_failed(uint64_t limit, const char* what) {
@@ -244,7 +333,7 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
   }
 
   // POST /v1/rest/mgmt, /v1/rest/query, /v2/rest/query.
-  kj::Promise<void> call(bool v2, bool mgmt, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+  kj::Promise<void> call(bool v2, bool mgmt, const kj::HttpHeaders& headers, request_body body,
                          Response& response, std::string request_id) {
     KJ_IF_MAYBE(type, headers.get(kj::HttpHeaderId::CONTENT_TYPE)) {
       const auto t = lower(type->cStr());
@@ -255,6 +344,10 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
                                                         "{{\"db\":\"...\",\"csl\":\"...\"}}",
                                                         type->cStr())),
                                 request_id, 415);
+    }
+    KJ_IF_MAYBE(refused, refuse_declared_too_long(headers, response, max_call_body, mgmt ? "management" : "query",
+                                                  request_id)) {
+      return kj::mv(*refused);
     }
     return read_body(body, max_call_body)
         .then([this, v2, mgmt, &headers, &response, request_id](kj::Maybe<kj::Array<kj::byte>> read) mutable
@@ -332,11 +425,11 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
 
   // POST /v1/rest/ingest/{db}/{table}?streamFormat=..&mappingName=..
   kj::Promise<void> ingest(const kj::Url& url, const std::vector<std::string>& path, const kj::HttpHeaders& headers,
-                           kj::AsyncInputStream& body, Response& response, std::string request_id) {
+                           request_body body, Response& response, std::string request_id) {
     actors::ingest_call call;
     call.database = path[3];
     call.table = path[4];
-    call.request_id = request_id;
+    call.request_id = idempotency_key(request_id);
     std::string format_name;
     for (const auto& p : url.query) {
       const auto name = lower(p.name.cStr());
@@ -361,6 +454,9 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
                                   format_name)),
           request_id);
     call.format = *format;
+    KJ_IF_MAYBE(refused, refuse_declared_too_long(headers, response, ingest::max_request_bytes, "ingest", request_id)) {
+      return kj::mv(*refused);
+    }
     return read_body(body, ingest::max_request_bytes)
         .then([this, call = std::move(call), &headers, &response, request_id](
                   kj::Maybe<kj::Array<kj::byte>> read) mutable -> kj::Promise<void> {
@@ -394,9 +490,11 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
   }
 
   // An error answered before the body was needed: the body is read (and dropped) first, so that
-  // the keep-alive connection stays in step, unless it is too large or too slow.
-  kj::Promise<void> drain_then_error(kj::AsyncInputStream& body, Response& response, const kj::HttpHeaders& headers,
+  // the keep-alive connection stays in step, unless it is too large or too slow. A client waiting
+  // for `100 Continue` gets the error instead and sends no body.
+  kj::Promise<void> drain_then_error(request_body body, Response& response, const kj::HttpHeaders& headers,
                                      model::error e, std::string request_id, unsigned status = 0) {
+    if (body.continue_on) return send_error(response, headers, e, request_id, status);
     return read_body(body, ingest::max_request_bytes)
         .then([this, &response, &headers, e = std::move(e), request_id, status](kj::Maybe<kj::Array<kj::byte>>) {
           return send_error(response, headers, e, request_id, status);
@@ -459,6 +557,7 @@ struct http_server::impl final : kj::HttpService, kj::HttpServerErrorHandler, kj
   kj::HttpHeaderId activity_header = kj::HttpHeaderId::HOST;
   kj::HttpHeaderId content_encoding = kj::HttpHeaderId::HOST;
   kj::HttpHeaderId accept_encoding = kj::HttpHeaderId::HOST;
+  kj::HttpHeaderId expect_header = kj::HttpHeaderId::HOST;
   kj::Own<kj::HttpHeaderTable> table;
   kj::HttpServer server;
   kj::TaskSet tasks;

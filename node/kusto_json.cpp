@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <iterator>
 
 namespace tributary::node::rest {
 namespace {
@@ -114,7 +115,13 @@ void append_value(std::string& out, const model::value& v, column_type type, boo
   if (const auto* d = std::get_if<double>(&v)) {
     if (std::isnan(*d)) out += "\"NaN\"";
     else if (std::isinf(*d)) out += *d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-    else out += fmt::format("{}", *d);
+    else {
+      // Shortest round-trip text; a whole number keeps its ".0" so that clients (Python's json)
+      // read a real as a float, as Kusto writes it.
+      const auto at = out.size();
+      fmt::format_to(std::back_inserter(out), "{}", *d);
+      if (out.find_first_of(".e", at) == std::string::npos) out += ".0";
+    }
     return;
   }
   const auto& s = std::get<std::string>(v);
@@ -208,6 +215,9 @@ http_error map_error(const model::error& e) {
   // Kusto's exception types for the codes the node answers (their class names in Kusto.Data).
   static constexpr entry known[] = {
       {"Throttling", 429, "Kusto.DataNode.Exceptions.ThrottlingException"},
+      // Kusto answers 404 on its ingest endpoint while the cluster's streaming switch is off; Python's
+      // SDK then says "Please enable streaming ingestion on your cluster".
+      {"StreamingIngestionFunctionalityDisabled", 404, "Kusto.Data.Exceptions.BadRequestException"},
       {"BadRequest_SyntaxError", 400, "Kusto.Data.Exceptions.SyntaxException"},
       {"BadRequest_SemanticError", 400, "Kusto.Data.Exceptions.SemanticException"},
       {"BadRequest_TableNotExist", 400, "Kusto.Data.Exceptions.EntityNotFoundException"},

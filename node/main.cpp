@@ -11,6 +11,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <thread>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "actors/actors.hpp"
@@ -35,6 +36,8 @@ struct flags {
   std::string rpc_listen = "127.0.0.1:7400";
   std::string http_listen = "127.0.0.1:8080";
   size_t max_http_connections = 1000;
+  std::string http_body_timeout = "60s";
+  std::string http_idle_timeout = "120s";
   std::string metrics_listen = "127.0.0.1:9400";
   std::string node_name;
   std::string metadata;
@@ -112,8 +115,27 @@ void write_ready_file(const std::string& path, uint16_t rpc_port, uint16_t metri
   std::filesystem::rename(tmp, path);
 }
 
+// Connections (RPC, HTTP, peers), RocksDB's files and extents each take a descriptor; the soft
+// limit is often 1024 while the hard one allows far more. Raised to the hard limit, as servers do;
+// said when it stays below what --max-http-connections alone can open.
+void raise_open_file_limit(size_t max_http_connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = was;
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < max_http_connections + 1024)
+    spdlog::warn("open files are limited to {} (ulimit -n), fewer than --max-http-connections ({}) needs with "
+                 "the node's own files; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+                 "--max-http-connections",
+                 static_cast<uint64_t>(limit.rlim_cur), max_http_connections);
+}
+
 int run(const flags& f) {
   using namespace tributary;
+  raise_open_file_limit(f.max_http_connections);
   // Signals must be blocked before any thread starts so that only the RPC loop receives them.
   kj::UnixEventPort::captureSignal(SIGTERM);
   kj::UnixEventPort::captureSignal(SIGINT);
@@ -288,7 +310,10 @@ int run(const flags& f) {
            .max_call_bytes_per_connection = f.max_call_bytes_per_connection,
            .cluster = member.get(),
            .peer_timeout = *parse_duration(f.peer_timeout),
-           .http = {.listen = f.http_listen, .max_connections = f.max_http_connections},
+           .http = {.listen = f.http_listen,
+                    .max_connections = f.max_http_connections,
+                    .body_timeout = *parse_duration(f.http_body_timeout),
+                    .idle_timeout = *parse_duration(f.http_idle_timeout)},
            .on_listening =
                [&](uint16_t port, uint16_t http_port) {
                  spdlog::info("tributaryd '{}' ready: RPC on port {}, metrics on port {}, data in {}",
@@ -345,6 +370,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-http-connections", f.max_http_connections,
                  "open HTTP connections at once; past it a new one is answered 503 and closed")
+      ->capture_default_str();
+  app.add_option("--http-body-timeout", f.http_body_timeout,
+                 "an HTTP request's body must arrive whole within this, else the request is refused and its "
+                 "connection closed (a slow client holds no memory past it)")
+      ->check(duration_validator())
+      ->capture_default_str();
+  app.add_option("--http-idle-timeout", f.http_idle_timeout,
+                 "an idle keep-alive HTTP connection is closed after this")
+      ->check(duration_validator())
       ->capture_default_str();
   app.add_option("--rpc-listen", f.rpc_listen, "host:port of the Cap'n Proto RPC server (port 0 = any free)")
       ->capture_default_str();

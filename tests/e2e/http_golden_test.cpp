@@ -33,8 +33,6 @@
 //   in band (§5.2: HTTP 200, the partial rows, a {"OneApiErrors":[...]} row object, then
 //   DataSetCompletion with HasErrors:true and OneApiErrors). The node answers every query error
 //   over HTTP, never in band: both SDKs raise either way; the partial rows are lost.
-// - v2_query_all_types, v1_query_all_types: a whole real is a JSON integer (2.0 is written `2`),
-//   so Python's SDK, which converts only datetime, timespan and decimal cells, hands out an int.
 // - QueryResourceConsumption's payload is the node's own statistics (ExtentsScanned, ...), not
 //   the service's (ExecutionTime, resource_usage, ...); no SDK reads it.
 // - v2_query_render: the Visualization value has the kind only ({"Visualization":"piechart"});
@@ -47,7 +45,7 @@
 //   after the query's ';' is a syntax error), so that case is not captured.
 // - the error envelope's @context has timestamp and clientRequestId only, as §5.1; the service
 //   adds machine, process and activity fields no SDK reads.
-// - ping.json: written by hand, the test disabled (see DISABLED_ping_answers_json): the node's
+// - ping.json: written by hand, the test disabled (see ping_answers_json): the node's
 //   answer is not that JSON today. The reference does not describe /v1/rest/ping.
 
 #include <curl/curl.h>
@@ -432,12 +430,8 @@ TEST_F(http_golden, auth_metadata_is_404_with_no_body) {
   EXPECT_EQ(metadata.body, "");
 }
 
-// Disabled: the node answers /v1/rest/ping (and /ready, /healthz) with 15 bytes of stale memory
-// instead of {"status":"ok"}: http_server's send() writes from body.data() and then moves `body`
-// into the promise's attachments, and a body that short lives inside the std::string object
-// itself (small-string buffer), which is gone when the write runs. golden/rest/ping.json holds
-// the intended answer, written by hand; enable this test with the fix.
-TEST_F(http_golden, DISABLED_ping_answers_json) {
+// The probes answer JSON (a short body: the node once wrote it from a moved small string).
+TEST_F(http_golden, ping_answers_json) {
   expect_golden("ping", request("GET", base_ + "/v1/rest/ping", "", {}), 200);
 }
 

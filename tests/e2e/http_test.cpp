@@ -2,22 +2,27 @@
 // Kusto's SDKs parse (reference/kusto-rest.md §4), the error envelope and its statuses (§5), the
 // streaming ingest route (gzip detected by its bytes, the request id deduplicating retries), and
 // what SDKs never send (malformed JSON, wrong content types, zip, oversized bodies, too many
-// connections).
+// connections), down to raw sockets for what no HTTP library does on its own: a client waiting
+// for `100 Continue`, one that leaves mid-body, one that trickles a body, 10,000 idle ones.
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "client/client.hpp"
 #include "tests/support/exposition.hpp"
 #include "tests/support/gzip.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
+#include "tests/support/run_process.hpp"
 
 namespace tributary::testing {
 namespace {
@@ -81,6 +86,69 @@ http_answer call(const std::string& method, const std::string& url, const std::s
   return a;
 }
 
+// A raw TCP connection to the node, for what HTTP clients never do on their own: wait for
+// `100 Continue`, stop mid-body, trickle a body, sit idle. Reads wait at most 10 s.
+class raw_connection {
+ public:
+  explicit raw_connection(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    timeval wait{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~raw_connection() { close(); }
+  raw_connection(raw_connection&& o) noexcept : fd_(std::exchange(o.fd_, -1)), connected_(o.connected_) {}
+  raw_connection(const raw_connection&) = delete;
+
+  bool connected() const { return connected_; }
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  /// Everything read so far, once it holds `until`, the peer closed, or 10 s passed.
+  const std::string& read_until(std::string_view until) {
+    char buffer[16384];
+    while (read_.find(until) == std::string::npos) {
+      const auto n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      read_.append(buffer, static_cast<size_t>(n));
+    }
+    return read_;
+  }
+  /// True once the peer has closed the connection (reads end), within 10 s.
+  bool closed_by_peer() {
+    char buffer[4096];
+    for (;;) {
+      const auto n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n == 0) return true;
+      if (n < 0) return errno == ECONNRESET;
+      read_.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  void close() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string read_;
+};
+
+std::string ingest_head(const std::string& table, const std::string& request_id, std::string_view framing,
+                        std::string_view extra = "") {
+  return "POST /v1/rest/ingest/Db/" + table + "?streamFormat=csv HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+         "x-ms-client-request-id: " + request_id + "\r\n" + std::string(framing) + "\r\n" + std::string(extra) +
+         "\r\n";
+}
+
 class http_test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -105,6 +173,11 @@ class http_test : public ::testing::Test {
     ASSERT_EQ(mgmt("", ".create database Db").status, 200);
     ASSERT_EQ(mgmt("Db", ".create table T (a:long, b:string, d:dynamic, ts:datetime, t:timespan, r:real)").status, 200);
     ASSERT_EQ(mgmt("Db", ".alter table T policy streamingingestion enable").status, 200);
+  }
+  void create_pair_table() {
+    ASSERT_EQ(mgmt("", ".create database Db").status, 200);
+    ASSERT_EQ(mgmt("Db", ".create table P (a:long, b:string)").status, 200);
+    ASSERT_EQ(mgmt("Db", ".alter table P policy streamingingestion enable").status, 200);
   }
   // The error of an answer: its envelope checked, its "error" object returned.
   json error_of(const http_answer& a) {
@@ -318,6 +391,194 @@ TEST(http_limits, connections_past_the_limit_are_refused_with_503_and_the_rest_a
   bool served = false;
   for (int i = 0; i < 50 && !served; ++i) {
     served = call("GET", "http://127.0.0.1:" + std::to_string(port) + "/v1/rest/ping").status == 200;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(served);
+}
+
+// A client that waits for `100 Continue` (curl does for large bodies, .NET's clients may) gets it
+// before it sends the body; one whose declared body is over the limit gets the error instead, at
+// once, without sending it.
+TEST_F(http_test, expect_100_continue_is_answered_and_an_oversized_body_is_refused_unsent) {
+  create_pair_table();
+  const std::string body = "1,a\n2,b\n";
+  raw_connection c(node_->http_port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(ingest_head("P", "continue-1", "Content-Length: " + std::to_string(body.size()),
+                                 "Expect: 100-continue\r\n")));
+  EXPECT_EQ(c.read_until("\r\n\r\n").rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << c.read_until("\r\n\r\n");
+  ASSERT_TRUE(c.send(body));
+  const auto& answer = c.read_until("\"Rows\":[[2,");
+  EXPECT_NE(answer.find("HTTP/1.1 200 OK"), std::string::npos) << answer;
+
+  for (const bool expect : {true, false}) {
+    raw_connection big(node_->http_port());
+    ASSERT_TRUE(big.send(ingest_head("P", "continue-big", "Content-Length: 5000000",
+                                     expect ? "Expect: 100-continue\r\n" : "")));
+    const auto& refused = big.read_until("}}");
+    EXPECT_EQ(refused.rfind("HTTP/1.1 400", 0), 0u) << refused;  // no 100 before it
+    EXPECT_NE(refused.find("5000000 bytes (Content-Length), larger than 4194304 bytes"), std::string::npos) << refused;
+  }
+  EXPECT_EQ(primary_rows(query("P | count"))[0][0], 2);
+}
+
+// A client that goes away mid-request leaves either nothing or the whole request, never part of
+// it; its retry with the same request id then stores the rows exactly once.
+TEST_F(http_test, a_client_gone_mid_ingest_leaves_all_or_nothing_and_its_retry_stores_once) {
+  create_pair_table();
+  std::string body;
+  for (int i = 0; i < 2000; ++i) body += std::to_string(i) + ",row-" + std::to_string(i) + "\n";
+  std::mt19937 rng(7);
+  int64_t stored = 0;
+  for (int round = 0; round < 12; ++round) {
+    const auto id = "gone-" + std::to_string(round);
+    {
+      raw_connection c(node_->http_port());
+      ASSERT_TRUE(c.connected());
+      // Even rounds: chunked, odd: Content-Length; cut anywhere, body whole included.
+      const bool chunked = round % 2 == 0;
+      const size_t cut = round % 3 == 2 ? body.size() : std::uniform_int_distribution<size_t>(0, body.size() - 1)(rng);
+      std::string wire = ingest_head("P", id, chunked ? "Transfer-Encoding: chunked"
+                                                       : "Content-Length: " + std::to_string(body.size()));
+      if (chunked) {
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", body.size());
+        wire += size + body.substr(0, cut);
+        if (cut == body.size()) wire += "\r\n0\r\n\r\n";
+      } else {
+        wire += body.substr(0, cut);
+      }
+      ASSERT_TRUE(c.send(wire));
+    }  // closed without reading an answer
+    // Whatever the node made of it, it is all of the request or none of it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const int64_t now = primary_rows(query("P | count"))[0][0];
+    EXPECT_TRUE(now == stored || now == stored + 2000) << "round " << round << ": " << now - stored << " rows";
+    // The client's retry: stored once.
+    const auto retried = ingest("P", body, "streamFormat=csv", {"x-ms-client-request-id: " + id});
+    EXPECT_EQ(retried.status, 200) << retried.body;
+    stored += 2000;
+    EXPECT_EQ(primary_rows(query("P | count"))[0][0], stored) << "round " << round;
+  }
+}
+
+// Kusto's managed streaming clients retry with the attempt as the request id's last part: every
+// attempt of one source is one request.
+TEST_F(http_test, the_managed_clients_attempts_of_one_source_ingest_once) {
+  create_pair_table();
+  for (const char* client : {"KNC.executeManagedStreamingIngestFromStream", "KPC.executeManagedStreamingIngest"})
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const auto a = ingest("P", "1,a\n2,b\n", "streamFormat=csv",
+                            {std::string("x-ms-client-request-id: ") + client +
+                             ";5b0c6a3e-2f4d-4c1e-9a7b-0d8e6f1a2b3c;" + std::to_string(attempt)});
+      EXPECT_EQ(a.status, 200) << a.body;
+    }
+  EXPECT_EQ(primary_rows(query("P | count"))[0][0], 4);  // once per client
+  // Another source is another request.
+  EXPECT_EQ(ingest("P", "3,c\n", "streamFormat=csv",
+                   {"x-ms-client-request-id: KNC.executeManagedStreamingIngestFromStream;"
+                    "11111111-2222-4333-8444-555555555555;0"})
+                .status,
+            200);
+  EXPECT_EQ(primary_rows(query("P | count"))[0][0], 5);
+}
+
+// A body that trickles in slower than --http-body-timeout, or runs past the limit, is refused and
+// its connection closed; other clients are served meanwhile; nothing of it is stored.
+TEST(http_limits, a_slow_or_endless_body_is_refused_and_others_are_served_meanwhile) {
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--http-body-timeout=1s"});
+  const auto base = "http://127.0.0.1:" + std::to_string(node.http_port());
+  auto mgmt = [&](const std::string& db, const std::string& csl) {
+    return call("POST", base + "/v1/rest/mgmt", json{{"db", db}, {"csl", csl}}.dump(), {"Content-Type: application/json"});
+  };
+  ASSERT_EQ(mgmt("", ".create database Db").status, 200);
+  ASSERT_EQ(mgmt("Db", ".create table T (a:long, b:string)").status, 200);
+  ASSERT_EQ(mgmt("Db", ".alter table T policy streamingingestion enable").status, 200);
+
+  // Slow: a chunk every 100 ms, for longer than the body timeout.
+  raw_connection slow(node.http_port());
+  ASSERT_TRUE(slow.send(ingest_head("T", "slow", "Transfer-Encoding: chunked")));
+  bool refused = false;
+  for (int i = 0; i < 40 && !refused; ++i) {
+    refused = !slow.send("4\r\n1,a\n\r\n");
+    // Meanwhile another client is served at once.
+    if (i == 3) {
+      EXPECT_EQ(call("GET", base + "/v1/rest/ping").status, 200);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!refused && i > 15) refused = slow.read_until("}}").find("}}") != std::string::npos;
+  }
+  const auto& slow_answer = slow.read_until("}}");
+  EXPECT_EQ(slow_answer.rfind("HTTP/1.1 400", 0), 0u) << slow_answer;
+  EXPECT_NE(slow_answer.find("did not arrive whole within 1 s"), std::string::npos) << slow_answer;
+  EXPECT_TRUE(slow.closed_by_peer());
+
+  // Endless: chunked (no length to refuse up front), fast, past 4 MiB.
+  raw_connection endless(node.http_port());
+  ASSERT_TRUE(endless.send(ingest_head("T", "endless", "Transfer-Encoding: chunked")));
+  const std::string chunk = "10000\r\n" + std::string(0x10000, '7') + "\r\n";
+  size_t sent = 0;
+  while (sent < (6u << 20) && endless.send(chunk)) sent += 0x10000;
+  const auto& endless_answer = endless.read_until("}}");
+  EXPECT_EQ(endless_answer.rfind("HTTP/1.1 400", 0), 0u) << endless_answer.substr(0, 300);
+  EXPECT_NE(endless_answer.find("larger than 4194304 bytes"), std::string::npos) << endless_answer.substr(0, 300);
+  EXPECT_TRUE(endless.closed_by_peer());
+
+  auto count = call("POST", base + "/v2/rest/query", json{{"db", "Db"}, {"csl", "T | count"}}.dump(),
+                    {"Content-Type: application/json"});
+  EXPECT_NE(count.body.find("\"Rows\":[[0]]"), std::string::npos) << count.body;
+}
+
+// The node's resident memory, in bytes (VmRSS); -1 when /proc cannot tell.
+int64_t resident_bytes(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6)) * 1024;
+  return -1;
+}
+
+// 10,000 idle keep-alive connections, each after one request: all held, at a bounded cost each;
+// the next is refused cleanly (503) and, once one closes, served.
+TEST(http_limits, ten_thousand_idle_keep_alive_connections_cost_bounded_memory) {
+  constexpr size_t connections = 10'000;
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &files);
+  if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < connections + 512)
+    GTEST_SKIP() << "this test opens " << connections << " sockets; the hard limit of open files is " << files.rlim_cur
+                 << " (ulimit -Hn)";
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--max-http-connections", std::to_string(connections)});
+  const auto before = resident_bytes(node.pid());
+  std::vector<raw_connection> open;
+  open.reserve(connections);
+  const std::string ping = "GET /v1/rest/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (size_t i = 0; i < connections; ++i) {
+    open.emplace_back(node.http_port());
+    ASSERT_TRUE(open.back().connected()) << "connection " << i;
+    ASSERT_TRUE(open.back().send(ping)) << "connection " << i;
+    ASSERT_NE(open.back().read_until("{\"status\":\"ok\"}").find("200 OK"), std::string::npos) << "connection " << i;
+  }
+  const auto after = resident_bytes(node.pid());
+  const auto metrics = http_get(node.metrics_port(), "/metrics");
+  EXPECT_EQ(sample(metrics, R"(tributary_rpc_connections{protocol="http"})"), static_cast<double>(connections));
+  // Measured: ~5 KiB a connection (KJ's connection state and its header buffer); 32 KiB leaves room
+  // for sanitizers and allocator slack, and still bounds 10,000 connections to 320 MiB.
+  if (before > 0 && after > 0) {
+    EXPECT_LT((after - before) / static_cast<int64_t>(connections), 32 * 1024)
+        << "RSS grew " << (after - before) / (1 << 20) << " MiB for " << connections << " idle connections";
+  }
+  std::cout << "RSS " << before / 1024 << " KiB -> " << after / 1024 << " KiB for " << connections << " connections\n";
+  raw_connection past(node.http_port());
+  EXPECT_EQ(past.read_until("}}").rfind("HTTP/1.1 503", 0), 0u) << past.read_until("}}");
+  // One closes: the next connection is served.
+  open.pop_back();
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    raw_connection next(node.http_port());
+    served = next.send(ping) && next.read_until("\r\n\r\n").rfind("HTTP/1.1 200", 0) == 0;
     if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(served);
