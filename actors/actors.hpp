@@ -107,6 +107,10 @@ struct node_env {
   cluster::member* cluster = nullptr;
   /// This node's id (--node-id in a cluster, --node-name alone), for per-node answers.
   std::string node_id;
+  /// Called by the coordinator, on its thread, with the catalog once it starts and after every
+  /// change it follows (the data connections run from it: connectors/data_connections.hpp).
+  /// Copy what is needed and return.
+  std::function<void(const model::catalog&)> catalog_applied;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the

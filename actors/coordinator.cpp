@@ -195,6 +195,7 @@ std::vector<settle_target> follow(coordinator_ptr self, const std::vector<model:
         break;
     }
   }
+  if (st.env->catalog_applied) st.env->catalog_applied(st.cat);
   return targets;
 }
 
@@ -515,6 +516,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_ptr self, model::c
   st.settled = st.cat.version;
   if (env->cluster) st.revision = env->cluster->seeded().revision;
   for (const auto& [name, db] : st.cat.databases) spawn_database_with_tables(self, db, recovered.get());
+  if (env->catalog_applied) env->catalog_applied(st.cat);
   st.report();
   return {
       [self](catalog_atom, const catalog_message& m) { apply_version(self, m.version); },
