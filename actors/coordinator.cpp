@@ -455,6 +455,12 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
     if (ex.forward->what == commands::table_request::what_kind::show_data_operations)
       return model::outcome{st.env->operations.show()};
     if (ex.forward->what == commands::table_request::what_kind::show_cluster_state) return show_streaming_state(self);
+    if (ex.forward->what == commands::table_request::what_kind::show_data_connections) {
+      if (st.env->complete_data_connections) st.env->complete_data_connections(std::get<model::result_table>(ex.outcome));
+      return std::move(ex.outcome);
+    }
+    if (ex.forward->what == commands::table_request::what_kind::show_ingestion_failures)
+      return model::outcome{st.env->ingestion_failures ? st.env->ingestion_failures() : model::result_table{}};
     if (ex.forward->what == commands::table_request::what_kind::show_cluster_nodes) return show_cluster(self);
     if (ex.forward->what == commands::table_request::what_kind::drop_cluster_node) {
       if (!st.env->cluster)

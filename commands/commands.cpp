@@ -30,8 +30,11 @@
 //                           ConsumerGroup, BootstrapServers, Format, MappingName, Compression,
 //                           EventSystemProperties, StartFrom, SecurityProtocol, SaslMechanism,
 //                           SaslUsername, SaslPassword ("*****" when set: never shown back), State
-//                           (Running/Paused), CreatedOn, LastUpdatedOn. .create/.alter/.pause/.resume
-//                           return the connection; .drop the remaining ones; .show all of them.
+//                           (Running/Paused/Starting/Failed), Reason, Messages, Records, Failures
+//                           (longs), Offsets (dynamic: partition → next offset stored with the rows),
+//                           LastError, CreatedOn, LastUpdatedOn; .show has the node fill in how the
+//                           consumer runs. .create/.alter/.pause/.resume return the connection;
+//                           .drop the remaining ones.
 //
 // Error codes: BadRequest_SyntaxError, BadRequest_InvalidEntityName, BadRequest_DuplicateColumnName,
 // BadRequest_DatabaseNotSpecified, BadRequest_DatabaseNotExist, BadRequest_TableNotExist,
@@ -115,6 +118,7 @@ std::string_view command_label(verb v) {
     case verb::show_data_connections: return ".show database data connections";
     case verb::pause_data_connection: return ".pause database data connection";
     case verb::resume_data_connection: return ".resume database data connection";
+    case verb::show_ingestion_failures: return ".show ingestion failures";
     default: return "this command";
   }
 }
@@ -171,8 +175,12 @@ class runner {
       case verb::show_data_connections: {
         auto* db = named_database(cmd_.database);
         if (db == nullptr) return error_;
+        forward_ = table_request{table_request::what_kind::show_data_connections, db->name, {}};
         return data_connections_result(*db);
       }
+      case verb::show_ingestion_failures:
+        forward_ = table_request{table_request::what_kind::show_ingestion_failures, {}, {}};
+        return model::result_table{};
       case verb::pause_data_connection:
       case verb::resume_data_connection: return pause_data_connection(cmd_.what == verb::pause_data_connection);
       case verb::clear_schema_cache: {

@@ -23,7 +23,7 @@ constexpr std::string_view supported_commands =
     ".alter cluster policy streamingingestion enable|disable, .show cluster policy streamingingestion, "
     ".show cluster streamingingestion, .show cluster, .clear table T|database cache streamingingestion schema, "
     ".drop cluster node N, .create|.alter|.drop|.pause|.resume database D data connection N ..., "
-    ".show database D data connections";
+    ".show database D data connections, .show ingestion failures";
 
 constexpr std::string_view supported_types =
     "bool (boolean), int, long, real (double), decimal, string, datetime (date), timespan (time), guid (uuid, "
@@ -410,12 +410,17 @@ class parser {
       }
       return parse_policy_words(fmt::format("database name {}", quote(cmd_.database)));
     }
+    if (accept_word("ingestion")) {
+      cmd_.what = verb::show_ingestion_failures;
+      return expect_word("failures", "after '.show ingestion'");
+    }
     if (accept_word("data")) {
       if (!expect_word("operations", "after '.show data'")) return false;
       cmd_.what = verb::show_data_operations;
       return true;
     }
-    if (!at_word("table")) return fail_expected("'databases', 'tables', 'table', 'database', 'cluster' or 'data' after '.show'");
+    if (!at_word("table"))
+      return fail_expected("'databases', 'tables', 'table', 'database', 'cluster', 'data' or 'ingestion' after '.show'");
     next();
     if (!parse_name(cmd_.table, "table")) return false;
     if (accept_word("details")) {
@@ -553,6 +558,7 @@ std::string_view to_string(verb v) {
     case verb::show_data_connections: return "show_data_connections";
     case verb::pause_data_connection: return "pause_data_connection";
     case verb::resume_data_connection: return "resume_data_connection";
+    case verb::show_ingestion_failures: return "show_ingestion_failures";
   }
   return "invalid";
 }

@@ -46,6 +46,7 @@ enum class verb {
   show_data_connections,     ///< .show database D data connections
   pause_data_connection,     ///< .pause database D data connection N
   resume_data_connection,    ///< .resume database D data connection N
+  show_ingestion_failures,   ///< .show ingestion failures
 };
 
 /// The stable snake_case label of a verb, as used in `executed::kind` and metrics.

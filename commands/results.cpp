@@ -182,7 +182,10 @@ model::result_table data_connections_result(const model::database& db, const mod
                col("EventSystemProperties", column_type::string), col("StartFrom", column_type::string),
                col("SecurityProtocol", column_type::string), col("SaslMechanism", column_type::string),
                col("SaslUsername", column_type::string),     col("SaslPassword", column_type::string),
-               col("State", column_type::string),            col("CreatedOn", column_type::datetime),
+               col("State", column_type::string),            col("Reason", column_type::string),
+               col("Messages", column_type::long_),          col("Records", column_type::long_),
+               col("Failures", column_type::long_),          col("Offsets", column_type::dynamic),
+               col("LastError", column_type::string),        col("CreatedOn", column_type::datetime),
                col("LastUpdatedOn", column_type::datetime)};
   auto row = [&](const model::data_connection& c) {
     std::string properties;
@@ -192,8 +195,12 @@ model::result_table data_connections_result(const model::database& db, const mod
                       text(c.compression), text(properties), text(c.start_from), text(c.security_protocol),
                       text(c.sasl_mechanism), text(c.sasl_username),
                       // Never shown back: only whether one is set.
-                      text(c.sasl_password.empty() ? "" : "*****"), text(c.paused ? "Paused" : "Running"),
-                      c.created_ticks, c.updated_ticks});
+                      text(c.sasl_password.empty() ? "" : "*****"),
+                      // How it runs comes from the node (connectors/); these are the catalog's.
+                      text(c.paused ? "Paused" : "Running"),
+                      text(c.paused ? fmt::format(".pause database {} data connection {}", db.name, c.name) : ""),
+                      int64_t{0}, int64_t{0}, int64_t{0}, std::monostate{}, text(""), c.created_ticks,
+                      c.updated_ticks});
   };
   if (only) {
     row(*only);

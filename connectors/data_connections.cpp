@@ -584,4 +584,53 @@ std::vector<connection_status> manager::status() const {
 
 std::vector<ingestion_failure> manager::failures(size_t limit) const { return impl_->failures.newest(limit); }
 
+void manager::complete(model::result_table& shown) const {
+  auto column = [&](std::string_view name) -> int {
+    for (size_t i = 0; i < shown.columns.size(); ++i)
+      if (shown.columns[i].name == name) return static_cast<int>(i);
+    return -1;
+  };
+  const int db = column("DatabaseName"), name = column("DataConnectionName"), state = column("State"),
+            reason = column("Reason"), messages = column("Messages"), records = column("Records"),
+            failed = column("Failures"), offsets = column("Offsets"), last_error = column("LastError");
+  if (db < 0 || name < 0 || state < 0 || reason < 0 || messages < 0 || records < 0 || failed < 0 || offsets < 0 ||
+      last_error < 0)
+    return;
+  const auto running = status();
+  for (auto& row : shown.rows) {
+    const auto* d = std::get_if<std::string>(&row[static_cast<size_t>(db)]);
+    const auto* n = std::get_if<std::string>(&row[static_cast<size_t>(name)]);
+    if (!d || !n) continue;
+    auto it = std::find_if(running.begin(), running.end(),
+                           [&](const connection_status& s) { return s.database == *d && s.name == *n; });
+    if (it == running.end()) continue;
+    row[static_cast<size_t>(state)] = it->state;
+    row[static_cast<size_t>(reason)] = it->reason;
+    row[static_cast<size_t>(messages)] = static_cast<int64_t>(it->messages);
+    row[static_cast<size_t>(records)] = static_cast<int64_t>(it->records);
+    row[static_cast<size_t>(failed)] = static_cast<int64_t>(it->failures);
+    std::string json = "{";
+    for (const auto& [p, o] : it->stored) json += fmt::format("{}\"{}\":{}", json.size() > 1 ? "," : "", p, o);
+    row[static_cast<size_t>(offsets)] = json + "}";
+    row[static_cast<size_t>(last_error)] = it->last_error;
+  }
+}
+
+model::result_table manager::failures_table(size_t limit) const {
+  using model::column_type;
+  model::result_table t;
+  t.columns = {{"FailedOn", column_type::datetime},    {"Database", column_type::string},
+               {"Table", column_type::string},         {"DataConnection", column_type::string},
+               {"IngestionSourcePath", column_type::string}, {"Topic", column_type::string},
+               {"Partition", column_type::int_},       {"Offset", column_type::long_},
+               {"FailureKind", column_type::string},   {"ErrorCode", column_type::string},
+               {"Details", column_type::string},       {"OperationKind", column_type::string}};
+  for (const auto& f : failures(limit))
+    t.rows.push_back({f.at_ticks, f.database, f.table, f.connection,
+                      fmt::format("kafka://{}/{}/{}", f.topic, f.partition, f.offset), f.topic,
+                      static_cast<int64_t>(f.partition), f.offset, std::string("Permanent"), f.code, f.message,
+                      std::string("DataIngestPull")});
+  return t;
+}
+
 }  // namespace tributary::connectors

@@ -86,6 +86,12 @@ class manager {
   /// The most recent failures first, at most `limit`.
   std::vector<ingestion_failure> failures(size_t limit = 1000) const;
 
+  /// Fills the running state into the rows of `.show database D data connections` (State,
+  /// Reason, Messages, Records, Failures, Offsets, LastError), matched by database and name.
+  void complete(model::result_table& shown) const;
+  /// `.show ingestion failures`: the most recent first.
+  model::result_table failures_table(size_t limit = 1000) const;
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

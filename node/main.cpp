@@ -207,6 +207,8 @@ int run(const flags& f) {
   actors::ingest_admission admission(*parse_duration(f.ingest_queue_target), *parse_duration(f.ingest_queue_interval));
   env.admission = &admission;
   env.catalog_applied = [&connections](const model::catalog& cat) { connections.apply(cat); };
+  env.complete_data_connections = [&connections](model::result_table& t) { connections.complete(t); };
+  env.ingestion_failures = [&connections] { return connections.failures_table(); };
 
   // Cluster mode: the catalog comes from the metadata store. The local catalog is brought to the
   // cluster's before anything starts, so recovery sees the tables the cluster has.

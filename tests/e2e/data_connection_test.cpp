@@ -69,9 +69,37 @@ TEST(data_connection, json_and_csv_topics_stream_into_their_tables_and_a_bad_mes
   EXPECT_EQ(scalar(c, "J | summarize sum(a)"), json_sum);
   EXPECT_EQ(scalar(c, "C | summarize sum(a)"), csv_sum);
   EXPECT_EQ(scalar(c, "J | summarize dcount(a)"), 1000);
-  // .show masks nothing here (no credentials) and lists both.
+  // How each runs: both Running, every message read, the records stored, the offsets where the
+  // topic ends.
   auto shown = ok(c.command("", ".show database D data connections"));
-  EXPECT_EQ(shown.rows.size(), 2u);
+  ASSERT_EQ(shown.rows.size(), 2u);
+  auto cell = [&](size_t row, std::string_view column) -> model::value {
+    for (size_t i = 0; i < shown.columns.size(); ++i)
+      if (shown.columns[i].name == column) return shown.rows[row][i];
+    ADD_FAILURE() << "no column " << column;
+    return {};
+  };
+  for (size_t r = 0; r < 2; ++r) {
+    const bool js = std::get<std::string>(cell(r, "DataConnectionName")) == "js";
+    EXPECT_EQ(std::get<std::string>(cell(r, "State")), "Running");
+    EXPECT_EQ(std::get<int64_t>(cell(r, "Records")), js ? 1000 : 300);
+    EXPECT_EQ(std::get<int64_t>(cell(r, "Messages")), js ? 1001 : 300);
+    EXPECT_EQ(std::get<int64_t>(cell(r, "Failures")), js ? 1 : 0);
+  }
+  // The bad message, where it is and why.
+  auto failures = ok(c.command("", ".show ingestion failures"));
+  ASSERT_EQ(failures.rows.size(), 1u);
+  auto failure = [&](std::string_view column) -> model::value {
+    for (size_t i = 0; i < failures.columns.size(); ++i)
+      if (failures.columns[i].name == column) return failures.rows[0][i];
+    ADD_FAILURE() << "no column " << column;
+    return {};
+  };
+  EXPECT_EQ(std::get<std::string>(failure("DataConnection")), "js");
+  EXPECT_EQ(std::get<std::string>(failure("Table")), "J");
+  EXPECT_EQ(std::get<std::string>(failure("Topic")), "json");
+  EXPECT_NE(std::get<std::string>(failure("Details")).find("not a number"), std::string::npos)
+      << std::get<std::string>(failure("Details"));
 }
 
 TEST(data_connection, a_disabled_policy_holds_messages_and_pause_stops_reading_until_resume) {
