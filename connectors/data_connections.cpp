@@ -174,6 +174,15 @@ class consumer final : public RdKafka::RebalanceCb {
   }
 
   void run() {
+    if (settings_.cluster) {
+      set_state("Failed",
+                "data connections do not run in cluster mode yet: a partition moved to another node would not "
+                "find the offset stored with its rows on this one (docs/data-connections.md); run the "
+                "connection on a single node for now");
+      std::unique_lock lock(mail_->mutex);
+      mail_->arrived.wait(lock, [this] { return stop_.load(); });
+      return;
+    }
     kafka_ = create();
     if (!kafka_) {
       std::unique_lock lock(mail_->mutex);

@@ -38,6 +38,10 @@ struct settings {
   size_t fetch_buffer_kbytes = 16u << 10;
   /// Extra librdkafka properties for every consumer (tests: shorter session timeouts).
   std::map<std::string, std::string> consumer_properties;
+  /// The node is one of a cluster. A partition that moves between nodes must resume at the offset
+  /// the last owner stored with its rows, on that node (docs/data-connections.md): not built yet,
+  /// so consumers do not run in a cluster (they say so) rather than risk duplicates.
+  bool cluster = false;
 };
 
 /// What `.show database D data connections` adds from the node: how its consumer is doing.

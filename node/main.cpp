@@ -164,6 +164,7 @@ int run(const flags& f) {
     const auto eq = p.find('=');
     connector_settings.consumer_properties[p.substr(0, eq)] = p.substr(eq + 1);
   }
+  connector_settings.cluster = !f.metadata.empty();
   connectors::manager connections(*store, connector_settings);
 
   std::unique_ptr<monitoring::metrics> metrics;
