@@ -127,8 +127,9 @@ TEST(data_connection, a_disabled_policy_holds_messages_and_pause_stops_reading_u
   EXPECT_EQ(scalar(c, "C | summarize dcount(a)"), 80);
 }
 
-// kill -9 at random moments while a producer keeps producing: every produced record is in the
-// table exactly once at the end (offsets stored in the rows' own write batch).
+// kill -9 at random moments while rows are arriving and a producer keeps producing: every
+// produced record is in the table exactly once at the end (offsets stored in the rows' own write
+// batch, the consumer resuming there).
 TEST(data_connection, exactly_once_through_kill_9_under_steady_produce) {
   kafka_mock kafka({{"json", 4}, {"csv", 1}});
   temp_dir dir;
@@ -141,32 +142,41 @@ TEST(data_connection, exactly_once_through_kill_9_under_steady_produce) {
     setup(c, kafka.bootstrap());
   }
   std::atomic<int> produced{0};
-  std::atomic<bool> done{false};
+  std::atomic<bool> stop{false};
   std::thread feeder([&] {
     kafka_producer producer(kafka.bootstrap());
-    for (int i = 1; i <= 6000; ++i) {
+    for (int i = 1; !stop; ++i) {
       producer.produce("json", -1, std::to_string(i), R"({"x":)" + std::to_string(i) + R"(,"y":"k"})");
       produced = i;
-      if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(25));  // ~2,000 a second
     }
     producer.flush();
-    done = true;
   });
   std::mt19937 rng(12);
+  int64_t seen = 0;
   for (int kill = 0; kill < 5; ++kill) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(300, 1500)(rng)));
+    // Rows are arriving (the consumer has its partitions and batches are in flight), then a
+    // random moment later: kill -9.
+    {
+      client::connection c(node.rpc_address());
+      ASSERT_TRUE(eventually([&] { return scalar(c, "J | count") > seen; }, std::chrono::seconds(30)))
+          << "no progress before kill " << kill;
+      seen = scalar(c, "J | count");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(rng)));
     node.kill();
     node.restart();
   }
+  stop = true;
   feeder.join();
-  ASSERT_TRUE(done);
+  const int64_t total = produced;
   client::connection c(node.rpc_address());
-  EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") >= 6000; }, std::chrono::seconds(60)))
-      << scalar(c, "J | count");
+  EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") >= total; }, std::chrono::seconds(60)))
+      << scalar(c, "J | count") << " of " << total;
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // nothing more arrives
-  EXPECT_EQ(scalar(c, "J | count"), 6000);
-  EXPECT_EQ(scalar(c, "J | summarize dcount(a)"), 6000);
-  EXPECT_EQ(scalar(c, "J | summarize sum(a)"), int64_t{6000} * 6001 / 2);
+  EXPECT_EQ(scalar(c, "J | count"), total);
+  EXPECT_EQ(scalar(c, "J | summarize dcount(a)"), total);
+  EXPECT_EQ(scalar(c, "J | summarize sum(a)"), total * (total + 1) / 2);
 }
 
 }  // namespace
