@@ -68,7 +68,7 @@ TEST(data_connection, json_and_csv_topics_stream_into_their_tables_and_a_bad_mes
       << scalar(c, "C | count");
   EXPECT_EQ(scalar(c, "J | summarize sum(a)"), json_sum);
   EXPECT_EQ(scalar(c, "C | summarize sum(a)"), csv_sum);
-  EXPECT_EQ(scalar(c, "J | summarize dcount(a)"), 1000);
+  EXPECT_EQ(scalar(c, "J | summarize n = count() by a | where n > 1 | count"), 0);  // no duplicate
   // How each runs: both Running, every message read, the records stored, the offsets where the
   // topic ends.
   auto shown = ok(c.command("", ".show database D data connections"));
@@ -124,7 +124,7 @@ TEST(data_connection, a_disabled_policy_holds_messages_and_pause_stops_reading_u
   EXPECT_EQ(scalar(c, "C | count"), 50);
   ok(c.command("", ".resume database D data connection cs"));
   EXPECT_TRUE(eventually([&] { return scalar(c, "C | count") == 80; }, std::chrono::seconds(20)));
-  EXPECT_EQ(scalar(c, "C | summarize dcount(a)"), 80);
+  EXPECT_EQ(scalar(c, "C | summarize n = count() by a | where n > 1 | count"), 0);
 }
 
 // kill -9 at random moments while rows are arriving and a producer keeps producing: every
@@ -175,7 +175,7 @@ TEST(data_connection, exactly_once_through_kill_9_under_steady_produce) {
       << scalar(c, "J | count") << " of " << total;
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // nothing more arrives
   EXPECT_EQ(scalar(c, "J | count"), total);
-  EXPECT_EQ(scalar(c, "J | summarize dcount(a)"), total);
+  EXPECT_EQ(scalar(c, "J | summarize n = count() by a | where n > 1 | count"), 0);  // no duplicate
   EXPECT_EQ(scalar(c, "J | summarize sum(a)"), total * (total + 1) / 2);
 }
 
