@@ -107,6 +107,15 @@ struct node_env {
   cluster::member* cluster = nullptr;
   /// This node's id (--node-id in a cluster, --node-name alone), for per-node answers.
   std::string node_id;
+  /// Called by the coordinator, on its thread, with the catalog once it starts and after every
+  /// change it follows (the data connections run from it: connectors/data_connections.hpp).
+  /// Copy what is needed and return.
+  std::function<void(const model::catalog&)> catalog_applied;
+  /// The node's data connections as they run: completes the rows of `.show database D data
+  /// connections` (State, Reason, counts, offsets) and answers `.show ingestion failures`;
+  /// null: none run here.
+  std::function<void(model::result_table&)> complete_data_connections;
+  std::function<model::result_table()> ingestion_failures;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the

@@ -195,6 +195,7 @@ std::vector<settle_target> follow(coordinator_ptr self, const std::vector<model:
         break;
     }
   }
+  if (st.env->catalog_applied) st.env->catalog_applied(st.cat);
   return targets;
 }
 
@@ -454,6 +455,12 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
     if (ex.forward->what == commands::table_request::what_kind::show_data_operations)
       return model::outcome{st.env->operations.show()};
     if (ex.forward->what == commands::table_request::what_kind::show_cluster_state) return show_streaming_state(self);
+    if (ex.forward->what == commands::table_request::what_kind::show_data_connections) {
+      if (st.env->complete_data_connections) st.env->complete_data_connections(std::get<model::result_table>(ex.outcome));
+      return std::move(ex.outcome);
+    }
+    if (ex.forward->what == commands::table_request::what_kind::show_ingestion_failures)
+      return model::outcome{st.env->ingestion_failures ? st.env->ingestion_failures() : model::result_table{}};
     if (ex.forward->what == commands::table_request::what_kind::show_cluster_nodes) return show_cluster(self);
     if (ex.forward->what == commands::table_request::what_kind::drop_cluster_node) {
       if (!st.env->cluster)
@@ -515,6 +522,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_ptr self, model::c
   st.settled = st.cat.version;
   if (env->cluster) st.revision = env->cluster->seeded().revision;
   for (const auto& [name, db] : st.cat.databases) spawn_database_with_tables(self, db, recovered.get());
+  if (env->catalog_applied) env->catalog_applied(st.cat);
   st.report();
   return {
       [self](catalog_atom, const catalog_message& m) { apply_version(self, m.version); },

@@ -71,6 +71,9 @@ struct ingest_call {
   std::chrono::steady_clock::time_point received{};
   /// Ingests in flight in the node when this one was received (admission's queue length).
   size_t in_flight_at_receipt = 0;
+  /// A data connection's position after these rows, stored in their write batch
+  /// (connectors/data_connections.hpp). With empty `data`, only the position is stored.
+  std::optional<model::source_position> source;
 };
 
 /// The acknowledgement of a durable, visible ingest.

@@ -200,6 +200,21 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
     if (e.code == "Throttling") maybe_seal(self);  // the rowstore is full: this table gives back its part
     return fail(std::move(e));
   }
+  // A data connection moving past messages that stored no rows (failures): only its position.
+  if (call.source && call.data.empty()) {
+    storage::rowstore_write w;
+    w.table = st.state.table.id;
+    w.source = call.source;
+    auto answer = std::make_shared<ingest_reply>(std::move(reply));
+    reply.fn = nullptr;
+    w.done = [answer](std::optional<model::error> e) {
+      answer->fn(e ? ingest_outcome{*e} : ingest_outcome{ingest_ack{0, false}});
+    };
+    if (!st.env->writer.submit(std::move(w)))
+      answer->fn(ingest_outcome{
+          model::error{"Throttling", "the node's rowstore write queue is full; retry after a short backoff", false}});
+    return;
+  }
   auto mapping = find_mapping(st, call);
   if (auto* e = std::get_if<model::error>(&mapping)) return fail(std::move(*e));
   if (auto e = ingest::check_properties(call.properties)) return fail(std::move(*e));
@@ -230,6 +245,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
                              st.state.table.name, w.batch.size(), limit),
                  true});
   if (!call.request_id.empty()) w.request = storage::request_record{call.request_id, now, batch.rows, seq};
+  w.source = call.source;
   pending_commit p;
   p.request_id = call.request_id;
   p.rows = batch.rows;

@@ -26,6 +26,15 @@
 //                           ChildEntities (dynamic: null for a table, the database's tables as
 //                           "[D].[T]", the cluster's databases), EntityType ("Table", "Database",
 //                           "Cluster"). .alter, .alter-merge and .delete return the .show output.
+//   data connection commands  DatabaseName, DataConnectionName, Kind, TableName, Topic,
+//                           ConsumerGroup, BootstrapServers, Format, MappingName, Compression,
+//                           EventSystemProperties, StartFrom, SecurityProtocol, SaslMechanism,
+//                           SaslUsername, SaslPassword ("*****" when set: never shown back), State
+//                           (Running/Paused/Starting/Failed), Reason, Messages, Records, Failures
+//                           (longs), Offsets (dynamic: partition → next offset stored with the rows),
+//                           LastError, CreatedOn, LastUpdatedOn; .show has the node fill in how the
+//                           consumer runs. .create/.alter/.pause/.resume return the connection;
+//                           .drop the remaining ones.
 //
 // Error codes: BadRequest_SyntaxError, BadRequest_InvalidEntityName, BadRequest_DuplicateColumnName,
 // BadRequest_DatabaseNotSpecified, BadRequest_DatabaseNotExist, BadRequest_TableNotExist,
@@ -37,9 +46,12 @@
 
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <exception>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "commands/lexer.hpp"
@@ -55,6 +67,13 @@ namespace {
 using model::change;
 
 constexpr size_t max_listed = 20;
+
+std::string ascii_upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
 
 template <class Map>
 std::string list_names(const Map& items, size_t limit = 10) {
@@ -93,6 +112,13 @@ std::string_view command_label(verb v) {
     case verb::show_cluster: return ".show cluster";
     case verb::clear_schema_cache: return ".clear cache streamingingestion schema";
     case verb::drop_cluster_node: return ".drop cluster node";
+    case verb::create_data_connection: return ".create database data connection";
+    case verb::alter_data_connection: return ".alter database data connection";
+    case verb::drop_data_connection: return ".drop database data connection";
+    case verb::show_data_connections: return ".show database data connections";
+    case verb::pause_data_connection: return ".pause database data connection";
+    case verb::resume_data_connection: return ".resume database data connection";
+    case verb::show_ingestion_failures: return ".show ingestion failures";
     default: return "this command";
   }
 }
@@ -143,6 +169,20 @@ class runner {
       case verb::drop_cluster_node:
         forward_ = table_request{table_request::what_kind::drop_cluster_node, {}, cmd_.node};
         return model::result_table{};
+      case verb::create_data_connection: return create_data_connection();
+      case verb::alter_data_connection: return alter_data_connection();
+      case verb::drop_data_connection: return drop_data_connection();
+      case verb::show_data_connections: {
+        auto* db = named_database(cmd_.database);
+        if (db == nullptr) return error_;
+        forward_ = table_request{table_request::what_kind::show_data_connections, db->name, {}};
+        return data_connections_result(*db);
+      }
+      case verb::show_ingestion_failures:
+        forward_ = table_request{table_request::what_kind::show_ingestion_failures, {}, {}};
+        return model::result_table{};
+      case verb::pause_data_connection:
+      case verb::resume_data_connection: return pause_data_connection(cmd_.what == verb::pause_data_connection);
       case verb::clear_schema_cache: {
         // Kusto's per-node acknowledgement of the schema: the table (or the context database)
         // must exist.
@@ -293,6 +333,12 @@ class runner {
       find_table(*db, cmd_.table);
       return error_;
     }
+    for (const auto& [name, c] : db->data_connections)
+      if (c.table == cmd_.table)
+        return fail("BadRequest_EntityInUse",
+                    fmt::format("table {} is where data connection {} streams to; drop the connection first "
+                                "(.drop database {} data connection {})",
+                                quote(cmd_.table), quote(name), csl_name(db->name), csl_name(name)));
     changes_.push_back(table_change(change::kind::delete_table, *db, it->second));
     db->tables.erase(it);
     return remaining_tables_result(*db);
@@ -395,6 +441,217 @@ class runner {
     t->mappings.erase(existing);
     changes_.push_back(table_change(change::kind::put_table, *db, *t));
     return mappings_result(*db, *t);
+  }
+
+  // --- data connections (docs/data-connections.md) ---
+
+  model::data_connection* find_connection(model::database& db) {
+    auto it = db.data_connections.find(cmd_.connection);
+    if (it != db.data_connections.end()) return &it->second;
+    error_ = fail("BadRequest_EntityNotFound",
+                  fmt::format("data connection {} does not exist in database {}; {}", quote(cmd_.connection),
+                              quote(db.name),
+                              db.data_connections.empty()
+                                  ? fmt::format("create one with .create database {} data connection {} kind=kafka "
+                                                "with (...)",
+                                                csl_name(db.name), csl_name(cmd_.connection))
+                                  : "its data connections: " + list_names(db.data_connections)));
+    return nullptr;
+  }
+
+  // The `with (...)` properties onto `c`; then `c` checked whole against the database.
+  std::optional<model::error> apply_connection_properties(model::data_connection& c, const model::database& db) {
+    struct known {
+      std::string_view name;
+      std::string model::data_connection::*field;
+    };
+    static constexpr known text_properties[] = {
+        {"bootstrapservers", &model::data_connection::bootstrap_servers},
+        {"topic", &model::data_connection::topic},
+        {"consumergroup", &model::data_connection::consumer_group},
+        {"table", &model::data_connection::table},
+        {"format", &model::data_connection::format},
+        {"mappingname", &model::data_connection::mapping_name},
+        {"compression", &model::data_connection::compression},
+        {"startfrom", &model::data_connection::start_from},
+        {"securityprotocol", &model::data_connection::security_protocol},
+        {"saslmechanism", &model::data_connection::sasl_mechanism},
+        {"saslusername", &model::data_connection::sasl_username},
+        {"saslpassword", &model::data_connection::sasl_password},
+    };
+    constexpr std::string_view property_list =
+        "bootstrapServers, topic, consumerGroup, table, format, mappingName, compression, eventSystemProperties, "
+        "startFrom, securityProtocol, saslMechanism, saslUsername, saslPassword";
+    auto invalid = [](std::string message) { return fail("BadRequest_InvalidDataConnection", std::move(message)); };
+    std::set<std::string> seen;
+    for (const auto& p : cmd_.properties) {
+      const auto key = ascii_lower(p.name);
+      if (!seen.insert(key).second)
+        return invalid(fmt::format("property {} is given twice (line {}, column {})", quote(p.name), p.at.line,
+                                   p.at.column));
+      if (key == "eventsystemproperties") {
+        c.event_system_properties.clear();
+        for (size_t from = 0; from <= p.value.size();) {
+          auto comma = p.value.find(',', from);
+          if (comma == std::string::npos) comma = p.value.size();
+          auto item = ascii_lower(p.value.substr(from, comma - from));
+          item.erase(0, item.find_first_not_of(' '));
+          item.erase(item.find_last_not_of(' ') + 1);
+          if (!item.empty()) c.event_system_properties.push_back(item);
+          from = comma + 1;
+        }
+        continue;
+      }
+      auto it = std::find_if(std::begin(text_properties), std::end(text_properties),
+                             [&](const known& k) { return k.name == key; });
+      if (it == std::end(text_properties))
+        return invalid(fmt::format("unknown data connection property {} (line {}, column {}); the properties are: {}",
+                                   quote(p.name), p.at.line, p.at.column, property_list));
+      c.*(it->field) = p.value;
+    }
+    for (auto* lowered : {&c.format, &c.compression, &c.start_from, &c.security_protocol})
+      *lowered = ascii_lower(*lowered);
+    c.sasl_mechanism = ascii_upper(c.sasl_mechanism);
+    // Required, with where to find them.
+    std::vector<std::string_view> missing;
+    if (c.bootstrap_servers.empty()) missing.push_back("bootstrapServers");
+    if (c.topic.empty()) missing.push_back("topic");
+    if (c.consumer_group.empty()) missing.push_back("consumerGroup");
+    if (c.table.empty()) missing.push_back("table");
+    if (!missing.empty())
+      return invalid(fmt::format("data connection {} needs {}: add {}='...' to its with (...) clause",
+                                 quote(c.name), fmt::join(missing, ", "), fmt::join(missing, "='...', ")));
+    // host:port,host:port
+    for (size_t from = 0; from <= c.bootstrap_servers.size();) {
+      auto comma = c.bootstrap_servers.find(',', from);
+      if (comma == std::string::npos) comma = c.bootstrap_servers.size();
+      const auto server = c.bootstrap_servers.substr(from, comma - from);
+      const auto colon = server.rfind(':');
+      const bool port_ok = colon != std::string::npos && colon > 0 && colon + 1 < server.size() &&
+                           server.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+                           server.size() - colon <= 6;
+      if (!port_ok)
+        return invalid(fmt::format("bootstrapServers {}: {} is not host:port; write e.g. "
+                                   "bootstrapServers='broker1:9092,broker2:9092'",
+                                   quote(c.bootstrap_servers), quote(server)));
+      from = comma + 1;
+    }
+    auto one_of = [&](std::string_view property, const std::string& value,
+                      std::initializer_list<std::string_view> allowed) -> std::optional<model::error> {
+      if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return std::nullopt;
+      return invalid(fmt::format("{} {} is not one of: {}", property, quote(value), fmt::join(allowed, ", ")));
+    };
+    static const std::initializer_list<std::string_view> formats = {"csv",   "tsv",  "scsv",     "sohsv",
+                                                                    "psv",   "json", "multijson"};
+    if (auto e = one_of("format", c.format, formats)) return e;
+    if (auto e = one_of("compression", c.compression, {"none", "gzip"})) return e;
+    if (auto e = one_of("startFrom", c.start_from, {"earliest", "latest"})) return e;
+    if (auto e = one_of("securityProtocol", c.security_protocol, {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"}))
+      return e;
+    for (const auto& p : c.event_system_properties)
+      if (auto e = one_of("eventSystemProperties entry", p,
+                          {"x-opt-offset", "x-opt-sequence-number", "x-opt-partition", "x-opt-enqueued-time",
+                           "x-opt-partition-key"}))
+        return e;
+    if (c.security_protocol.starts_with("sasl")) {
+      if (auto e = one_of("saslMechanism", c.sasl_mechanism, {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})) return e;
+      if (c.sasl_username.empty() || c.sasl_password.empty())
+        return invalid(fmt::format("securityProtocol {} needs saslUsername and saslPassword (Event Hubs: "
+                                   "saslUsername='$ConnectionString', saslPassword='Endpoint=sb://...')",
+                                   quote(c.security_protocol)));
+    }
+    // The table and its mapping, as an ingest would need them.
+    auto table = db.tables.find(c.table);
+    if (table == db.tables.end())
+      return fail("BadRequest_TableNotExist",
+                  fmt::format("data connection {} streams into table {}, which does not exist in database {}; "
+                              "create it first",
+                              quote(c.name), quote(c.table), quote(db.name)));
+    if (!c.mapping_name.empty()) {
+      const auto kind = c.format == "json" || c.format == "multijson" ? model::mapping_kind::json
+                                                                       : model::mapping_kind::csv;
+      const auto& mappings = table->second.mappings;
+      if (std::none_of(mappings.begin(), mappings.end(),
+                       [&](const model::mapping& m) { return m.kind == kind && m.name == c.mapping_name; }))
+        return fail("BadRequest_MappingReferenceWasNotFound",
+                    fmt::format("table {} has no {} mapping {} for format {}; create it with .create table {} "
+                                "ingestion {} mapping {} '<json>'",
+                                quote(c.table), model::display_name(kind), quote(c.mapping_name), c.format,
+                                csl_name(c.table), model::to_string(kind), quote(c.mapping_name)));
+    }
+    // One consumer group reads a topic once: two connections sharing both would split its partitions.
+    for (const auto& [db_name, other_db] : cat_.databases)
+      for (const auto& [name, other] : other_db.data_connections)
+        if (other.id != c.id && other.topic == c.topic && other.consumer_group == c.consumer_group &&
+            other.bootstrap_servers == c.bootstrap_servers)
+          return invalid(fmt::format("consumer group {} already reads topic {} for data connection {} of database "
+                                     "{}; give this connection a consumerGroup of its own",
+                                     quote(c.consumer_group), quote(c.topic), quote(name), quote(db_name)));
+    return std::nullopt;
+  }
+
+  model::outcome create_data_connection() {
+    auto* db = named_database(cmd_.database);
+    if (db == nullptr) return error_;
+    if (cmd_.connection_kind != "kafka")
+      return fail("BadRequest_InvalidDataConnection",
+                  fmt::format("data connection kind {} is not supported; use kind=kafka (Azure Event Hubs too, "
+                              "through its Kafka endpoint NAMESPACE.servicebus.windows.net:9093)",
+                              quote(cmd_.connection_kind)));
+    if (db->data_connections.count(cmd_.connection))
+      return fail("BadRequest_EntityAlreadyExists",
+                  fmt::format("data connection {} already exists in database {}; change it with .alter database {} "
+                              "data connection {} with (...)",
+                              quote(cmd_.connection), quote(db->name), csl_name(db->name), csl_name(cmd_.connection)));
+    model::data_connection c;
+    c.id = cat_.next_id;
+    c.name = cmd_.connection;
+    c.kind = cmd_.connection_kind;
+    c.created_ticks = c.updated_ticks = ctx_.now_ticks;
+    if (auto e = apply_connection_properties(c, *db)) return *e;
+    ++cat_.next_id;
+    auto& stored = db->data_connections.emplace(c.name, std::move(c)).first->second;
+    changes_.push_back(db_change(change::kind::put_database, *db));
+    return data_connections_result(*db, &stored);
+  }
+
+  model::outcome alter_data_connection() {
+    auto* db = named_database(cmd_.database);
+    if (db == nullptr) return error_;
+    auto* existing = find_connection(*db);
+    if (existing == nullptr) return error_;
+    model::data_connection c = *existing;
+    if (auto e = apply_connection_properties(c, *db)) return *e;
+    // Another broker or topic has other partitions and offsets: the connection starts afresh
+    // there, under a new id (the offsets stored under the old one are not read again).
+    const bool moved = c.bootstrap_servers != existing->bootstrap_servers || c.topic != existing->topic;
+    if (moved) c.id = cat_.next_id++;
+    c.updated_ticks = ctx_.now_ticks;
+    *existing = std::move(c);
+    changes_.push_back(db_change(change::kind::put_database, *db));
+    return data_connections_result(*db, existing);
+  }
+
+  model::outcome drop_data_connection() {
+    auto* db = named_database(cmd_.database);
+    if (db == nullptr) return error_;
+    if (find_connection(*db) == nullptr) return error_;
+    db->data_connections.erase(cmd_.connection);
+    changes_.push_back(db_change(change::kind::put_database, *db));
+    return data_connections_result(*db);
+  }
+
+  model::outcome pause_data_connection(bool pause) {
+    auto* db = named_database(cmd_.database);
+    if (db == nullptr) return error_;
+    auto* c = find_connection(*db);
+    if (c == nullptr) return error_;
+    if (c->paused != pause) {
+      c->paused = pause;
+      c->updated_ticks = ctx_.now_ticks;
+      changes_.push_back(db_change(change::kind::put_database, *db));
+    }
+    return data_connections_result(*db, c);
   }
 
   // --- policies ---

@@ -31,6 +31,9 @@ struct table_request {
     show_cluster_nodes,  ///< `.show cluster`: the nodes, from the cluster module
     clear_schema_cache,  ///< every node applied the current catalog: one row per node
     drop_cluster_node,   ///< `table` holds the node id
+    /// `outcome` holds the catalog's rows; the node's data connections fill in how they run
+    show_data_connections,
+    show_ingestion_failures,  ///< from the node's data connections
   } what = what_kind::show_extents;
   std::string database;
   std::string table;

@@ -22,7 +22,8 @@ constexpr std::string_view supported_commands =
     ".alter|.alter-merge|.delete|.show table T|database D policy streamingingestion [enable|disable|'<json>'], "
     ".alter cluster policy streamingingestion enable|disable, .show cluster policy streamingingestion, "
     ".show cluster streamingingestion, .show cluster, .clear table T|database cache streamingingestion schema, "
-    ".drop cluster node N";
+    ".drop cluster node N, .create|.alter|.drop|.pause|.resume database D data connection N ..., "
+    ".show database D data connections, .show ingestion failures";
 
 constexpr std::string_view supported_types =
     "bool (boolean), int, long, real (double), decimal, string, datetime (date), timespan (time), guid (uuid, "
@@ -124,6 +125,15 @@ class parser {
     if (word == ".alter") return parse_alter(false);
     if (word == ".alter-merge") return parse_alter(true);
     if (word == ".delete") return parse_delete();
+    if (word == ".pause" || word == ".resume") {
+      cmd_.what = word == ".pause" ? verb::pause_data_connection : verb::resume_data_connection;
+      if (!expect_word("database", fmt::format("after '{}' (.{} database D data connection N)", word, word.substr(1))))
+        return false;
+      if (!parse_name(cmd_.database, "database")) return false;
+      if (!expect_word("data", "after the database name")) return false;
+      if (!expect_word("connection", "after 'data'")) return false;
+      return parse_name(cmd_.connection, "data connection");
+    }
     if (word == ".clear") {
       if (accept_word("database")) {
         cmd_.what = verb::clear_schema_cache;
@@ -146,8 +156,9 @@ class parser {
                             "streaming ingestion (StreamingIngestClient; ManagedStreamingIngestClient works while its "
                             "streaming requests succeed and stay within 4 MiB)");
     std::string hint;
-    static constexpr std::string_view known[] = {".create", ".create-merge", ".create-or-alter", ".drop",
-                                                 ".show",   ".alter",        ".alter-merge",      ".delete", ".clear"};
+    static constexpr std::string_view known[] = {".create", ".create-merge", ".create-or-alter", ".drop",  ".show",
+                                                 ".alter",  ".alter-merge",  ".delete",           ".clear", ".pause",
+                                                 ".resume"};
     for (auto k : known) {
       if (ascii_lower(word) == k) hint = fmt::format(" (commands are lower-case: '{}')", k);
     }
@@ -159,6 +170,18 @@ class parser {
     if (accept_word("database")) {
       cmd_.what = verb::create_database;
       if (!parse_name(cmd_.database, "database")) return false;
+      if (accept_word("data")) {
+        cmd_.what = verb::create_data_connection;
+        if (!expect_word("connection", "after 'data'")) return false;
+        if (!parse_name(cmd_.connection, "data connection")) return false;
+        if (!expect_word("kind", fmt::format("after data connection name {} (kind=kafka)", quote(cmd_.connection))))
+          return false;
+        if (!expect_punct('=', "after 'kind'")) return false;
+        if (peek().kind != token_kind::identifier && peek().kind != token_kind::string)
+          return fail_expected("a data connection kind after 'kind=' (kafka)");
+        cmd_.connection_kind = ascii_lower(next().text);
+        return parse_connection_properties(true);
+      }
       cmd_.if_not_exists = accept_word("ifnotexists");
       return true;
     }
@@ -285,6 +308,33 @@ class parser {
     }
   }
 
+  // with (name='value', ...) of a data connection; `required`: .create needs the clause.
+  bool parse_connection_properties(bool required) {
+    if (!accept_word("with")) {
+      if (!required) return fail_expected("'with' and the properties to change, e.g. with (topic='t')");
+      return fail_expected(
+          "'with' and the connection's properties, e.g. with (bootstrapServers='host:9092', topic='t', "
+          "consumerGroup='g', table='T', format='json')");
+    }
+    if (!expect_punct('(', "after 'with'")) return false;
+    while (true) {
+      const token& name = peek();
+      if (name.kind != token_kind::identifier) return fail_expected("a data connection property name, e.g. topic");
+      parsed_command::property p{name.text, "", name.pos};
+      next();
+      if (!expect_punct('=', fmt::format("after property {}", quote(p.name)))) return false;
+      if (peek().kind != token_kind::string)
+        return fail_expected(fmt::format("a string literal value for {} (e.g. {}='...')", quote(p.name), p.name));
+      p.value = next().text;
+      cmd_.properties.push_back(std::move(p));
+      if (at_punct(',')) {
+        next();
+        continue;
+      }
+      return expect_punct(')', "or ',' in the 'with' clause");
+    }
+  }
+
   // Kusto's `cache streamingingestion schema` after `.clear table T` or `.clear database`.
   bool parse_schema_cache_words(std::string_view after) {
     if (!expect_word("cache", fmt::format("after {}", after))) return false;
@@ -301,6 +351,11 @@ class parser {
     if (accept_word("database")) {
       cmd_.what = verb::drop_database;
       if (!parse_name(cmd_.database, "database")) return false;
+      if (accept_word("data")) {
+        cmd_.what = verb::drop_data_connection;
+        if (!expect_word("connection", "after 'data'")) return false;
+        return parse_name(cmd_.connection, "data connection");
+      }
       cmd_.if_exists = accept_word("ifexists");
       return true;
     }
@@ -349,14 +404,23 @@ class parser {
       cmd_.what = verb::show_policy;
       cmd_.scope = policy_scope::database;
       if (!parse_name(cmd_.database, "database")) return false;
+      if (accept_word("data")) {
+        cmd_.what = verb::show_data_connections;
+        return expect_word("connections", "after 'data'");
+      }
       return parse_policy_words(fmt::format("database name {}", quote(cmd_.database)));
+    }
+    if (accept_word("ingestion")) {
+      cmd_.what = verb::show_ingestion_failures;
+      return expect_word("failures", "after '.show ingestion'");
     }
     if (accept_word("data")) {
       if (!expect_word("operations", "after '.show data'")) return false;
       cmd_.what = verb::show_data_operations;
       return true;
     }
-    if (!at_word("table")) return fail_expected("'databases', 'tables', 'table', 'database', 'cluster' or 'data' after '.show'");
+    if (!at_word("table"))
+      return fail_expected("'databases', 'tables', 'table', 'database', 'cluster', 'data' or 'ingestion' after '.show'");
     next();
     if (!parse_name(cmd_.table, "table")) return false;
     if (accept_word("details")) {
@@ -403,7 +467,20 @@ class parser {
       return fail_expected("'enable' or 'disable' (the cluster switch takes no JSON)");
     }
     cmd_.what = merge ? verb::alter_merge_policy : verb::alter_policy;
-    if (!parse_policy_target(command)) return false;
+    if (!merge && accept_word("database")) {
+      cmd_.scope = policy_scope::database;
+      if (!parse_name(cmd_.database, "database")) return false;
+      if (accept_word("data")) {
+        cmd_.what = verb::alter_data_connection;
+        if (!expect_word("connection", "after 'data'")) return false;
+        if (!parse_name(cmd_.connection, "data connection")) return false;
+        return parse_connection_properties(false);
+      }
+      if (!parse_policy_words(fmt::format("database name {} (or 'data connection')", quote(cmd_.database))))
+        return false;
+    } else if (!parse_policy_target(command)) {
+      return false;
+    }
     if (!merge && accept_word("enable")) {
       cmd_.action = policy_action::enable;
       return true;
@@ -475,6 +552,13 @@ std::string_view to_string(verb v) {
     case verb::show_cluster: return "show_cluster";
     case verb::clear_schema_cache: return "clear_schema_cache";
     case verb::drop_cluster_node: return "drop_cluster_node";
+    case verb::create_data_connection: return "create_data_connection";
+    case verb::alter_data_connection: return "alter_data_connection";
+    case verb::drop_data_connection: return "drop_data_connection";
+    case verb::show_data_connections: return "show_data_connections";
+    case verb::pause_data_connection: return "pause_data_connection";
+    case verb::resume_data_connection: return "resume_data_connection";
+    case verb::show_ingestion_failures: return "show_ingestion_failures";
   }
   return "invalid";
 }

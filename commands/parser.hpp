@@ -40,6 +40,13 @@ enum class verb {
   show_cluster,              ///< .show cluster: the nodes
   clear_schema_cache,        ///< .clear table T|database cache streamingingestion schema
   drop_cluster_node,         ///< .drop cluster node ID
+  create_data_connection,    ///< .create database D data connection N kind=kafka with (...)
+  alter_data_connection,     ///< .alter database D data connection N with (...)
+  drop_data_connection,      ///< .drop database D data connection N
+  show_data_connections,     ///< .show database D data connections
+  pause_data_connection,     ///< .pause database D data connection N
+  resume_data_connection,    ///< .resume database D data connection N
+  show_ingestion_failures,   ///< .show ingestion failures
 };
 
 /// The stable snake_case label of a verb, as used in `executed::kind` and metrics.
@@ -68,6 +75,17 @@ struct parsed_command {
   std::optional<std::string> mapping_name;  ///< unset = all mappings (show)
   std::string json;                         ///< mapping or policy JSON text
   position json_pos;                        ///< where the JSON literal starts
+
+  std::string connection;       ///< data connection commands: its name
+  std::string connection_kind;  ///< kind=... of .create database D data connection
+  /// with (name='value', ...) of the data connection commands, in the order written, each with
+  /// where its name is.
+  struct property {
+    std::string name;
+    std::string value;
+    position at;
+  };
+  std::vector<property> properties;
 
   policy_scope scope = policy_scope::table;
   policy_action action = policy_action::json;

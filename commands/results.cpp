@@ -172,4 +172,42 @@ model::result_table cluster_policy_result(const model::catalog& cat) {
   return r;
 }
 
+model::result_table data_connections_result(const model::database& db, const model::data_connection* only) {
+  model::result_table r;
+  r.columns = {col("DatabaseName", column_type::string),     col("DataConnectionName", column_type::string),
+               col("Kind", column_type::string),             col("TableName", column_type::string),
+               col("Topic", column_type::string),            col("ConsumerGroup", column_type::string),
+               col("BootstrapServers", column_type::string), col("Format", column_type::string),
+               col("MappingName", column_type::string),      col("Compression", column_type::string),
+               col("EventSystemProperties", column_type::string), col("StartFrom", column_type::string),
+               col("SecurityProtocol", column_type::string), col("SaslMechanism", column_type::string),
+               col("SaslUsername", column_type::string),     col("SaslPassword", column_type::string),
+               col("State", column_type::string),            col("Reason", column_type::string),
+               col("Messages", column_type::long_),          col("Records", column_type::long_),
+               col("Failures", column_type::long_),          col("Offsets", column_type::dynamic),
+               col("LastError", column_type::string),        col("CreatedOn", column_type::datetime),
+               col("LastUpdatedOn", column_type::datetime)};
+  auto row = [&](const model::data_connection& c) {
+    std::string properties;
+    for (const auto& p : c.event_system_properties) properties += (properties.empty() ? "" : ",") + p;
+    r.rows.push_back({text(db.name), text(c.name), text(c.kind), text(c.table), text(c.topic),
+                      text(c.consumer_group), text(c.bootstrap_servers), text(c.format), text(c.mapping_name),
+                      text(c.compression), text(properties), text(c.start_from), text(c.security_protocol),
+                      text(c.sasl_mechanism), text(c.sasl_username),
+                      // Never shown back: only whether one is set.
+                      text(c.sasl_password.empty() ? "" : "*****"),
+                      // How it runs comes from the node (connectors/); these are the catalog's.
+                      text(c.paused ? "Paused" : "Running"),
+                      text(c.paused ? fmt::format(".pause database {} data connection {}", db.name, c.name) : ""),
+                      int64_t{0}, int64_t{0}, int64_t{0}, std::monostate{}, text(""), c.created_ticks,
+                      c.updated_ticks});
+  };
+  if (only) {
+    row(*only);
+  } else {
+    for (const auto& [name, c] : db.data_connections) row(c);
+  }
+  return r;
+}
+
 }  // namespace tributary::commands

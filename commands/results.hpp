@@ -50,4 +50,8 @@ model::result_table database_policy_result(const model::database& db);
 /// .show cluster policy streamingingestion: the switch, {"IsEnabled":true|false}.
 model::result_table cluster_policy_result(const model::catalog& cat);
 
+/// .show database D data connections (or only `only`), sorted by name; secrets masked.
+model::result_table data_connections_result(const model::database& db,
+                                            const model::data_connection* only = nullptr);
+
 }  // namespace tributary::commands

@@ -60,11 +60,49 @@ struct table {
   friend bool operator==(const table&, const table&) = default;
 };
 
+/// A data connection (docs/data-connections.md): a topic of a Kafka-protocol broker (Kafka, Azure
+/// Event Hubs) streamed into one table of its database by a consumer group of the nodes. Part of
+/// its database's record, so it is stored, versioned and dropped with it.
+struct data_connection {
+  uint64_t id = 0;  ///< from catalog::next_id: names the offsets stored with its rows
+  std::string name;
+  std::string kind = "kafka";
+  std::string bootstrap_servers;  ///< host:port,host:port
+  std::string topic;
+  std::string consumer_group;
+  std::string table;
+  std::string format = "json";        ///< a streaming ingestion format (csv, json, multijson, ...)
+  std::string mapping_name;           ///< empty: none
+  std::string compression = "none";   ///< none | gzip (each message)
+  std::vector<std::string> event_system_properties;  ///< x-opt-offset, x-opt-partition, ...
+  std::string start_from = "earliest";  ///< earliest | latest: where a partition with no stored offset starts
+  std::string security_protocol = "plaintext";  ///< plaintext | ssl | sasl_plaintext | sasl_ssl
+  std::string sasl_mechanism;
+  std::string sasl_username;
+  std::string sasl_password;  ///< a secret: never shown back
+  bool paused = false;        ///< `.pause` (until `.resume`)
+  int64_t created_ticks = 0;
+  int64_t updated_ticks = 0;
+  friend bool operator==(const data_connection&, const data_connection&) = default;
+};
+
+/// Where a data connection's consumer has got to in one partition of its topic: the offset of
+/// the first message it has not stored yet. Persisted in the same write batch as the rows it read
+/// (storage::rowstore_write::source; storage/FORMAT.md "Source offsets"), so rows and position
+/// are durable together or not at all.
+struct source_position {
+  uint64_t connection = 0;  ///< data_connection::id
+  int32_t partition = 0;
+  int64_t next_offset = 0;
+  friend bool operator==(const source_position&, const source_position&) = default;
+};
+
 struct database {
   database_id id{};
   std::string name;
   std::optional<streaming_policy> policy;  ///< covers every table without its own
   std::map<std::string, table> tables;     ///< by name (case-sensitive, as Kusto)
+  std::map<std::string, data_connection> data_connections;  ///< by name
 };
 
 /// State of the cluster-wide streaming ingestion switch.
@@ -87,7 +125,7 @@ std::optional<streaming_policy> effective_policy(const database& db, const table
 /// by id; the new state is read from the catalog after the command.
 struct change {
   enum class kind : uint8_t {
-    put_database,     ///< created, or its policy changed
+    put_database,     ///< created, or its policy or data connections changed
     delete_database,  ///< dropped with all its tables
     put_table,        ///< created, or its columns, mappings or policy changed
     delete_table,

@@ -23,6 +23,7 @@
 #include "actors/query_log.hpp"
 #include "actors/query_pool.hpp"
 #include "cluster/member.hpp"
+#include "connectors/data_connections.hpp"
 #include "monitoring/metrics.hpp"
 #include "node/rpc_server.hpp"
 #include "storage/crash_point.hpp"
@@ -36,6 +37,7 @@ struct flags {
   std::string rpc_listen = "127.0.0.1:7400";
   std::string http_listen = "127.0.0.1:8080";
   size_t max_http_connections = 1000;
+  std::vector<std::string> kafka_properties;
   std::string http_body_timeout = "60s";
   std::string http_idle_timeout = "120s";
   std::string metrics_listen = "127.0.0.1:9400";
@@ -155,6 +157,15 @@ int run(const flags& f) {
     return 1;
   }
   auto store = std::move(std::get<std::unique_ptr<storage::store>>(opened));
+  // Data connections (Kafka, Event Hubs): consumers follow the catalog from the coordinator's
+  // start on, and ingest once the gateway is up.
+  connectors::settings connector_settings;
+  for (const auto& p : f.kafka_properties) {
+    const auto eq = p.find('=');
+    connector_settings.consumer_properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  connector_settings.cluster = !f.metadata.empty();
+  connectors::manager connections(*store, connector_settings);
 
   std::unique_ptr<monitoring::metrics> metrics;
   try {
@@ -196,6 +207,9 @@ int run(const flags& f) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   actors::ingest_admission admission(*parse_duration(f.ingest_queue_target), *parse_duration(f.ingest_queue_interval));
   env.admission = &admission;
+  env.catalog_applied = [&connections](const model::catalog& cat) { connections.apply(cat); };
+  env.complete_data_connections = [&connections](model::result_table& t) { connections.complete(t); };
+  env.ingestion_failures = [&connections] { return connections.failures_table(); };
 
   // Cluster mode: the catalog comes from the metadata store. The local catalog is brought to the
   // cluster's before anything starts, so recovery sees the tables the cluster has.
@@ -300,6 +314,7 @@ int run(const flags& f) {
                              .log = &query_log,
                              .memory_limit = query_memory,
                              .timeout = *parse_duration(f.query_timeout)});
+    connections.start(gateway);
     try {
       node::serve_rpc(
           {.listen = f.rpc_listen,
@@ -344,6 +359,7 @@ int run(const flags& f) {
                        f.rpc_listen, f.http_listen, e.getDescription().cStr());
       status = 1;
     }
+    connections.stop();  // their batches in flight finish through the gateway
     gateway.stop();
     // Others see this node leave at once (its lease revoked), not after its lease runs out.
     if (member) member->stop();
@@ -371,6 +387,16 @@ int main(int argc, char** argv) {
   app.add_option("--max-http-connections", f.max_http_connections,
                  "open HTTP connections at once; past it a new one is answered 503 and closed")
       ->capture_default_str();
+  app.add_option("--kafka-consumer-property", f.kafka_properties,
+                 "name=value: a librdkafka consumer property for every data connection's consumer (repeatable), "
+                 "e.g. session.timeout.ms=10000 or ssl.ca.location=/etc/ssl/ca.pem")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            const auto eq = s.find('=');
+            return eq != std::string::npos && eq > 0 ? std::string()
+                                                     : "'" + s + "' is not name=value (e.g. session.timeout.ms=10000)";
+          },
+          "NAME=VALUE"));
   app.add_option("--http-body-timeout", f.http_body_timeout,
                  "an HTTP request's body must arrive whole within this, else the request is refused and its "
                  "connection closed (a slow client holds no memory past it)")

@@ -119,8 +119,33 @@ std::string encode_meta(const model::catalog& cat) {
 }
 
 std::string encode_database(const model::database& db) {
-  return json{{"id", static_cast<uint64_t>(db.id)}, {"name", db.name}, {"policy", policy_json(db.policy)}}
-      .dump();
+  json j{{"id", static_cast<uint64_t>(db.id)}, {"name", db.name}, {"policy", policy_json(db.policy)}};
+  // Absent when there are none: records written before data connections existed read the same.
+  if (!db.data_connections.empty()) {
+    json connections = json::array();
+    for (const auto& [name, c] : db.data_connections)
+      connections.push_back({{"id", c.id},
+                             {"name", c.name},
+                             {"kind", c.kind},
+                             {"bootstrap_servers", c.bootstrap_servers},
+                             {"topic", c.topic},
+                             {"consumer_group", c.consumer_group},
+                             {"table", c.table},
+                             {"format", c.format},
+                             {"mapping", c.mapping_name},
+                             {"compression", c.compression},
+                             {"system_properties", c.event_system_properties},
+                             {"start_from", c.start_from},
+                             {"security_protocol", c.security_protocol},
+                             {"sasl_mechanism", c.sasl_mechanism},
+                             {"sasl_username", c.sasl_username},
+                             {"sasl_password", c.sasl_password},
+                             {"paused", c.paused},
+                             {"created", c.created_ticks},
+                             {"updated", c.updated_ticks}});
+    j["data_connections"] = std::move(connections);
+  }
+  return j.dump();
 }
 
 std::string encode_table(const model::database& db, const model::table& t) {
@@ -156,6 +181,31 @@ std::variant<model::database, std::string> decode_database(std::string_view byte
     db.id = model::database_id{j.at("id").get<uint64_t>()};
     db.name = j.at("name").get<std::string>();
     db.policy = policy_from(j.at("policy"));
+    if (auto it = j.find("data_connections"); it != j.end()) {
+      for (const auto& c : *it) {
+        model::data_connection dc;
+        dc.id = c.at("id").get<uint64_t>();
+        dc.name = c.at("name").get<std::string>();
+        dc.kind = c.at("kind").get<std::string>();
+        dc.bootstrap_servers = c.at("bootstrap_servers").get<std::string>();
+        dc.topic = c.at("topic").get<std::string>();
+        dc.consumer_group = c.at("consumer_group").get<std::string>();
+        dc.table = c.at("table").get<std::string>();
+        dc.format = c.at("format").get<std::string>();
+        dc.mapping_name = c.at("mapping").get<std::string>();
+        dc.compression = c.at("compression").get<std::string>();
+        dc.event_system_properties = c.at("system_properties").get<std::vector<std::string>>();
+        dc.start_from = c.at("start_from").get<std::string>();
+        dc.security_protocol = c.at("security_protocol").get<std::string>();
+        dc.sasl_mechanism = c.at("sasl_mechanism").get<std::string>();
+        dc.sasl_username = c.at("sasl_username").get<std::string>();
+        dc.sasl_password = c.at("sasl_password").get<std::string>();
+        dc.paused = c.at("paused").get<bool>();
+        dc.created_ticks = c.at("created").get<int64_t>();
+        dc.updated_ticks = c.at("updated").get<int64_t>();
+        db.data_connections.emplace(dc.name, std::move(dc));
+      }
+    }
     return db;
   });
 }

@@ -79,6 +79,19 @@ std::string high_water_key(model::table_id t) {
   return k;
 }
 
+// storage/FORMAT.md "Source offsets": in the catalog column family, "so/" + connection + partition.
+std::string source_prefix(uint64_t connection) {
+  std::string k = "so/";
+  put_be64(k, connection);
+  return k;
+}
+
+std::string source_key(const model::source_position& p) {
+  std::string k = source_prefix(p.connection);
+  put_be64(k, static_cast<uint32_t>(p.partition));
+  return k;
+}
+
 std::string row_key(model::table_id t, uint64_t seq) {
   std::string k = table_prefix(t);
   put_be64(k, seq);
@@ -280,6 +293,12 @@ void rowstore_writer::run() {
                           row_key(w.table, w.seal->to_sequence + 1));
         continue;
       }
+      if (w.source) {
+        std::string v;
+        put_be64(v, static_cast<uint64_t>(w.source->next_offset));
+        batch.Put(impl.catalog, source_key(*w.source), v);
+        if (w.batch.empty()) continue;
+      }
       batch.Put(impl.rowstore, row_key(w.table, w.sequence), w.batch);
       if (w.request) {
         std::string v;
@@ -464,6 +483,24 @@ size_t remove_orphan_extents_of(const std::filesystem::path& data_dir, model::ta
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) return 0;
   return remove_unclaimed(data_dir, dir, &shard);
+}
+
+std::variant<std::map<int32_t, int64_t>, model::error> read_source_positions(const store& s, uint64_t connection) {
+  const auto& impl = *s.impl_;
+  std::map<int32_t, int64_t> out;
+  const auto prefix = source_prefix(connection);
+  bool malformed = false;
+  auto status = impl.scan(impl.catalog, prefix, [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+    if (key.size() != prefix.size() + 8 || value.size() != 8) {
+      malformed = true;
+      return;
+    }
+    out[static_cast<int32_t>(get_be64(key.data() + prefix.size()))] = static_cast<int64_t>(get_be64(value.data()));
+  });
+  if (!status.ok())
+    return model::error{"StorageError", "cannot read data connection offsets: " + status.ToString() + "; retry", false};
+  if (malformed) return corrupt("malformed data connection offset entry");
+  return out;
 }
 
 std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,

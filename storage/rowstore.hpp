@@ -8,6 +8,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,9 @@ struct rowstore_write {
   uint64_t sequence = 0;
   std::string batch;                          ///< encode_batch() output
   std::optional<request_record> request;      ///< persisted in the same write batch
+  /// A data connection's position after this batch, persisted in the same write batch. With an
+  /// empty `batch` only the position is written (messages that stored no rows, e.g. failures).
+  std::optional<model::source_position> source;
   bool drop_table = false;  ///< delete all of `table`'s rows, request ids, extent records and
                             ///< sequence high-water mark (table dropped); ordered after every
                             ///< write of the table queued before it. The caller removes the
@@ -152,6 +156,9 @@ std::variant<table_recovery, model::error> recover_table(const store& s, model::
 std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,
                                                                       std::string_view request_id,
                                                                       int64_t not_before_ticks);
+
+/// The stored positions of data connection `connection`: next offset by partition.
+std::variant<std::map<int32_t, int64_t>, model::error> read_source_positions(const store& s, uint64_t connection);
 
 /// Removes every file under `<data_dir>/extents` that is not a registered extent of a known
 /// table (orphans of a crash between an extent's fsync and its registration, or of a drop whose

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string_view>
+#include <map>
 #include <memory>
 #include <functional>
 #include <optional>
@@ -60,6 +61,7 @@ class store {
       const store&, model::table_id, uint64_t, uint64_t,
       const std::function<bool(uint64_t, const model::column_batch&)>&, const struct scan_options&);
   friend class read_view;
+  friend std::variant<std::map<int32_t, int64_t>, model::error> read_source_positions(const store&, uint64_t);
   struct impl;
   explicit store(std::unique_ptr<impl> i);
   std::unique_ptr<impl> impl_;

@@ -135,6 +135,15 @@ inline std::string snapshot(const model::catalog& cat) {
       }
       out << "\n";
     }
+    for (const auto& [cname, c] : db.data_connections) {
+      out << " connection " << cname << " #" << c.id << " " << c.kind << " " << c.bootstrap_servers << " " << c.topic
+          << " " << c.consumer_group << " " << c.table << " " << c.format << " " << c.mapping_name << " "
+          << c.compression << " " << c.start_from << " " << c.security_protocol << " " << c.sasl_mechanism << " "
+          << c.sasl_username << " " << c.sasl_password << " " << c.paused << " " << c.created_ticks << " "
+          << c.updated_ticks;
+      for (const auto& p : c.event_system_properties) out << " " << p;
+      out << "\n";
+    }
   }
   return out.str();
 }

@@ -1,0 +1,645 @@
+#include "connectors/data_connections.hpp"
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <set>
+#include <thread>
+
+#include "actors/gateway.hpp"
+#include "ingest/ingest.hpp"
+#include "storage/rowstore.hpp"
+
+namespace tributary::connectors {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+/// A connection to run, as the catalog has it.
+struct target {
+  std::string database;
+  model::data_connection connection;
+  friend bool operator==(const target&, const target&) = default;
+};
+
+/// Recent ingestion failures of every connection, newest last; bounded.
+class failure_log {
+ public:
+  static constexpr size_t capacity = 10'000;
+  void add(ingestion_failure f) {
+    std::lock_guard lock(mutex_);
+    if (entries_.size() == capacity) entries_.pop_front();
+    entries_.push_back(std::move(f));
+  }
+  std::vector<ingestion_failure> newest(size_t limit) const {
+    std::lock_guard lock(mutex_);
+    std::vector<ingestion_failure> out;
+    for (auto it = entries_.rbegin(); it != entries_.rend() && out.size() < limit; ++it) out.push_back(*it);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::deque<ingestion_failure> entries_;
+};
+
+/// Where the gateway's answers go: shared with the callbacks, so that an answer arriving after
+/// its consumer is gone lands here harmlessly.
+struct mailbox {
+  struct answer {
+    int32_t partition = 0;
+    uint64_t generation = 0;
+    actors::ingest_outcome outcome;
+  };
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::deque<answer> answers;
+  void post(answer a) {
+    {
+      std::lock_guard lock(mutex);
+      answers.push_back(std::move(a));
+    }
+    arrived.notify_all();
+  }
+};
+
+// Errors that say the table cannot take anything now, whatever the data: the partition waits
+// (nothing is dropped) and tries again each second.
+bool holds(const model::error& e) {
+  static const std::set<std::string, std::less<>> codes = {
+      "StreamingIngestionFunctionalityDisabled", "BadRequest_StreamingIngestionPolicyNotEnabled",
+      "BadRequest_TableNotExist", "BadRequest_DatabaseNotExist", "BadRequest_MappingReferenceWasNotFound",
+      "DiskBudgetExceeded", "ShuttingDown"};
+  return codes.contains(e.code);
+}
+
+// A message of format json is one JSON object, which producers often pretty-print over several
+// lines: read as multijson (objects one after another, however laid out), the same mapping.
+ingest::format reading_format(const std::string& name) {
+  const auto f = ingest::parse_format(name).value_or(ingest::format::json);
+  return f == ingest::format::json ? ingest::format::multijson : f;
+}
+
+class consumer final : public RdKafka::RebalanceCb {
+ public:
+  consumer(target t, const actors::gateway& gateway, storage::store& store, const settings& s, failure_log& failures)
+      : target_(std::move(t)), gateway_(gateway), store_(store), settings_(s), failures_(failures),
+        format_(reading_format(target_.connection.format)) {
+    status_.database = target_.database;
+    status_.name = target_.connection.name;
+    status_.state = "Starting";
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~consumer() override {
+    stop_ = true;
+    mail_->arrived.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  const target& what() const { return target_; }
+
+  connection_status status() const {
+    std::lock_guard lock(status_mutex_);
+    return status_;
+  }
+
+ private:
+  struct message {
+    int64_t offset = 0;
+    std::string data;   ///< one or more records; empty for a message passed over (a failure)
+  };
+  struct partition_state {
+    std::deque<message> queued;  ///< read, not yet sent
+    size_t queued_bytes = 0;
+    std::vector<message> in_flight;  ///< sent, not yet answered
+    int64_t one_by_one_through = -1;  ///< after a batch a message of which failed: singly up to here
+    clock::time_point retry_at{};
+    int attempts = 0;
+    bool paused = false;  ///< fetching paused: its queue is full
+  };
+
+  const model::data_connection& c() const { return target_.connection; }
+
+  void set_state(std::string state, std::string reason) {
+    std::lock_guard lock(status_mutex_);
+    status_.state = std::move(state);
+    status_.reason = std::move(reason);
+  }
+
+  bool set(RdKafka::Conf& conf, const std::string& name, const std::string& value) {
+    std::string error;
+    if (conf.set(name, value, error) == RdKafka::Conf::CONF_OK) return true;
+    set_state("Failed", fmt::format("librdkafka property {}: {}", name, error));
+    return false;
+  }
+
+  std::unique_ptr<RdKafka::KafkaConsumer> create() {
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    const auto& dc = c();
+    const std::map<std::string, std::string> properties = {
+        {"bootstrap.servers", dc.bootstrap_servers},
+        {"group.id", dc.consumer_group},
+        {"client.id", fmt::format("tributary-{}-{}", target_.database, dc.name)},
+        // Offsets are ours (stored with the rows); Kafka's are written after, for monitoring only.
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", dc.start_from == "latest" ? "latest" : "earliest"},
+        {"queued.max.messages.kbytes", std::to_string(settings_.fetch_buffer_kbytes)},
+        {"security.protocol", dc.security_protocol},
+    };
+    for (const auto& [k, v] : properties)
+      if (!set(*conf, k, v)) return nullptr;
+    if (dc.security_protocol.starts_with("sasl")) {
+      if (!set(*conf, "sasl.mechanisms", dc.sasl_mechanism) || !set(*conf, "sasl.username", dc.sasl_username) ||
+          !set(*conf, "sasl.password", dc.sasl_password))
+        return nullptr;
+    }
+    for (const auto& [k, v] : settings_.consumer_properties)
+      if (!set(*conf, k, v)) return nullptr;
+    std::string error;
+    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error) != RdKafka::Conf::CONF_OK) {
+      set_state("Failed", "librdkafka rebalance callback: " + error);
+      return nullptr;
+    }
+    std::unique_ptr<RdKafka::KafkaConsumer> k(RdKafka::KafkaConsumer::create(conf.get(), error));
+    if (!k) set_state("Failed", "cannot create the Kafka consumer: " + error);
+    return k;
+  }
+
+  void run() {
+    if (settings_.cluster) {
+      set_state("Failed",
+                "data connections do not run in cluster mode yet: a partition moved to another node would not "
+                "find the offset stored with its rows on this one (docs/data-connections.md); run the "
+                "connection on a single node for now");
+      std::unique_lock lock(mail_->mutex);
+      mail_->arrived.wait(lock, [this] { return stop_.load(); });
+      return;
+    }
+    kafka_ = create();
+    if (!kafka_) {
+      std::unique_lock lock(mail_->mutex);
+      mail_->arrived.wait(lock, [this] { return stop_.load(); });
+      return;
+    }
+    if (auto e = kafka_->subscribe({c().topic}); e != RdKafka::ERR_NO_ERROR) {
+      set_state("Failed", fmt::format("cannot subscribe to topic '{}': {}", c().topic, RdKafka::err2str(e)));
+    } else {
+      set_state("Running", "");
+    }
+    bool busy = false;
+    while (!stop_) {
+      take_answers();
+      send_ready();
+      // Answers come back in about a millisecond: poll often while batches are in flight.
+      const int wait_ms = busy ? 0 : in_flight() ? 2 : 50;
+      std::unique_ptr<RdKafka::Message> m(kafka_->consume(wait_ms));
+      busy = false;
+      switch (m->err()) {
+        case RdKafka::ERR_NO_ERROR:
+          take(*m);
+          busy = true;
+          break;
+        case RdKafka::ERR__TIMED_OUT:
+        case RdKafka::ERR__PARTITION_EOF:
+          break;
+        default: {
+          std::lock_guard lock(status_mutex_);
+          status_.last_error = m->errstr();
+        }
+      }
+    }
+    // Batches in flight finish (their rows and offsets stored together), then the group is left.
+    wait_in_flight(30s);
+    kafka_->close();
+    kafka_.reset();
+  }
+
+  bool in_flight() const {
+    return std::any_of(partitions_.begin(), partitions_.end(), [](const auto& p) { return !p.second.in_flight.empty(); });
+  }
+
+  void take(RdKafka::Message& m) {
+    auto it = partitions_.find(m.partition());
+    if (it == partitions_.end()) return;  // not (or no longer) ours
+    auto& ps = it->second;
+    message msg{m.offset(), std::string(static_cast<const char*>(m.payload()), m.len())};
+    {
+      std::lock_guard lock(status_mutex_);
+      ++status_.messages;
+    }
+    // Gzip is recognised by its first bytes (a message says nothing else about itself).
+    if (msg.data.size() >= 2 && static_cast<uint8_t>(msg.data[0]) == 0x1f && static_cast<uint8_t>(msg.data[1]) == 0x8b) {
+      auto plain = ingest::decompress(msg.data);
+      if (auto* e = std::get_if<model::error>(&plain)) {
+        record_failure(m.partition(), msg.offset, *e);
+        msg.data.clear();
+      } else {
+        msg.data = std::move(std::get<std::string>(plain));
+      }
+    }
+    if (!msg.data.empty() && msg.data.back() != '\n') msg.data.push_back('\n');
+    ps.queued_bytes += msg.data.size();
+    ps.queued.push_back(std::move(msg));
+    if (!ps.paused && ps.queued_bytes >= 4 * settings_.max_batch_bytes) {
+      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(c().topic, m.partition()));
+      std::vector<RdKafka::TopicPartition*> list{tp.get()};
+      kafka_->pause(list);
+      ps.paused = true;
+    }
+  }
+
+  void send_ready() {
+    const auto now = clock::now();
+    for (auto& [p, ps] : partitions_)
+      if (ps.in_flight.empty() && !ps.queued.empty() && now >= ps.retry_at) send(p, ps);
+  }
+
+  void send(int32_t p, partition_state& ps) {
+    const bool singly = ps.queued.front().offset <= ps.one_by_one_through;
+    size_t bytes = 0;
+    actors::ingest_call call;
+    while (!ps.queued.empty()) {
+      auto& next = ps.queued.front();
+      if (!ps.in_flight.empty() && (singly || next.offset <= ps.one_by_one_through ||
+                                    bytes + next.data.size() > settings_.max_batch_bytes))
+        break;
+      bytes += next.data.size();
+      call.data += next.data;
+      ps.queued_bytes -= next.data.size();
+      ps.in_flight.push_back(std::move(next));
+      ps.queued.pop_front();
+    }
+    if (ps.paused && ps.queued_bytes < settings_.max_batch_bytes) {
+      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(c().topic, p));
+      std::vector<RdKafka::TopicPartition*> list{tp.get()};
+      kafka_->resume(list);
+      ps.paused = false;
+    }
+    const int64_t first = ps.in_flight.front().offset, last = ps.in_flight.back().offset;
+    call.database = target_.database;
+    call.table = c().table;
+    call.format = format_;
+    call.mapping_name = c().mapping_name;
+    // The same messages are always the same request: a retry after an unknown outcome (a
+    // restart, a lost answer) is answered as a duplicate instead of storing the rows twice.
+    call.request_id = fmt::format("dc{}:{}:{}-{}", c().id, p, first, last);
+    call.source = model::source_position{c().id, p, last + 1};
+    gateway_.ingest(std::move(call), [mail = mail_, p, generation = generation_](actors::ingest_outcome o) {
+      mail->post({p, generation, std::move(o)});
+    });
+  }
+
+  void take_answers() {
+    std::deque<mailbox::answer> answers;
+    {
+      std::lock_guard lock(mail_->mutex);
+      answers.swap(mail_->answers);
+    }
+    for (auto& a : answers) {
+      if (a.generation != generation_) continue;  // for partitions revoked meanwhile
+      auto it = partitions_.find(a.partition);
+      if (it == partitions_.end() || it->second.in_flight.empty()) continue;
+      finish(a.partition, it->second, std::move(a.outcome));
+    }
+  }
+
+  void finish(int32_t p, partition_state& ps, actors::ingest_outcome outcome) {
+    if (auto* ack = std::get_if<actors::ingest_ack>(&outcome)) {
+      const int64_t next = ps.in_flight.back().offset + 1;
+      ps.in_flight.clear();
+      ps.attempts = 0;
+      {
+        std::lock_guard lock(status_mutex_);
+        status_.records += ack->consumed_records;
+        status_.stored[p] = next;
+        if (status_.state == "Paused") {
+          status_.state = "Running";
+          status_.reason.clear();
+        }
+      }
+      // Kafka's own committed offset, for monitoring tools only (never read back).
+      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(c().topic, p, next));
+      std::vector<RdKafka::TopicPartition*> list{tp.get()};
+      kafka_->commitAsync(list);
+      return;
+    }
+    const auto& e = std::get<model::error>(outcome);
+    auto again = [&](clock::duration after) {
+      for (auto it = ps.in_flight.rbegin(); it != ps.in_flight.rend(); ++it) {
+        ps.queued_bytes += it->data.size();
+        ps.queued.push_front(std::move(*it));
+      }
+      ps.in_flight.clear();
+      ps.retry_at = clock::now() + after;
+    };
+    {
+      std::lock_guard lock(status_mutex_);
+      status_.last_error = e.code + ": " + e.message;
+    }
+    if (holds(e)) {
+      set_state("Paused", e.message);
+      return again(1s);
+    }
+    if (!e.permanent) {
+      // Throttling, a node restarting: the same batch again, backing off to at most 5 s.
+      const auto backoff = std::min<clock::duration>(5s, 10ms * (1 << std::min(ps.attempts++, 9)));
+      return again(backoff);
+    }
+    if (ps.in_flight.size() > 1) {
+      // Some message of the batch cannot go in: each again on its own, to pass over only it.
+      ps.one_by_one_through = ps.in_flight.back().offset;
+      return again(0s);
+    }
+    // This message cannot go in: recorded, and passed over — its offset goes with the next
+    // batch (or on its own: an empty message stores only the position).
+    auto& bad = ps.in_flight.front();
+    record_failure(p, bad.offset, e);
+    bad.data.clear();
+    again(0s);
+  }
+
+  void record_failure(int32_t partition, int64_t offset, const model::error& e) {
+    spdlog::warn("data connection '{}' of database '{}': message {} of partition {} of topic '{}' not ingested: {}: {}",
+                 c().name, target_.database, offset, partition, c().topic, e.code, e.message);
+    failures_.add({model::now_ticks(), target_.database, c().table, c().name, c().topic, partition, offset, e.code,
+                   e.message});
+    std::lock_guard lock(status_mutex_);
+    ++status_.failures;
+  }
+
+  // Waits (at most `limit`) until every batch in flight is answered, so that the rows and
+  // offsets of a partition about to go elsewhere are stored first.
+  void wait_in_flight(clock::duration limit) {
+    const auto until = clock::now() + limit;
+    while (in_flight() && clock::now() < until) {
+      {
+        std::unique_lock lock(mail_->mutex);
+        mail_->arrived.wait_until(lock, std::min(until, clock::now() + 100ms),
+                                  [this] { return !mail_->answers.empty(); });
+      }
+      // Only answers count now: no new batch starts (a failed one stays queued, to be re-read
+      // from the stored offset by whoever takes the partition).
+      std::deque<mailbox::answer> answers;
+      {
+        std::lock_guard lock(mail_->mutex);
+        answers.swap(mail_->answers);
+      }
+      for (auto& a : answers) {
+        auto it = partitions_.find(a.partition);
+        if (a.generation != generation_ || it == partitions_.end() || it->second.in_flight.empty()) continue;
+        finish(a.partition, it->second, std::move(a.outcome));
+      }
+    }
+  }
+
+  void rebalance_cb(RdKafka::KafkaConsumer* k, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      // Resume where the rows stored with their offsets say, never where Kafka says.
+      auto stored = storage::read_source_positions(store_, c().id);
+      if (auto* e = std::get_if<model::error>(&stored)) {
+        set_state("Failed", "cannot read the stored offsets: " + e->message);
+        k->unassign();
+        return;
+      }
+      const auto& offsets = std::get<std::map<int32_t, int64_t>>(stored);
+      for (auto* tp : partitions) {
+        auto it = offsets.find(tp->partition());
+        tp->set_offset(it != offsets.end() ? it->second : RdKafka::Topic::OFFSET_INVALID);
+        partitions_[tp->partition()] = partition_state{};
+      }
+      {
+        std::lock_guard lock(status_mutex_);
+        for (const auto& [p, o] : offsets) status_.stored[p] = o;
+      }
+      k->assign(partitions);
+      return;
+    }
+    // Revoked (or an error): what is in flight is stored before the partitions go.
+    wait_in_flight(30s);
+    ++generation_;
+    partitions_.clear();
+    k->unassign();
+  }
+
+  target target_;
+  const actors::gateway& gateway_;
+  storage::store& store_;
+  const settings& settings_;
+  failure_log& failures_;
+  ingest::format format_;
+  std::unique_ptr<RdKafka::KafkaConsumer> kafka_;
+  std::map<int32_t, partition_state> partitions_;  ///< consumer thread only
+  uint64_t generation_ = 0;                        ///< bumped at each revocation
+  std::shared_ptr<mailbox> mail_ = std::make_shared<mailbox>();
+  mutable std::mutex status_mutex_;
+  connection_status status_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+struct manager::impl {
+  impl(storage::store& store, settings s) : store(store), options(std::move(s)) {
+    thread = std::thread([this] { run(); });
+  }
+  ~impl() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    thread.join();
+  }
+
+  void run() {
+    std::unique_lock lock(mutex);
+    while (true) {
+      wake.wait(lock, [this] { return stopping || dirty; });
+      if (stopping) break;
+      dirty = false;
+      if (!gateway) continue;
+      auto want = desired;
+      lock.unlock();
+      reconcile(want);
+      lock.lock();
+    }
+    lock.unlock();
+    std::map<uint64_t, std::unique_ptr<consumer>> last;
+    {
+      std::lock_guard running_lock(running_mutex);
+      last.swap(running);
+    }
+    last.clear();  // each finishes its batches in flight
+  }
+
+  void reconcile(const std::map<uint64_t, target>& want) {
+    std::vector<std::unique_ptr<consumer>> retired;
+    {
+      std::lock_guard lock(running_mutex);
+      for (auto it = running.begin(); it != running.end();) {
+        auto w = want.find(it->first);
+        if (w == want.end() || !(w->second == it->second->what())) {
+          retired.push_back(std::move(it->second));
+          it = running.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    retired.clear();  // stops them (outside the lock: status() goes on meanwhile)
+    for (const auto& [id, t] : want) {
+      std::lock_guard lock(running_mutex);
+      if (!running.contains(id)) running.emplace(id, std::make_unique<consumer>(t, *gateway, store, options, failures));
+    }
+  }
+
+  storage::store& store;
+  settings options;
+  failure_log failures;
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  bool stopped = false;  ///< stop() was called: apply() changes nothing
+  bool dirty = false;
+  const actors::gateway* gateway = nullptr;
+  std::map<uint64_t, target> desired;        ///< running connections the catalog has (not paused)
+  std::vector<connection_status> paused;     ///< connections the catalog has paused
+  mutable std::mutex running_mutex;
+  std::map<uint64_t, std::unique_ptr<consumer>> running;
+  std::thread thread;
+};
+
+manager::manager(storage::store& store, settings s) : impl_(std::make_unique<impl>(store, std::move(s))) {}
+manager::~manager() = default;
+
+void manager::apply(const model::catalog& cat) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopped) return;  // the node is stopping: nothing starts again
+  }
+  std::map<uint64_t, target> want;
+  std::vector<connection_status> paused;
+  for (const auto& [db_name, db] : cat.databases)
+    for (const auto& [name, c] : db.data_connections) {
+      if (c.paused) {
+        connection_status s;
+        s.database = db_name;
+        s.name = name;
+        s.state = "Paused";
+        s.reason = fmt::format(".pause database {} data connection {}", db_name, name);
+        paused.push_back(std::move(s));
+      } else {
+        want.emplace(c.id, target{db_name, c});
+      }
+    }
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->desired = std::move(want);
+    impl_->paused = std::move(paused);
+    impl_->dirty = true;
+  }
+  impl_->wake.notify_all();
+}
+
+void manager::start(const actors::gateway& gateway) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->gateway = &gateway;
+    impl_->dirty = true;
+  }
+  impl_->wake.notify_all();
+}
+
+void manager::stop() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopped = true;
+    impl_->desired.clear();
+    impl_->dirty = true;
+  }
+  impl_->wake.notify_all();
+  // Wait until every consumer is gone.
+  while (true) {
+    {
+      std::lock_guard lock(impl_->running_mutex);
+      if (impl_->running.empty()) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+std::vector<connection_status> manager::status() const {
+  std::vector<connection_status> out;
+  {
+    std::lock_guard lock(impl_->running_mutex);
+    for (const auto& [id, c] : impl_->running) out.push_back(c->status());
+  }
+  {
+    std::lock_guard lock(impl_->mutex);
+    out.insert(out.end(), impl_->paused.begin(), impl_->paused.end());
+  }
+  return out;
+}
+
+std::vector<ingestion_failure> manager::failures(size_t limit) const { return impl_->failures.newest(limit); }
+
+void manager::complete(model::result_table& shown) const {
+  auto column = [&](std::string_view name) -> int {
+    for (size_t i = 0; i < shown.columns.size(); ++i)
+      if (shown.columns[i].name == name) return static_cast<int>(i);
+    return -1;
+  };
+  const int db = column("DatabaseName"), name = column("DataConnectionName"), state = column("State"),
+            reason = column("Reason"), messages = column("Messages"), records = column("Records"),
+            failed = column("Failures"), offsets = column("Offsets"), last_error = column("LastError");
+  if (db < 0 || name < 0 || state < 0 || reason < 0 || messages < 0 || records < 0 || failed < 0 || offsets < 0 ||
+      last_error < 0)
+    return;
+  const auto running = status();
+  for (auto& row : shown.rows) {
+    const auto* d = std::get_if<std::string>(&row[static_cast<size_t>(db)]);
+    const auto* n = std::get_if<std::string>(&row[static_cast<size_t>(name)]);
+    if (!d || !n) continue;
+    auto it = std::find_if(running.begin(), running.end(),
+                           [&](const connection_status& s) { return s.database == *d && s.name == *n; });
+    if (it == running.end()) continue;
+    row[static_cast<size_t>(state)] = it->state;
+    row[static_cast<size_t>(reason)] = it->reason;
+    row[static_cast<size_t>(messages)] = static_cast<int64_t>(it->messages);
+    row[static_cast<size_t>(records)] = static_cast<int64_t>(it->records);
+    row[static_cast<size_t>(failed)] = static_cast<int64_t>(it->failures);
+    std::string json = "{";
+    for (const auto& [p, o] : it->stored) json += fmt::format("{}\"{}\":{}", json.size() > 1 ? "," : "", p, o);
+    row[static_cast<size_t>(offsets)] = json + "}";
+    row[static_cast<size_t>(last_error)] = it->last_error;
+  }
+}
+
+model::result_table manager::failures_table(size_t limit) const {
+  using model::column_type;
+  model::result_table t;
+  t.columns = {{"FailedOn", column_type::datetime},    {"Database", column_type::string},
+               {"Table", column_type::string},         {"DataConnection", column_type::string},
+               {"IngestionSourcePath", column_type::string}, {"Topic", column_type::string},
+               {"Partition", column_type::int_},       {"Offset", column_type::long_},
+               {"FailureKind", column_type::string},   {"ErrorCode", column_type::string},
+               {"Details", column_type::string},       {"OperationKind", column_type::string}};
+  for (const auto& f : failures(limit))
+    t.rows.push_back({f.at_ticks, f.database, f.table, f.connection,
+                      fmt::format("kafka://{}/{}/{}", f.topic, f.partition, f.offset), f.topic,
+                      static_cast<int64_t>(f.partition), f.offset, std::string("Permanent"), f.code, f.message,
+                      std::string("DataIngestPull")});
+  return t;
+}
+
+}  // namespace tributary::connectors

@@ -1,0 +1,104 @@
+#pragma once
+/// Data connections (docs/data-connections.md): every data connection of the catalog runs on the
+/// node as a Kafka consumer (librdkafka) in the connection's consumer group. Its messages become
+/// ingests through the gateway, each carrying the partition's next offset, which the rowstore
+/// writer stores in the same write batch as the rows (exactly once, storage/FORMAT.md "Source
+/// offsets"); on every partition assignment the consumer resumes at the stored offsets.
+///
+/// One thread per running connection: it polls, batches each partition's messages (one batch in
+/// flight per partition, the next gathering meanwhile, at most `max_batch_bytes`), and handles
+/// the answers: Throttling and other transient errors are retried with the same request id; a
+/// disabled policy, a switched-off cluster or a missing table holds the partition (nothing is
+/// dropped) and says why; a message the table cannot take is recorded as an ingestion failure
+/// and passed over, its offset stored all the same.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "model/catalog.hpp"
+
+namespace tributary::actors {
+class gateway;
+}
+namespace tributary::storage {
+class store;
+}
+
+namespace tributary::connectors {
+
+struct settings {
+  /// A partition's batch is sent once the previous one is answered, or earlier at this size.
+  size_t max_batch_bytes = 1u << 20;
+  /// librdkafka's fetch buffer per consumer (queued.max.messages.kbytes).
+  size_t fetch_buffer_kbytes = 16u << 10;
+  /// Extra librdkafka properties for every consumer (tests: shorter session timeouts).
+  std::map<std::string, std::string> consumer_properties;
+  /// The node is one of a cluster. A partition that moves between nodes must resume at the offset
+  /// the last owner stored with its rows, on that node (docs/data-connections.md): not built yet,
+  /// so consumers do not run in a cluster (they say so) rather than risk duplicates.
+  bool cluster = false;
+};
+
+/// What `.show database D data connections` adds from the node: how its consumer is doing.
+struct connection_status {
+  std::string database;
+  std::string name;
+  std::string state;   ///< Running, Paused (a reason), Failed (a reason), Stopped
+  std::string reason;  ///< why it is not Running; empty when it is
+  uint64_t messages = 0;
+  uint64_t records = 0;
+  uint64_t failures = 0;
+  std::map<int32_t, int64_t> stored;  ///< partition → next offset stored with its rows
+  std::string last_error;
+};
+
+/// A message the table could not take (`.show ingestion failures`).
+struct ingestion_failure {
+  int64_t at_ticks = 0;
+  std::string database;
+  std::string table;
+  std::string connection;
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string code;
+  std::string message;
+};
+
+class manager {
+ public:
+  manager(storage::store& store, settings s = {});
+  ~manager();
+  manager(const manager&) = delete;
+  manager& operator=(const manager&) = delete;
+
+  /// The catalog the coordinator applied: consumers start, stop and restart to match it (a
+  /// paused connection runs no consumer). Thread-safe; cheap (copies the connections and wakes
+  /// the manager's thread).
+  void apply(const model::catalog& cat);
+  /// Starts running consumers (until then `apply` only records the catalog).
+  void start(const actors::gateway& gateway);
+  /// Stops every consumer: each finishes its batches in flight first.
+  void stop();
+
+  std::vector<connection_status> status() const;
+  /// The most recent failures first, at most `limit`.
+  std::vector<ingestion_failure> failures(size_t limit = 1000) const;
+
+  /// Fills the running state into the rows of `.show database D data connections` (State,
+  /// Reason, Messages, Records, Failures, Offsets, LastError), matched by database and name.
+  void complete(model::result_table& shown) const;
+  /// `.show ingestion failures`: the most recent first.
+  model::result_table failures_table(size_t limit = 1000) const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tributary::connectors
