@@ -25,7 +25,13 @@ using namespace std::chrono_literals;
 struct target {
   std::string database;
   model::data_connection connection;
-  friend bool operator==(const target&, const target&) = default;
+  /// The same consumer serves both: only pausing (or the time of a change) differs.
+  bool same_consumer(const target& o) const {
+    auto a = connection, b = o.connection;
+    a.paused = b.paused = false;
+    a.updated_ticks = b.updated_ticks = 0;
+    return database == o.database && a == b;
+  }
 };
 
 /// Recent ingestion failures of every connection, newest last; bounded.
@@ -104,6 +110,10 @@ class consumer final : public RdKafka::RebalanceCb {
   }
 
   const target& what() const { return target_; }
+
+  /// `.pause`: the consumer keeps its partitions (no rebalance) and stops fetching and sending,
+  /// as Kafka Connect pauses a task; `.resume` goes on from where it was.
+  void set_paused(bool paused) { paused_wanted_ = paused; }
 
   connection_status status() const {
     std::lock_guard lock(status_mutex_);
@@ -196,8 +206,9 @@ class consumer final : public RdKafka::RebalanceCb {
     }
     bool busy = false;
     while (!stop_) {
+      if (paused_wanted_ != paused_) apply_pause(paused_wanted_);
       take_answers();
-      send_ready();
+      if (!paused_) send_ready();
       // Answers come back in about a millisecond: poll often while batches are in flight.
       const int wait_ms = busy ? 0 : in_flight() ? 2 : 50;
       std::unique_ptr<RdKafka::Message> m(kafka_->consume(wait_ms));
@@ -220,6 +231,22 @@ class consumer final : public RdKafka::RebalanceCb {
     wait_in_flight(30s);
     kafka_->close();
     kafka_.reset();
+  }
+
+  void apply_pause(bool pause) {
+    std::vector<RdKafka::TopicPartition*> assigned;
+    kafka_->assignment(assigned);
+    if (pause)
+      kafka_->pause(assigned);
+    else
+      kafka_->resume(assigned);
+    RdKafka::TopicPartition::destroy(assigned);
+    for (auto& [p, ps] : partitions_) ps.paused = pause;
+    paused_ = pause;
+    if (pause)
+      set_state("Paused", fmt::format(".pause database {} data connection {}", target_.database, c().name));
+    else
+      set_state("Running", "");
   }
 
   bool in_flight() const {
@@ -421,6 +448,7 @@ class consumer final : public RdKafka::RebalanceCb {
         for (const auto& [p, o] : offsets) status_.stored[p] = o;
       }
       k->assign(partitions);
+      if (paused_) k->pause(partitions);
       return;
     }
     // Revoked (or an error): what is in flight is stored before the partitions go.
@@ -443,6 +471,8 @@ class consumer final : public RdKafka::RebalanceCb {
   mutable std::mutex status_mutex_;
   connection_status status_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> paused_wanted_{false};
+  bool paused_ = false;  ///< consumer thread: fetching and sending stopped (`.pause`)
   std::thread thread_;
 };
 
@@ -488,7 +518,7 @@ struct manager::impl {
       std::lock_guard lock(running_mutex);
       for (auto it = running.begin(); it != running.end();) {
         auto w = want.find(it->first);
-        if (w == want.end() || !(w->second == it->second->what())) {
+        if (w == want.end() || !w->second.same_consumer(it->second->what())) {
           retired.push_back(std::move(it->second));
           it = running.erase(it);
         } else {
@@ -499,7 +529,10 @@ struct manager::impl {
     retired.clear();  // stops them (outside the lock: status() goes on meanwhile)
     for (const auto& [id, t] : want) {
       std::lock_guard lock(running_mutex);
-      if (!running.contains(id)) running.emplace(id, std::make_unique<consumer>(t, *gateway, store, options, failures));
+      auto it = running.find(id);
+      if (it == running.end())
+        it = running.emplace(id, std::make_unique<consumer>(t, *gateway, store, options, failures)).first;
+      it->second->set_paused(t.connection.paused);
     }
   }
 
@@ -512,8 +545,7 @@ struct manager::impl {
   bool stopped = false;  ///< stop() was called: apply() changes nothing
   bool dirty = false;
   const actors::gateway* gateway = nullptr;
-  std::map<uint64_t, target> desired;        ///< running connections the catalog has (not paused)
-  std::vector<connection_status> paused;     ///< connections the catalog has paused
+  std::map<uint64_t, target> desired;  ///< the connections the catalog has, paused ones too
   mutable std::mutex running_mutex;
   std::map<uint64_t, std::unique_ptr<consumer>> running;
   std::thread thread;
@@ -528,24 +560,11 @@ void manager::apply(const model::catalog& cat) {
     if (impl_->stopped) return;  // the node is stopping: nothing starts again
   }
   std::map<uint64_t, target> want;
-  std::vector<connection_status> paused;
   for (const auto& [db_name, db] : cat.databases)
-    for (const auto& [name, c] : db.data_connections) {
-      if (c.paused) {
-        connection_status s;
-        s.database = db_name;
-        s.name = name;
-        s.state = "Paused";
-        s.reason = fmt::format(".pause database {} data connection {}", db_name, name);
-        paused.push_back(std::move(s));
-      } else {
-        want.emplace(c.id, target{db_name, c});
-      }
-    }
+    for (const auto& [name, c] : db.data_connections) want.emplace(c.id, target{db_name, c});
   {
     std::lock_guard lock(impl_->mutex);
     impl_->desired = std::move(want);
-    impl_->paused = std::move(paused);
     impl_->dirty = true;
   }
   impl_->wake.notify_all();
@@ -580,14 +599,8 @@ void manager::stop() {
 
 std::vector<connection_status> manager::status() const {
   std::vector<connection_status> out;
-  {
-    std::lock_guard lock(impl_->running_mutex);
-    for (const auto& [id, c] : impl_->running) out.push_back(c->status());
-  }
-  {
-    std::lock_guard lock(impl_->mutex);
-    out.insert(out.end(), impl_->paused.begin(), impl_->paused.end());
-  }
+  std::lock_guard lock(impl_->running_mutex);
+  for (const auto& [id, c] : impl_->running) out.push_back(c->status());
   return out;
 }
 

@@ -77,9 +77,9 @@ class manager {
   manager(const manager&) = delete;
   manager& operator=(const manager&) = delete;
 
-  /// The catalog the coordinator applied: consumers start, stop and restart to match it (a
-  /// paused connection runs no consumer). Thread-safe; cheap (copies the connections and wakes
-  /// the manager's thread).
+  /// The catalog the coordinator applied: consumers start, stop, restart, pause and resume to
+  /// match it (a paused one keeps its partitions and fetches nothing). Thread-safe; cheap
+  /// (copies the connections and wakes the manager's thread).
   void apply(const model::catalog& cat);
   /// Starts running consumers (until then `apply` only records the catalog).
   void start(const actors::gateway& gateway);

@@ -203,13 +203,13 @@ int run(const flags& f) {
                                                                       : std::stoi(f.mover_priority),
                              .queries = nullptr,
                              .cluster = nullptr,
-                             .node_id = f.node_name};
+                             .node_id = f.node_name,
+                             .catalog_applied = [&connections](const model::catalog& cat) { connections.apply(cat); },
+                             .complete_data_connections = [&connections](model::result_table& t) { connections.complete(t); },
+                             .ingestion_failures = [&connections] { return connections.failures_table(); }};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   actors::ingest_admission admission(*parse_duration(f.ingest_queue_target), *parse_duration(f.ingest_queue_interval));
   env.admission = &admission;
-  env.catalog_applied = [&connections](const model::catalog& cat) { connections.apply(cat); };
-  env.complete_data_connections = [&connections](model::result_table& t) { connections.complete(t); };
-  env.ingestion_failures = [&connections] { return connections.failures_table(); };
 
   // Cluster mode: the catalog comes from the metadata store. The local catalog is brought to the
   // cluster's before anything starts, so recovery sees the tables the cluster has.

@@ -234,7 +234,10 @@ class table_actor_test : public ::testing::Test {
                           .mover_nice = 0,
                           .queries = nullptr,
                           .cluster = nullptr,
-                          .node_id = "test"});
+                          .node_id = "test",
+                          .catalog_applied = {},
+                          .complete_data_connections = {},
+                          .ingestion_failures = {}});
     cfg_.set("scheduler.policy", caf::atom("testing"));
     cfg_.set("logger.file-verbosity", caf::atom("quiet"));
     cfg_.set("logger.console-verbosity", caf::atom("quiet"));

@@ -26,6 +26,26 @@ int64_t scalar(client::connection& c, const std::string& query) {
   return -1;
 }
 
+// How the connections run, as .show tells (for failure messages).
+std::string shown_state(client::connection& c) {
+  auto t = ok(c.command("", ".show database D data connections"));
+  std::string out;
+  for (const auto& row : t.rows) {
+    for (size_t i = 0; i < t.columns.size(); ++i) {
+      const auto& name = t.columns[i].name;
+      if (name != "DataConnectionName" && name != "State" && name != "Reason" && name != "Messages" &&
+          name != "Records" && name != "Offsets" && name != "LastError")
+        continue;
+      out += name + "=";
+      if (const auto* s = std::get_if<std::string>(&row[i])) out += *s;
+      if (const auto* n = std::get_if<int64_t>(&row[i])) out += std::to_string(*n);
+      out += " ";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 void setup(client::connection& c, const std::string& bootstrap) {
   ok(c.command("", ".create database D"));
   ok(c.command("D", ".create table J (a:long, b:string)"));
@@ -112,18 +132,32 @@ TEST(data_connection, a_disabled_policy_holds_messages_and_pause_stops_reading_u
   kafka_producer producer(kafka.bootstrap());
   for (int i = 1; i <= 50; ++i) producer.produce("csv", -1, "", std::to_string(i) + ",x\n");
   producer.flush();
-  std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_EQ(scalar(c, "C | count"), 0);  // held, not dropped
+  // Read, and held (not dropped): .show says why.
+  EXPECT_TRUE(eventually(
+      [&] {
+        const auto state = shown_state(c);
+        return state.find("cs State=Paused Reason=table 'C' in database 'D' has no enabled streaming") !=
+                   std::string::npos &&
+               state.find("Messages=50 ") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << shown_state(c);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(scalar(c, "C | count"), 0);
   ok(c.command("D", ".alter table C policy streamingingestion enable"));
-  EXPECT_TRUE(eventually([&] { return scalar(c, "C | count") == 50; }, std::chrono::seconds(20)));
+  EXPECT_TRUE(eventually([&] { return scalar(c, "C | count") == 50; }, std::chrono::seconds(20)))
+      << scalar(c, "C | count") << "\n" << shown_state(c);
 
   ok(c.command("", ".pause database D data connection cs"));
+  EXPECT_TRUE(eventually([&] { return shown_state(c).find("cs State=Paused Reason=.pause") != std::string::npos; }))
+      << shown_state(c);
   for (int i = 51; i <= 80; ++i) producer.produce("csv", -1, "", std::to_string(i) + ",x\n");
   producer.flush();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_EQ(scalar(c, "C | count"), 50);
   ok(c.command("", ".resume database D data connection cs"));
-  EXPECT_TRUE(eventually([&] { return scalar(c, "C | count") == 80; }, std::chrono::seconds(20)));
+  EXPECT_TRUE(eventually([&] { return scalar(c, "C | count") == 80; }, std::chrono::seconds(20)))
+      << scalar(c, "C | count") << "\n" << shown_state(c);
   EXPECT_EQ(scalar(c, "C | summarize n = count() by a | where n > 1 | count"), 0);
 }
 

@@ -149,6 +149,7 @@ TEST(data_connections, alter_pause_resume_and_drop) {
   ok(cat, ".alter database D data connection events with (topic='events2')");
   EXPECT_NE(cat.find_database("D")->data_connections.at("events").id, id);
   // The .alter database D policy form still works beside it.
+  ok(cat, ".alter cluster policy streamingingestion enable");
   ok(cat, ".alter database D policy streamingingestion enable");
   EXPECT_EQ(cell(ok(cat, ".pause database D data connection events"), 0, "State"), "Paused");
   auto again = run(cat, ".pause database D data connection events");
