@@ -74,7 +74,7 @@ TEST(syntax_errors, trailing_tokens_are_refused) {
 }
 
 TEST(syntax_errors, subcommands_say_what_was_expected) {
-  EXPECT_HAS(syntax(".show functions").message, "expected 'databases', 'tables', 'table', 'database', 'cluster' or 'data' after '.show'");
+  EXPECT_HAS(syntax(".show functions").message, "expected 'databases', 'tables', 'table', 'database', 'cluster', 'data' or 'ingestion' after '.show'");
   EXPECT_HAS(syntax(".show table T schema").message, "expected end of command, 'details', 'extents', 'policy' or 'ingestion', found 'schema'");
   EXPECT_HAS(syntax(".alter table T policy caching").message, "expected 'streamingingestion' after 'policy'");
   EXPECT_HAS(syntax(".alter cluster policy streamingingestion '{}'").message, "expected 'enable' or 'disable'");
