@@ -257,7 +257,7 @@ class consumer final : public RdKafka::RebalanceCb {
     auto it = partitions_.find(m.partition());
     if (it == partitions_.end()) return;  // not (or no longer) ours
     auto& ps = it->second;
-    message msg{m.offset(), std::string(static_cast<const char*>(m.payload()), m.len())};
+    message msg{m.offset(), m.len() ? std::string(static_cast<const char*>(m.payload()), m.len()) : std::string()};
     {
       std::lock_guard lock(status_mutex_);
       ++status_.messages;
@@ -347,7 +347,7 @@ class consumer final : public RdKafka::RebalanceCb {
         std::lock_guard lock(status_mutex_);
         status_.records += ack->consumed_records;
         status_.stored[p] = next;
-        if (status_.state == "Paused") {
+        if (status_.state == "Paused" && !paused_) {  // a hold is over (a `.pause` is not)
           status_.state = "Running";
           status_.reason.clear();
         }
