@@ -147,28 +147,23 @@ scenario_result run_latency(const options& o) {
   r.figures = {{"requests", measures_capnp(o) ? acks.size() : http_acks.size()},
                {"request_bytes_mean", rounded(bytes / static_cast<double>(payloads.size()))}};
   std::optional<latency_summary> ours, over_http;
-  if (measures_capnp(o)) {
-    ours = summarize(std::move(acks));
-    const auto rpc_floor = summarize(std::move(floor));
-    r.figures["ack_p50_us"] = rounded(ours->p50_us);
-    r.figures["ack_p99_us"] = rounded(ours->p99_us);
-    r.figures["ack_p999_us"] = rounded(ours->p999_us);
-    r.figures["ack_max_us"] = rounded(ours->max_us);
-    r.figures["ack_mean_us"] = rounded(ours->mean_us);
-    r.figures["rpc_floor_p50_us"] = rounded(rpc_floor.p50_us);
-    r.figures["rpc_floor_p99_us"] = rounded(rpc_floor.p99_us);
-  }
-  if (http) {
-    over_http = summarize(std::move(http_acks));
-    const auto floor_http = summarize(std::move(http_floor));
-    r.figures["http_ack_p50_us"] = rounded(over_http->p50_us);
-    r.figures["http_ack_p99_us"] = rounded(over_http->p99_us);
-    r.figures["http_ack_p999_us"] = rounded(over_http->p999_us);
-    r.figures["http_ack_max_us"] = rounded(over_http->max_us);
-    r.figures["http_ack_mean_us"] = rounded(over_http->mean_us);
-    r.figures["http_floor_p50_us"] = rounded(floor_http.p50_us);
-    r.figures["http_floor_p99_us"] = rounded(floor_http.p99_us);
-  }
+  // One protocol's acks and floor, under its prefix ("" for Cap'n Proto, "http_").
+  auto report = [&r](std::string_view prefix, std::string_view floor_name, std::vector<double> samples,
+                     std::vector<double> floor_samples) {
+    const auto acked = summarize(std::move(samples));
+    const auto lowest = summarize(std::move(floor_samples));
+    const auto key = [&](std::string_view what) { return fmt::format("{}{}", prefix, what); };
+    r.figures[key("ack_p50_us")] = rounded(acked.p50_us);
+    r.figures[key("ack_p99_us")] = rounded(acked.p99_us);
+    r.figures[key("ack_p999_us")] = rounded(acked.p999_us);
+    r.figures[key("ack_max_us")] = rounded(acked.max_us);
+    r.figures[key("ack_mean_us")] = rounded(acked.mean_us);
+    r.figures[fmt::format("{}_p50_us", floor_name)] = rounded(lowest.p50_us);
+    r.figures[fmt::format("{}_p99_us", floor_name)] = rounded(lowest.p99_us);
+    return acked;
+  };
+  if (measures_capnp(o)) ours = report("", "rpc_floor", std::move(acks), std::move(floor));
+  if (http) over_http = report("http_", "http_floor", std::move(http_acks), std::move(http_floor));
   r.limit_work = fmt::format(
       "sequential synced RocksDB Put (WriteOptions::sync) of the same bytes, fresh DB, {}, "
       "alternating with the node every {} writes",

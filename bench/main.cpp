@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   int duration_seconds = 20;
   size_t tables = 0;
   uint64_t scan_rows = 10'000'000;
+  uint64_t kafka_messages = 300'000;
   CLI::App app{
       "tributary-bench: the load generator of BENCHMARKS.md; each scenario measures its limit in "
       "the same run"};
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
   app.add_option("--scan-rows", scan_rows,
                  "scan: rows in the table (the last 5% stay in the rowstore; default 10000000)")
       ->check(CLI::Range(uint64_t{100'000}, uint64_t{1'000'000'000}))
+      ->capture_default_str();
+  app.add_option("--kafka-messages", kafka_messages,
+                 "kafka: ~1 KiB messages in the topic before the data connection starts (default 300000)")
+      ->check(CLI::Range(uint64_t{1'000}, uint64_t{100'000'000}))
       ->capture_default_str();
   app.add_option("--commands", o.commands,
                  "cluster: schema changes sent at node 1, each measured (default 200)")
@@ -108,7 +113,8 @@ int main(int argc, char** argv) {
                    {"tables-memory", run_tables_memory},
                    {"seal", run_seal},
                    {"scan", [&](const options& opts) { return run_scan(opts, scan_rows); }},
-                   {"cluster", run_cluster}};
+                   {"cluster", run_cluster},
+                   {"kafka", [&](const options& opts) { return run_kafka(opts, kafka_messages); }}};
   int failures = 0;
   for (const auto& [name, run] : scenarios) {
     if (scenario != "all" && scenario != name) continue;

@@ -100,4 +100,9 @@ scenario_result run_scan(const options& o, uint64_t rows);
 /// fanned out from node 1 vs. on the 1 node. Needs nodes it starts (no --node).
 scenario_result run_cluster(const options& o);
 
+/// `kafka`: `messages` ~1 KiB JSON messages in a 16-partition topic (librdkafka's mock cluster)
+/// read by one data connection into one table, rows/s against a bare librdkafka consumer of the
+/// same messages; then produce-to-queryable p50/p99 at 10,000 messages/s. Needs a node it starts.
+scenario_result run_kafka(const options& o, uint64_t messages);
+
 }  // namespace tributary::bench

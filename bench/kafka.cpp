@@ -1,0 +1,165 @@
+// `kafka`: a data connection reading a 16-partition topic of 1 KiB JSON messages (librdkafka's
+// mock cluster, in its helper process) into a table, against a bare librdkafka consumer reading
+// the same messages and storing nothing (the limit); then produce-to-queryable latency under a
+// steady 10,000 messages a second.
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <atomic>
+#include <thread>
+
+#include "bench/scenarios.hpp"
+#include "tests/support/kafka_mock.hpp"
+
+namespace tributary::bench {
+namespace {
+
+using clock = std::chrono::steady_clock;
+constexpr int partitions = 16;
+constexpr size_t steady_rate = 10'000;       // messages a second
+constexpr auto steady_time = std::chrono::seconds(5);
+
+// About 1 KiB: {"x":<n>,"host":"h<k>","msg":"<filler>"}.
+std::string message(uint64_t n) {
+  static const std::string filler(960, 'm');
+  return fmt::format(R"({{"x":{},"host":"h{}","msg":"{}"}})", n, n % 97, filler);
+}
+
+int64_t scalar(client::connection& c, const std::string& database, const std::string& query) {
+  auto t = expect_ok(c.query(database, query), query);
+  if (t.rows.empty() || t.rows[0].empty() || !std::holds_alternative<int64_t>(t.rows[0][0])) return 0;
+  return std::get<int64_t>(t.rows[0][0]);
+}
+
+// The limit: librdkafka alone, every partition from the start, nothing stored. Messages a second.
+double bare_consumer_rate(const std::string& bootstrap, uint64_t messages) {
+  std::string error;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", bootstrap, error);
+  conf->set("group.id", "bench-bare", error);
+  conf->set("enable.auto.commit", "false", error);
+  conf->set("queued.max.messages.kbytes", "16384", error);  // as the node's consumers
+  std::unique_ptr<RdKafka::KafkaConsumer> k(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!k) throw std::runtime_error("kafka: bare consumer: " + error);
+  std::vector<RdKafka::TopicPartition*> all;
+  for (int p = 0; p < partitions; ++p)
+    all.push_back(RdKafka::TopicPartition::create("bench", p, RdKafka::Topic::OFFSET_BEGINNING));
+  k->assign(all);
+  RdKafka::TopicPartition::destroy(all);
+  uint64_t seen = 0, bytes = 0;
+  const auto start = clock::now();
+  while (seen < messages) {
+    std::unique_ptr<RdKafka::Message> m(k->consume(1000));
+    if (m->err() == RdKafka::ERR_NO_ERROR) {
+      ++seen;
+      bytes += m->len();
+    } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
+      throw std::runtime_error("kafka: bare consumer: " + m->errstr());
+    }
+    if (clock::now() - start > std::chrono::minutes(5)) throw std::runtime_error("kafka: bare consumer stalled");
+  }
+  const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+  k->close();
+  return static_cast<double>(seen) / seconds;
+}
+
+}  // namespace
+
+scenario_result run_kafka(const options& o, uint64_t messages) {
+  progress(fmt::format("kafka: a mock cluster with a {}-partition topic, {} messages of ~1 KiB", partitions,
+                       messages));
+  testing::kafka_mock kafka({{"bench", partitions}});
+  {
+    testing::kafka_producer producer(kafka.bootstrap());
+    for (uint64_t i = 1; i <= messages; ++i) producer.produce("bench", static_cast<int>(i % partitions), "", message(i));
+    producer.flush(std::chrono::minutes(5));
+  }
+  progress("kafka: the bare librdkafka consumer (the limit)");
+  const double limit = bare_consumer_rate(kafka.bootstrap(), messages);
+
+  node_under_test node(o, "kafka");
+  client::connection c(node.address());
+  const auto& db = node.database();
+  create_database(c, db, true);
+  expect_ok(c.command(db, ".create table K (x:long, host:string, msg:string)"), "create table");
+  expect_ok(c.command(db, R"(.create table K ingestion json mapping "m" '[{"column":"x","Properties":{"Path":"$.x"}},)"
+                          R"({"column":"host","Properties":{"Path":"$.host"}},{"column":"msg","Properties":{"Path":"$.msg"}}]')"),
+            "create mapping");
+  progress("kafka: the data connection reading the backlog");
+  const auto created = clock::now();
+  expect_ok(c.command("", fmt::format(".create database {} data connection bench kind=kafka with (bootstrapServers='{}', "
+                                      "topic='bench', consumerGroup='bench-node', table='K', format='json', "
+                                      "mappingName='m')",
+                                      db, kafka.bootstrap())),
+            "create data connection");
+  // Rows/s from the first row visible (the group's join, ~3 s on the mock, is not the node's work).
+  clock::time_point first{};
+  int64_t first_count = 0, count = 0;
+  while (count < static_cast<int64_t>(messages)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    count = scalar(c, db, "K | count");
+    if (count > 0 && first == clock::time_point{}) {
+      first = clock::now();
+      first_count = count;
+    }
+    if (clock::now() - created > std::chrono::minutes(10)) throw std::runtime_error("kafka: the node stalled");
+  }
+  const double node_seconds = std::chrono::duration<double>(clock::now() - first).count();
+  const double node_rate = static_cast<double>(messages - static_cast<uint64_t>(first_count)) / node_seconds;
+
+  // Produce-to-queryable: a steady rate, each message's send time kept; a poller sees the largest x
+  // visible every 2 ms, and every message up to it is queryable by then (an upper bound, within the
+  // poll's period and its query's time).
+  progress(fmt::format("kafka: produce-to-queryable at {} messages/s for {} s", steady_rate, steady_time.count()));
+  const uint64_t steady = steady_rate * static_cast<uint64_t>(steady_time.count());
+  std::vector<clock::time_point> sent(steady);
+  std::atomic<uint64_t> produced{0};
+  std::thread feeder([&] {
+    testing::kafka_producer producer(kafka.bootstrap());
+    const auto start = clock::now();
+    for (uint64_t i = 0; i < steady; ++i) {
+      std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / steady_rate));
+      sent[i] = clock::now();
+      produced = i + 1;
+      producer.produce("bench", static_cast<int>(i % partitions), "", message(messages + 1 + i));
+    }
+    producer.flush(std::chrono::minutes(1));
+  });
+  std::vector<double> latencies;
+  latencies.reserve(steady);
+  uint64_t seen = 0;  // messages of the steady phase known queryable
+  const auto deadline = clock::now() + steady_time + std::chrono::seconds(60);
+  while (seen < steady && clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // The steady messages are x = messages+1 ...; with 16 partitions they land out of order, so
+    // count them instead of taking the largest x: the first `visible` in order are not certain.
+    const int64_t visible = scalar(c, db, "K | count") - static_cast<int64_t>(messages);
+    const auto now = clock::now();
+    const uint64_t upto = std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(visible, 0)), produced.load());
+    for (; seen < upto; ++seen) latencies.push_back(std::chrono::duration<double, std::micro>(now - sent[seen]).count());
+  }
+  feeder.join();
+  const auto p2q = summarize(std::move(latencies));
+
+  scenario_result r;
+  r.scenario = "kafka";
+  r.work = fmt::format(
+      "{} JSON messages of ~1 KiB in a {}-partition topic (librdkafka {}'s mock cluster), read by one data "
+      "connection into one table with a json mapping, rows/s from the first row visible; then {} messages/s "
+      "for {} s, produce-to-queryable per message (count visible every 2 ms)",
+      messages, partitions, RdKafka::version_str(), steady_rate, steady_time.count());
+  r.limit_work = "a bare librdkafka consumer assigned every partition from the start, reading the same messages "
+                 "and storing nothing";
+  r.figures = {{"rows_per_s", rounded(node_rate)},
+               {"limit_messages_per_s", rounded(limit)},
+               {"ratio_to_limit", rounded(node_rate / limit, 3)},
+               {"produce_to_queryable_p50_ms", rounded(p2q.p50_us / 1000, 2)},
+               {"produce_to_queryable_p99_ms", rounded(p2q.p99_us / 1000, 2)},
+               {"produce_to_queryable_max_ms", rounded(p2q.max_us / 1000, 2)},
+               {"steady_messages_measured", p2q.count}};
+  r.extra = {{"node", node.describe()}};
+  return r;
+}
+
+}  // namespace tributary::bench
