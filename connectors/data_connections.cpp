@@ -162,6 +162,9 @@ class consumer final : public RdKafka::RebalanceCb {
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", dc.start_from == "latest" ? "latest" : "earliest"},
         {"queued.max.messages.kbytes", std::to_string(settings_.fetch_buffer_kbytes)},
+        // A broker holds a fetch with nothing to return this long (Kafka's default, 500 ms, is
+        // what a new message may wait for): part of produce-to-queryable.
+        {"fetch.wait.max.ms", "50"},
         {"security.protocol", dc.security_protocol},
     };
     for (const auto& [k, v] : properties)
