@@ -182,6 +182,27 @@ double run_on_threads(size_t threads, const std::function<void(size_t, load_tota
   return seconds;
 }
 
+namespace {
+
+// A peer's figures under its prefix ("pg_", "ch_"): what its load saw in its slices.
+json peer_figures(std::string_view prefix, const latency_summary& l, const load_totals& all, double seconds,
+                  double cpu_busy, double cpu_outside) {
+  const auto key = [&](std::string_view what) { return fmt::format("{}{}", prefix, what); };
+  return {{"seconds", rounded(seconds, 2)},
+          {key("requests"), l.count},
+          {key("req_per_s"), rounded(static_cast<double>(l.count) / seconds)},
+          {key("rows_per_s"), rounded(static_cast<double>(all.rows) / seconds)},
+          {key("mib_per_s"), rounded(static_cast<double>(all.bytes) / seconds / (1 << 20), 2)},
+          {key("p50_us"), rounded(l.p50_us)},
+          {key("p99_us"), rounded(l.p99_us)},
+          {key("max_us"), rounded(l.max_us)},
+          {key("errors"), all.errors},
+          {key("cores_in_its_slices"), rounded(cpu_busy / seconds, 2)},
+          {key("cpu_seconds_outside_its_slices"), rounded(cpu_outside, 2)}};
+}
+
+}  // namespace
+
 scenario_result run_many_tables(const options& o) {
   const size_t table_count = o.tables.value_or(default_tables);
   // Two nodes when the bench starts them: one at the node's defaults (no count of ingests in
@@ -361,19 +382,8 @@ scenario_result run_many_tables(const options& o) {
         "request, each its own transaction (fsync=on, synchronous_commit=on), data beside the "
         "limit's, {} s in slices after the nodes'",
         table_count, connections, in_flight_per_connection, o.duration.count());
-    r.peer = {
-        {"seconds", rounded(pg_seconds, 2)},
-        {"pg_requests", pg.count},
-        {"pg_req_per_s", rounded(pg_requests_per_s)},
-        {"pg_rows_per_s", rounded(static_cast<double>(pg_all.rows) / pg_seconds)},
-        {"pg_mib_per_s", rounded(static_cast<double>(pg_all.bytes) / pg_seconds / (1 << 20), 2)},
-        {"pg_p50_us", rounded(pg.p50_us)},
-        {"pg_p99_us", rounded(pg.p99_us)},
-        {"pg_max_us", rounded(pg.max_us)},
-        {"pg_errors", pg_all.errors},
-        {"pg_cores_in_its_slices", rounded(pg_cpu_busy / pg_seconds, 2)},
-        {"pg_cpu_seconds_outside_its_slices", rounded(pg_cpu_outside, 2)},
-        {"ratio_vs_peer", rounded(requests_per_s.front() / pg_requests_per_s, 3)}};
+    r.peer = peer_figures("pg_", pg, pg_all, pg_seconds, pg_cpu_busy, pg_cpu_outside);
+    r.peer["ratio_vs_peer"] = rounded(requests_per_s.front() / pg_requests_per_s, 3);
     for (size_t i = 1; i < configs.size(); ++i)
       r.peer["ratio_" + configs[i].name + "_vs_peer"] = rounded(requests_per_s[i] / pg_requests_per_s, 3);
     r.peer["ratio_ack_p99_vs_peer"] =
@@ -394,20 +404,10 @@ scenario_result run_many_tables(const options& o) {
         "INSERT ... FORMAT CSV per request (a new part each); NOT durable at the ack: 18.16 writes a part through "
         "the page cache and has no setting to fsync it; data beside the limit's, {} s in slices after the nodes'",
         table_count, connections, in_flight_per_connection, o.duration.count());
-    r.peer = {{"seconds", rounded(ch_seconds, 2)},
-              {"durable_at_ack", false},
-              {"ch_requests", peer.count},
-              {"ch_req_per_s", rounded(static_cast<double>(peer.count) / ch_seconds)},
-              {"ch_rows_per_s", rounded(ch_rows_per_s)},
-              {"ch_mib_per_s", rounded(static_cast<double>(ch_all.bytes) / ch_seconds / (1 << 20), 2)},
-              {"ch_p50_us", rounded(peer.p50_us)},
-              {"ch_p99_us", rounded(peer.p99_us)},
-              {"ch_max_us", rounded(peer.max_us)},
-              {"ch_errors", ch_all.errors},
-              {"ch_cores_in_its_slices", rounded(ch_cpu_busy / ch_seconds, 2)},
-              {"ch_cpu_seconds_outside_its_slices", rounded(ch_cpu_outside, 2)},
-              {"ch_active_parts", stored.data.at(0).at("parts")},
-              {"ch_rows_stored", stored.data.at(0).at("rows")}};
+    r.peer = peer_figures("ch_", peer, ch_all, ch_seconds, ch_cpu_busy, ch_cpu_outside);
+    r.peer["durable_at_ack"] = false;
+    r.peer["ch_active_parts"] = stored.data.at(0).at("parts");
+    r.peer["ch_rows_stored"] = stored.data.at(0).at("rows");
     for (const auto& c : configs)
       r.peer["ratio_" + c.name + "_vs_peer"] = rounded(r.figures[c.name]["rows_per_s"].get<double>() / ch_rows_per_s, 3);
     r.peer["ratio_of"] = "rows/s of each configuration / ClickHouse's rows/s";
