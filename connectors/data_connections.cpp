@@ -186,7 +186,20 @@ class consumer final : public RdKafka::RebalanceCb {
     return k;
   }
 
+  // The thread's body: whatever goes wrong in one connection (an exception of librdkafka's C++
+  // wrapper, memory) fails that connection, with the reason in .show, never the node.
   void run() {
+    try {
+      consume();
+    } catch (const std::exception& e) {
+      spdlog::error("data connection '{}' of database '{}' failed: {}", c().name, target_.database, e.what());
+      set_state("Failed", fmt::format("{}; restart the node to start it again (its stored offsets are kept)", e.what()));
+      std::unique_lock lock(mail_->mutex);
+      mail_->arrived.wait(lock, [this] { return stop_.load(); });
+    }
+  }
+
+  void consume() {
     if (settings_.cluster) {
       set_state("Failed",
                 "data connections do not run in cluster mode yet: a partition moved to another node would not "
@@ -503,7 +516,12 @@ struct manager::impl {
       if (!gateway) continue;
       auto want = desired;
       lock.unlock();
-      reconcile(want);
+      try {
+        reconcile(want);
+      } catch (const std::exception& e) {
+        // E.g. no thread could be started: the next catalog change tries again.
+        spdlog::error("data connections: cannot start or stop consumers: {}", e.what());
+      }
       lock.lock();
     }
     lock.unlock();

@@ -32,7 +32,8 @@ class store;
 namespace tributary::connectors {
 
 struct settings {
-  /// A partition's batch is sent once the previous one is answered, or earlier at this size.
+  /// At most this many bytes of messages in one batch (a partition's next batch is sent once
+  /// the previous one is answered, with what gathered meanwhile).
   size_t max_batch_bytes = 1u << 20;
   /// librdkafka's fetch buffer per consumer (queued.max.messages.kbytes).
   size_t fetch_buffer_kbytes = 16u << 10;
@@ -48,7 +49,7 @@ struct settings {
 struct connection_status {
   std::string database;
   std::string name;
-  std::string state;   ///< Running, Paused (a reason), Failed (a reason), Stopped
+  std::string state;   ///< Starting, Running, Paused (a reason), Failed (a reason)
   std::string reason;  ///< why it is not Running; empty when it is
   uint64_t messages = 0;
   uint64_t records = 0;
