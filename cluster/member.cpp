@@ -753,6 +753,28 @@ std::optional<model::error> member::drop_node(const std::string& id) {
   return std::nullopt;
 }
 
+result<std::map<std::string, std::string>> member::source_records(uint64_t connection) {
+  const std::string under = fmt::format("{}sources/{}/", impl_->prefix, connection);
+  auto r = impl_->store->range(under, true);
+  if (auto* e = std::get_if<model::error>(&r)) return *e;
+  std::map<std::string, std::string> out;
+  for (auto& kv : std::get<range_result>(r).kvs) out[kv.key.substr(under.size())] = std::move(kv.value);
+  return out;
+}
+
+std::optional<model::error> member::put_source_records(uint64_t connection,
+                                                       const std::map<std::string, std::string>& records) {
+  auto& i = *impl_;
+  std::vector<operation> ops;
+  for (const auto& [partition, value] : records)
+    ops.push_back({operation::kind::put, fmt::format("{}sources/{}/{}/{}", i.prefix, connection, partition, i.node_id),
+                   value, 0});
+  if (ops.empty()) return std::nullopt;
+  auto r = i.store->txn({}, ops);
+  if (auto* e = std::get_if<model::error>(&r)) return *e;
+  return std::nullopt;
+}
+
 void member::stop() {
   auto& i = *impl_;
   if (i.stopping.exchange(true)) return;
@@ -813,7 +835,7 @@ std::vector<model::change> diff(const model::catalog& from, const model::catalog
       old = nullptr;
     }
     if (old) kept[static_cast<uint64_t>(db.id)] = true;
-    if (!old || old->policy != db.policy)
+    if (!old || old->policy != db.policy || old->data_connections != db.data_connections)
       out.push_back({model::change::kind::put_database, db.id, {}, name, {}});
     std::map<uint64_t, const model::table*> old_tables;
     if (old)

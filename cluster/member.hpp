@@ -23,6 +23,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -118,6 +119,15 @@ class member final : public view {
 
   /// Forgets a node for good (`.drop cluster node`): its shards are no longer expected.
   std::optional<model::error> drop_node(const std::string& id);
+
+  /// Data connections' partition records (docs/data-connections.md "Across the cluster"): under
+  /// sources/<connection>/, key "<partition>/<node>" → what that node's consumer wrote there
+  /// ("held", "released <next offset>", "released"). Written only when a partition changes
+  /// hands, never per batch. A linearizable read.
+  result<std::map<std::string, std::string>> source_records(uint64_t connection);
+  /// Writes this node's records of `connection` ("<partition>" → value) in one transaction.
+  std::optional<model::error> put_source_records(uint64_t connection,
+                                                 const std::map<std::string, std::string>& records);
 
   /// Leaves the cluster: revokes the lease (others see the node gone at once), stops threads.
   void stop();

@@ -1,6 +1,7 @@
 #include "connectors/data_connections.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
@@ -92,10 +93,11 @@ ingest::format reading_format(const std::string& name) {
   return f == ingest::format::json ? ingest::format::multijson : f;
 }
 
-class consumer final : public RdKafka::RebalanceCb {
+class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
  public:
-  consumer(target t, const actors::gateway& gateway, storage::store& store, const settings& s, failure_log& failures)
-      : target_(std::move(t)), gateway_(gateway), store_(store), settings_(s), failures_(failures),
+  consumer(target t, const actors::gateway& gateway, storage::store& store, const settings& s, failure_log& failures,
+           const cluster_link* cluster)
+      : target_(std::move(t)), gateway_(gateway), store_(store), settings_(s), failures_(failures), cluster_(cluster),
         format_(reading_format(target_.connection.format)) {
     status_.database = target_.database;
     status_.name = target_.connection.name;
@@ -130,6 +132,9 @@ class consumer final : public RdKafka::RebalanceCb {
     size_t queued_bytes = 0;
     std::vector<message> in_flight;  ///< sent, not yet answered
     int64_t one_by_one_through = -1;  ///< after a batch a message of which failed: singly up to here
+    /// The next offset to read: where the partition starts, then past the last message taken.
+    /// A message below it (fetched again after a re-assignment) is one already taken.
+    int64_t position = RdKafka::Topic::OFFSET_INVALID;
     clock::time_point retry_at{};
     int attempts = 0;
     bool paused = false;  ///< fetching paused: its queue is full
@@ -177,8 +182,9 @@ class consumer final : public RdKafka::RebalanceCb {
     for (const auto& [k, v] : settings_.consumer_properties)
       if (!set(*conf, k, v)) return nullptr;
     std::string error;
-    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error) != RdKafka::Conf::CONF_OK) {
-      set_state("Failed", "librdkafka rebalance callback: " + error);
+    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error) != RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) != RdKafka::Conf::CONF_OK) {
+      set_state("Failed", "librdkafka callbacks: " + error);
       return nullptr;
     }
     std::unique_ptr<RdKafka::KafkaConsumer> k(RdKafka::KafkaConsumer::create(conf.get(), error));
@@ -200,15 +206,9 @@ class consumer final : public RdKafka::RebalanceCb {
   }
 
   void consume() {
-    if (settings_.cluster) {
-      set_state("Failed",
-                "data connections do not run in cluster mode yet: a partition moved to another node would not "
-                "find the offset stored with its rows on this one (docs/data-connections.md); run the "
-                "connection on a single node for now");
-      std::unique_lock lock(mail_->mutex);
-      mail_->arrived.wait(lock, [this] { return stop_.load(); });
-      return;
-    }
+    // After a restart (a kill -9 too) this node holds no partition yet: what it stored is final
+    // until the group gives it partitions again, and other nodes need not wait for it.
+    if (cluster_) release_all_stored();
     kafka_ = create();
     if (!kafka_) {
       std::unique_lock lock(mail_->mutex);
@@ -223,6 +223,10 @@ class consumer final : public RdKafka::RebalanceCb {
     bool busy = false;
     while (!stop_) {
       if (paused_wanted_ != paused_) apply_pause(paused_wanted_);
+      if (cluster_) {
+        if (!waiting_.empty() && clock::now() >= next_resolve_ && resolve_waiting()) assign_owned(*kafka_);
+        if ((!unreleased_.empty() || holds_unknown_) && clock::now() >= next_release_) write_releases();
+      }
       take_answers();
       if (!paused_) send_ready();
       // Answers come back in about a millisecond: poll often while batches are in flight.
@@ -249,6 +253,25 @@ class consumer final : public RdKafka::RebalanceCb {
     kafka_.reset();
   }
 
+  // librdkafka's errors that belong to no message (every broker down, authentication refused)
+  // show in .show as LastError and go to the node's log once each; its own log lines go to the
+  // node's debug log. Called on this consumer's thread, from consume().
+  void event_cb(RdKafka::Event& e) override {
+    if (e.type() == RdKafka::Event::EVENT_LOG) {
+      spdlog::debug("data connection '{}' of database '{}': librdkafka {}: {}", c().name, target_.database, e.fac(),
+                    e.str());
+      return;
+    }
+    if (e.type() != RdKafka::Event::EVENT_ERROR) return;
+    const auto text = fmt::format("{}: {}", RdKafka::err2str(e.err()), e.str());
+    {
+      std::lock_guard lock(status_mutex_);
+      if (status_.last_error == text) return;
+      status_.last_error = text;
+    }
+    spdlog::warn("data connection '{}' of database '{}': {}", c().name, target_.database, text);
+  }
+
   void apply_pause(bool pause) {
     std::vector<RdKafka::TopicPartition*> assigned;
     kafka_->assignment(assigned);
@@ -273,6 +296,8 @@ class consumer final : public RdKafka::RebalanceCb {
     auto it = partitions_.find(m.partition());
     if (it == partitions_.end()) return;  // not (or no longer) ours
     auto& ps = it->second;
+    if (m.offset() < ps.position) return;  // taken already, fetched again after a re-assignment
+    ps.position = m.offset() + 1;
     message msg{m.offset(), m.len() ? std::string(static_cast<const char*>(m.payload()), m.len()) : std::string()};
     {
       std::lock_guard lock(status_mutex_);
@@ -300,6 +325,9 @@ class consumer final : public RdKafka::RebalanceCb {
   }
 
   void send_ready() {
+    // The group took the partitions away without a revocation seen yet (this consumer missed its
+    // session timeout): another node may be reading them, so nothing more is stored here.
+    if (cluster_ && kafka_->assignment_lost()) return;
     const auto now = clock::now();
     for (auto& [p, ps] : partitions_)
       if (ps.in_flight.empty() && !ps.queued.empty() && now >= ps.retry_at) send(p, ps);
@@ -363,7 +391,7 @@ class consumer final : public RdKafka::RebalanceCb {
         std::lock_guard lock(status_mutex_);
         status_.records += ack->consumed_records;
         status_.stored[p] = next;
-        if (status_.state == "Paused" && !paused_) {  // a hold is over (a `.pause` is not)
+        if (status_.state == "Paused" && !paused_ && waiting_.empty()) {  // a hold is over (a `.pause` is not)
           status_.state = "Running";
           status_.reason.clear();
         }
@@ -446,6 +474,14 @@ class consumer final : public RdKafka::RebalanceCb {
   void rebalance_cb(RdKafka::KafkaConsumer* k, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      if (cluster_) {
+        // Each partition resumes where the node that stored its last rows stopped, which may be
+        // another node: those whose place is known are read at once, the others wait.
+        for (auto* tp : partitions) waiting_[tp->partition()] = {};
+        resolve_waiting();
+        assign_owned(*k);
+        return;
+      }
       // Resume where the rows stored with their offsets say, never where Kafka says.
       auto stored = storage::read_source_positions(store_, c().id);
       if (auto* e = std::get_if<model::error>(&stored)) {
@@ -456,22 +492,187 @@ class consumer final : public RdKafka::RebalanceCb {
       const auto& offsets = std::get<std::map<int32_t, int64_t>>(stored);
       for (auto* tp : partitions) {
         auto it = offsets.find(tp->partition());
-        tp->set_offset(it != offsets.end() ? it->second : RdKafka::Topic::OFFSET_INVALID);
-        partitions_[tp->partition()] = partition_state{};
+        partitions_[tp->partition()].position = it != offsets.end() ? it->second : RdKafka::Topic::OFFSET_INVALID;
       }
       {
         std::lock_guard lock(status_mutex_);
         for (const auto& [p, o] : offsets) status_.stored[p] = o;
       }
-      k->assign(partitions);
-      if (paused_) k->pause(partitions);
+      assign_owned(*k);
       return;
     }
     // Revoked (or an error): what is in flight is stored before the partitions go.
     wait_in_flight(30s);
     ++generation_;
+    if (cluster_) release(partitions);
     partitions_.clear();
+    waiting_.clear();
     k->unassign();
+  }
+
+  // Assigns the partitions this consumer reads, each from its position (the whole set each time:
+  // an assignment replaces the previous one).
+  void assign_owned(RdKafka::KafkaConsumer& k) {
+    std::vector<RdKafka::TopicPartition*> list;
+    for (const auto& [p, ps] : partitions_) list.push_back(RdKafka::TopicPartition::create(c().topic, p, ps.position));
+    k.assign(list);
+    std::vector<RdKafka::TopicPartition*> held;
+    for (auto* tp : list)
+      if (paused_ || partitions_[tp->partition()].paused) held.push_back(tp);
+    if (!held.empty()) k.pause(held);
+    RdKafka::TopicPartition::destroy(list);
+  }
+
+  // --- Cluster: partitions changing nodes (docs/data-connections.md "Across the cluster") ---
+
+  struct waiting_partition {
+    bool held = false;  ///< this node's "held" record is written
+    std::string why;    ///< why it does not read yet
+  };
+
+  // One pass over the partitions waiting for their place (at assignment, then each second):
+  // records this node's hold, reads every node's records, and moves each partition no other
+  // node holds into partitions_, at the largest offset released and stored here. Returns
+  // whether one moved.
+  bool resolve_waiting() {
+    next_resolve_ = clock::now() + 1s;
+    auto wait_all = [&](const std::string& why) {
+      for (auto& [p, w] : waiting_) w.why = why;
+      show_waiting();
+      return false;
+    };
+    std::map<std::string, std::string> holds;
+    for (const auto& [p, w] : waiting_)
+      if (!w.held) holds[std::to_string(p)] = "held";
+    // The hold is recorded before any row of the partition is stored here, so that a node
+    // taking it after a crash of this one knows to wait for this one's offsets.
+    if (auto e = cluster_->write(c().id, holds))
+      return wait_all("cannot record in the cluster's metadata store that this node reads them: " + e->message);
+    for (auto& [p, w] : waiting_) w.held = true;
+    auto records = cluster_->read(c().id);
+    if (auto* e = std::get_if<model::error>(&records))
+      return wait_all("cannot read the partitions' records in the cluster's metadata store: " + e->message);
+    auto local = storage::read_source_positions(store_, c().id);
+    if (auto* e = std::get_if<model::error>(&local)) return wait_all("cannot read the stored offsets: " + e->message);
+    const auto& stored = std::get<std::map<int32_t, int64_t>>(local);
+    const auto nodes = cluster_->nodes();
+    bool moved = false;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      const int32_t p = it->first;
+      int64_t at = RdKafka::Topic::OFFSET_INVALID;
+      if (auto s = stored.find(p); s != stored.end()) at = s->second;
+      std::vector<std::string> holders;
+      for (const auto& [key, value] : std::get<std::map<std::string, std::string>>(records)) {
+        const auto slash = key.find('/');
+        if (slash == std::string::npos || key.substr(0, slash) != std::to_string(p)) continue;
+        const auto node = key.substr(slash + 1);
+        if (node == cluster_->self || !nodes.contains(node)) continue;
+        if (value == "held") holders.push_back(node);
+        else if (value.starts_with("released ")) at = std::max<int64_t>(at, std::stoll(value.substr(9)));
+      }
+      if (!holders.empty()) {
+        it->second.why = fmt::format(
+            "partition {} waits for node {}, which holds it and may have stored rows of it past what the other "
+            "nodes have: it goes on once that node releases it (it is back, or stopped cleanly) or is dropped "
+            "from the cluster (.drop cluster node)",
+            p, fmt::join(holders, ", "));
+        ++it;
+        continue;
+      }
+      partitions_[p].position = at;
+      {
+        std::lock_guard lock(status_mutex_);
+        if (at >= 0) status_.stored[p] = at;
+      }
+      it = waiting_.erase(it);
+      moved = true;
+    }
+    show_waiting();
+    return moved;
+  }
+
+  void show_waiting() {
+    if (paused_) return;  // `.pause` says so first
+    std::lock_guard lock(status_mutex_);
+    if (waiting_.empty()) {
+      if (status_.reason.find("waits for node") != std::string::npos ||
+          status_.reason.find("metadata store") != std::string::npos) {
+        status_.state = "Running";
+        status_.reason.clear();
+      }
+      return;
+    }
+    std::vector<std::string> whys;
+    for (const auto& [p, w] : waiting_)
+      if (std::find(whys.begin(), whys.end(), w.why) == whys.end()) whys.push_back(w.why);
+    status_.state = "Paused";
+    status_.reason = fmt::format("{}", fmt::join(whys, "; "));
+  }
+
+  // The partitions go (revoked, or the consumer closes): each whose rows are all stored is
+  // released at its stored offset. One with a batch still unanswered stays held: whoever takes
+  // it waits until this node restarts and releases what it then has.
+  void release(const std::vector<RdKafka::TopicPartition*>& partitions) {
+    auto local = storage::read_source_positions(store_, c().id);
+    if (auto* e = std::get_if<model::error>(&local)) {
+      spdlog::error("data connection '{}' of database '{}': cannot read the stored offsets to release its partitions "
+                    "({}); other nodes wait for them until this node restarts",
+                    c().name, target_.database, e->message);
+      return;
+    }
+    const auto& stored = std::get<std::map<int32_t, int64_t>>(local);
+    for (auto* tp : partitions) {
+      const int32_t p = tp->partition();
+      if (auto ps = partitions_.find(p); ps != partitions_.end() && !ps->second.in_flight.empty()) {
+        spdlog::warn("data connection '{}' of database '{}': partition {} goes with a batch unanswered; it stays "
+                     "held by this node until it restarts",
+                     c().name, target_.database, p);
+        continue;
+      }
+      auto s = stored.find(p);
+      unreleased_[std::to_string(p)] = s != stored.end() ? fmt::format("released {}", s->second) : "released";
+    }
+    write_releases();
+  }
+
+  // At start: every partition this node stored or held is released at what it stored.
+  void release_all_stored() {
+    auto local = storage::read_source_positions(store_, c().id);
+    if (auto* e = std::get_if<model::error>(&local)) {
+      spdlog::error("data connection '{}' of database '{}': cannot read the stored offsets ({}); other nodes wait "
+                    "for the partitions it held until it restarts",
+                    c().name, target_.database, e->message);
+      return;
+    }
+    for (const auto& [p, next] : std::get<std::map<int32_t, int64_t>>(local))
+      unreleased_[std::to_string(p)] = fmt::format("released {}", next);
+    holds_unknown_ = true;  // those held with nothing stored yet are found in the records
+    write_releases();
+  }
+
+  // Writes the releases not written yet (the metadata store may be unreachable: each second
+  // again, meanwhile other nodes wait for these partitions).
+  void write_releases() {
+    next_release_ = clock::now() + 1s;
+    if (holds_unknown_) {
+      auto records = cluster_->read(c().id);
+      auto* all = std::get_if<std::map<std::string, std::string>>(&records);
+      if (!all) return;
+      for (const auto& [key, value] : *all) {
+        const auto slash = key.find('/');
+        if (slash != std::string::npos && key.substr(slash + 1) == cluster_->self && value == "held")
+          unreleased_.try_emplace(key.substr(0, slash), "released");
+      }
+      holds_unknown_ = false;
+    }
+    if (unreleased_.empty()) return;
+    if (auto e = cluster_->write(c().id, unreleased_)) {
+      spdlog::warn("data connection '{}' of database '{}': cannot release partitions in the cluster's metadata "
+                   "store ({}); other nodes wait for them meanwhile; trying again each second",
+                   c().name, target_.database, e->message);
+      return;
+    }
+    unreleased_.clear();
   }
 
   target target_;
@@ -479,9 +680,15 @@ class consumer final : public RdKafka::RebalanceCb {
   storage::store& store_;
   const settings& settings_;
   failure_log& failures_;
+  const cluster_link* cluster_;  ///< null on a node alone
   ingest::format format_;
   std::unique_ptr<RdKafka::KafkaConsumer> kafka_;
-  std::map<int32_t, partition_state> partitions_;  ///< consumer thread only
+  std::map<int32_t, partition_state> partitions_;  ///< consumer thread only: the partitions it reads
+  std::map<int32_t, waiting_partition> waiting_;   ///< cluster: assigned, place not known yet
+  clock::time_point next_resolve_{};
+  std::map<std::string, std::string> unreleased_;  ///< cluster: releases not written yet
+  clock::time_point next_release_{};
+  bool holds_unknown_ = false;  ///< cluster: this node's holds are to be read from the records
   uint64_t generation_ = 0;                        ///< bumped at each revocation
   std::shared_ptr<mailbox> mail_ = std::make_shared<mailbox>();
   mutable std::mutex status_mutex_;
@@ -513,16 +720,20 @@ struct manager::impl {
       wake.wait(lock, [this] { return stopping || dirty; });
       if (stopping) break;
       dirty = false;
-      if (!gateway) continue;
-      auto want = desired;
-      lock.unlock();
-      try {
-        reconcile(want);
-      } catch (const std::exception& e) {
-        // E.g. no thread could be started: the next catalog change tries again.
-        spdlog::error("data connections: cannot start or stop consumers: {}", e.what());
+      const uint64_t generation = requested;
+      if (gateway) {
+        auto want = desired;
+        lock.unlock();
+        try {
+          reconcile(want);
+        } catch (const std::exception& e) {
+          // E.g. no thread could be started: the next catalog change tries again.
+          spdlog::error("data connections: cannot start or stop consumers: {}", e.what());
+        }
+        lock.lock();
       }
-      lock.lock();
+      reconciled = generation;
+      done.notify_all();
     }
     lock.unlock();
     std::map<uint64_t, std::unique_ptr<consumer>> last;
@@ -552,19 +763,25 @@ struct manager::impl {
       std::lock_guard lock(running_mutex);
       auto it = running.find(id);
       if (it == running.end())
-        it = running.emplace(id, std::make_unique<consumer>(t, *gateway, store, options, failures)).first;
+        it = running.emplace(id, std::make_unique<consumer>(t, *gateway, store, options, failures,
+                                                            cluster ? &*cluster : nullptr))
+                 .first;
       it->second->set_paused(t.connection.paused);
     }
   }
 
   storage::store& store;
   settings options;
+  std::optional<cluster_link> cluster;  ///< set before start()
   failure_log failures;
   std::mutex mutex;
   std::condition_variable wake;
   bool stopping = false;
   bool stopped = false;  ///< stop() was called: apply() changes nothing
   bool dirty = false;
+  uint64_t requested = 0;   ///< bumped by each apply/start/stop
+  uint64_t reconciled = 0;  ///< the last `requested` the consumers were matched to
+  std::condition_variable done;
   const actors::gateway* gateway = nullptr;
   std::map<uint64_t, target> desired;  ///< the connections the catalog has, paused ones too
   mutable std::mutex running_mutex;
@@ -587,8 +804,14 @@ void manager::apply(const model::catalog& cat) {
     std::lock_guard lock(impl_->mutex);
     impl_->desired = std::move(want);
     impl_->dirty = true;
+    ++impl_->requested;
   }
   impl_->wake.notify_all();
+}
+
+void manager::join_cluster(cluster_link link) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->cluster = std::move(link);
 }
 
 void manager::start(const actors::gateway& gateway) {
@@ -596,26 +819,21 @@ void manager::start(const actors::gateway& gateway) {
     std::lock_guard lock(impl_->mutex);
     impl_->gateway = &gateway;
     impl_->dirty = true;
+    ++impl_->requested;
   }
   impl_->wake.notify_all();
 }
 
 void manager::stop() {
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->stopped = true;
-    impl_->desired.clear();
-    impl_->dirty = true;
-  }
+  std::unique_lock lock(impl_->mutex);
+  impl_->stopped = true;
+  impl_->desired.clear();
+  impl_->dirty = true;
+  const uint64_t generation = ++impl_->requested;
   impl_->wake.notify_all();
-  // Wait until every consumer is gone.
-  while (true) {
-    {
-      std::lock_guard lock(impl_->running_mutex);
-      if (impl_->running.empty()) break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
+  // Until every consumer is gone: each has stored its batches in flight and, in a cluster,
+  // released its partitions (through the cluster member, which goes after this).
+  impl_->done.wait(lock, [&] { return impl_->reconciled >= generation || impl_->stopping; });
 }
 
 std::vector<connection_status> manager::status() const {

@@ -14,10 +14,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "model/catalog.hpp"
@@ -39,10 +43,22 @@ struct settings {
   size_t fetch_buffer_kbytes = 16u << 10;
   /// Extra librdkafka properties for every consumer (tests: shorter session timeouts).
   std::map<std::string, std::string> consumer_properties;
-  /// The node is one of a cluster. A partition that moves between nodes must resume at the offset
-  /// the last owner stored with its rows, on that node (docs/data-connections.md): not built yet,
-  /// so consumers do not run in a cluster (they say so) rather than risk duplicates.
-  bool cluster = false;
+};
+
+/// In a cluster, where a partition that changes nodes resumes (docs/data-connections.md "Across
+/// the cluster"): each node records in the metadata store, per connection and partition, whether
+/// it holds the partition ("held", written before it stores any of its rows) or released it
+/// ("released <next offset>", written after its last rows are stored). A node taking a partition
+/// resumes at the largest released offset and its own, and waits while another node still
+/// holds it. node/main.cpp binds these to cluster::member.
+struct cluster_link {
+  std::string self;  ///< this node's id
+  /// Every record of a connection: "<partition>/<node>" → value.
+  std::function<std::variant<std::map<std::string, std::string>, model::error>(uint64_t connection)> read;
+  /// Writes this node's records of a connection ("<partition>" → value) in one transaction.
+  std::function<std::optional<model::error>(uint64_t connection, const std::map<std::string, std::string>&)> write;
+  /// The cluster's nodes now (a dropped node's records no longer count).
+  std::function<std::set<std::string>()> nodes;
 };
 
 /// What `.show database D data connections` adds from the node: how its consumer is doing.
@@ -82,6 +98,8 @@ class manager {
   /// match it (a paused one keeps its partitions and fetches nothing). Thread-safe; cheap
   /// (copies the connections and wakes the manager's thread).
   void apply(const model::catalog& cat);
+  /// The node is one of a cluster: before `start`.
+  void join_cluster(cluster_link link);
   /// Starts running consumers (until then `apply` only records the catalog).
   void start(const actors::gateway& gateway);
   /// Stops every consumer: each finishes its batches in flight first.

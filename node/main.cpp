@@ -7,6 +7,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <kj/async-unix.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -164,7 +166,6 @@ int run(const flags& f) {
     const auto eq = p.find('=');
     connector_settings.consumer_properties[p.substr(0, eq)] = p.substr(eq + 1);
   }
-  connector_settings.cluster = !f.metadata.empty();
   connectors::manager connections(*store, connector_settings);
 
   std::unique_ptr<monitoring::metrics> metrics;
@@ -243,6 +244,18 @@ int run(const flags& f) {
     }
     env.cluster = member.get();
     env.node_id = member->self_id();
+    connections.join_cluster(
+        {.self = member->self_id(),
+         .read = [m = member.get()](uint64_t connection) { return m->source_records(connection); },
+         .write = [m = member.get()](uint64_t connection, const std::map<std::string, std::string>& records) {
+           return m->put_source_records(connection, records);
+         },
+         .nodes =
+             [m = member.get()] {
+               std::set<std::string> ids;
+               for (const auto& n : m->nodes()) ids.insert(n.id);
+               return ids;
+             }});
     // Nothing is ingested until the store confirms this node's catalog is current.
     tables.set_fresh_until(actors::directory::clock::time_point::min());
     spdlog::info("node '{}' of cluster '{}' on {}: catalog version {}", member->self_id(), f.cluster_name, f.metadata,

@@ -313,6 +313,22 @@ TEST(cluster_diff, names_every_object_that_changed) {
   d = diff(model::catalog{}, a);
   ASSERT_EQ(d.size(), 2u) << "a new database and its table";
   EXPECT_TRUE(diff(a, a).empty());
+  // A data connection lives in its database's record: created, paused or dropped, the database
+  // is put again (a node following the store persists it, and has it after a restart).
+  auto c = a;
+  model::data_connection dc;
+  dc.id = a.next_id;
+  dc.name = "dc";
+  c.databases["Db"].data_connections["dc"] = dc;
+  d = diff(a, c);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].what, model::change::kind::put_database);
+  auto paused = c;
+  paused.databases["Db"].data_connections["dc"].paused = true;
+  d = diff(c, paused);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].what, model::change::kind::put_database);
+  EXPECT_EQ(diff(c, a).size(), 1u);
 }
 
 }  // namespace

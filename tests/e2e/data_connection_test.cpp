@@ -1,15 +1,20 @@
 // Data connections against a real Kafka-protocol broker (librdkafka's mock cluster in its helper
 // process) and a real node: JSON with a mapping and CSV topics into tables, gzip messages, a bad
 // message passed over while the rest go in, a table whose policy is off holding its messages
-// until it is on again, pause and resume, and exactly once through kill -9 under steady produce.
+// until it is on again, pause and resume, exactly once through kill -9 under steady produce, a
+// broker down and back, and two nodes of a cluster sharing a topic's partitions through stops,
+// returns and kill -9.
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "client/client.hpp"
+#include "tests/support/etcd_process.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/gzip.hpp"
 #include "tests/support/kafka_mock.hpp"
@@ -43,6 +48,34 @@ std::string shown_state(client::connection& c) {
     }
     out += "\n";
   }
+  return out;
+}
+
+// A cell of connection `name`'s row of .show database D data connections ("" when absent).
+std::string shown(client::connection& c, const std::string& name, const std::string& column) {
+  auto t = ok(c.command("", ".show database D data connections"));
+  size_t name_at = t.columns.size(), at = t.columns.size();
+  for (size_t i = 0; i < t.columns.size(); ++i) {
+    if (t.columns[i].name == "DataConnectionName") name_at = i;
+    if (t.columns[i].name == column) at = i;
+  }
+  for (const auto& row : t.rows) {
+    if (name_at == t.columns.size() || at == t.columns.size() || std::get_if<std::string>(&row[name_at]) == nullptr ||
+        std::get<std::string>(row[name_at]) != name)
+      continue;
+    if (const auto* s = std::get_if<std::string>(&row[at])) return *s;
+    if (const auto* n = std::get_if<int64_t>(&row[at])) return std::to_string(*n);
+  }
+  return "";
+}
+
+// The node's stored offsets of connection `name`, partition → next offset (its Offsets column).
+std::map<int, int64_t> stored_offsets(client::connection& c, const std::string& name) {
+  std::map<int, int64_t> out;
+  const std::string json = shown(c, name, "Offsets");
+  static const std::regex entry(R"re("(\d+)":(\d+))re");
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), entry); it != std::sregex_iterator(); ++it)
+    out[std::stoi((*it)[1].str())] = std::stoll((*it)[2].str());
   return out;
 }
 
@@ -211,6 +244,123 @@ TEST(data_connection, exactly_once_through_kill_9_under_steady_produce) {
   EXPECT_EQ(scalar(c, "J | count"), total);
   EXPECT_EQ(scalar(c, "J | summarize n = count() by a | where n > 1 | count"), 0);  // no duplicate
   EXPECT_EQ(scalar(c, "J | summarize sum(a)"), total * (total + 1) / 2);
+}
+
+// The broker goes away and comes back: the connection says what failed meanwhile and goes on by
+// itself, every message once.
+TEST(data_connection, a_broker_down_and_back_is_recovered_from_by_itself) {
+  kafka_mock kafka({{"json", 2}, {"csv", 1}});
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
+  client::connection c(node.rpc_address());
+  setup(c, kafka.bootstrap());
+  {
+    kafka_producer producer(kafka.bootstrap());
+    for (int i = 1; i <= 100; ++i) producer.produce("json", -1, "", R"({"x":)" + std::to_string(i) + "}");
+    producer.flush();
+  }
+  ASSERT_TRUE(eventually([&] { return scalar(c, "J | count") == 100; }, std::chrono::seconds(20))) << shown_state(c);
+  kafka.broker_down(1);
+  // librdkafka notices the connection gone and says so (the consumer's last error).
+  EXPECT_TRUE(eventually([&] { return !shown(c, "js", "LastError").empty(); }, std::chrono::seconds(20)))
+      << shown_state(c);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  kafka.broker_up(1);
+  {
+    kafka_producer producer(kafka.bootstrap());
+    for (int i = 101; i <= 200; ++i) producer.produce("json", -1, "", R"({"x":)" + std::to_string(i) + "}");
+    producer.flush();
+  }
+  EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") == 200; }, std::chrono::seconds(30)))
+      << scalar(c, "J | count") << "\n" << shown_state(c);
+  EXPECT_EQ(scalar(c, "J | summarize sum(a)"), 200 * 201 / 2);
+  EXPECT_EQ(shown(c, "js", "State"), "Running");
+}
+
+// Two nodes of a cluster run the same connection in one consumer group, and Kafka's group
+// protocol spreads the topic's partitions over them. One node stops cleanly: the other takes its
+// partitions and resumes where the stopped one released them. It comes back and gets partitions
+// again. The other is killed -9: the partitions it held wait (the killed node may have stored rows
+// of them past any offset another node knows) until it is back. Every record produced meanwhile
+// is in the table exactly once, read through either node.
+TEST(data_connection, two_nodes_share_partitions_through_a_stop_a_return_and_a_kill_9_exactly_once) {
+  kafka_mock kafka({{"json", 4}, {"csv", 1}});
+  etcd_process etcd;
+  temp_dir dir_a, dir_b;
+  auto args = [&](const std::string& id) {
+    return std::vector<std::string>{"--metadata", etcd.url(), "--cluster-name", "dc", "--node-id", id,
+                                    "--streaming-ingestion", "on", "--kafka-consumer-property=session.timeout.ms=3000",
+                                    "--kafka-consumer-property=heartbeat.interval.ms=500"};
+  };
+  node_process a(dir_a.path(), args("a")), b(dir_b.path(), args("b"));
+  {
+    client::connection c(a.rpc_address());
+    setup(c, kafka.bootstrap());
+  }
+  std::atomic<int> produced{0};
+  std::atomic<bool> stop{false};
+  std::thread feeder([&] {
+    kafka_producer producer(kafka.bootstrap());
+    for (int i = 1; !stop; ++i) {
+      producer.produce("json", -1, std::to_string(i), R"({"x":)" + std::to_string(i) + R"(,"y":"k"})");
+      produced = i;
+      if (i % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // ~1,000 a second
+    }
+    producer.flush();
+  });
+  auto records = [](node_process& n) {
+    client::connection c(n.rpc_address());
+    const auto r = shown(c, "js", "Records");
+    return r.empty() ? int64_t{0} : std::stoll(r);
+  };
+  auto state = [](node_process& n) {
+    client::connection c(n.rpc_address());
+    return shown_state(c);
+  };
+  // Both nodes read some of the partitions.
+  ASSERT_TRUE(eventually([&] { return records(a) > 0 && records(b) > 0; }, std::chrono::seconds(30)))
+      << "a: " << state(a) << "b: " << state(b);
+
+  // b stops cleanly: a goes on with b's partitions from where b released them.
+  std::map<int, int64_t> of_b;
+  {
+    client::connection c(b.rpc_address());
+    of_b = stored_offsets(c, "js");
+  }
+  ASSERT_FALSE(of_b.empty()) << state(b);
+  EXPECT_EQ(b.stop(), 0);
+  EXPECT_TRUE(eventually(
+      [&] {
+        client::connection c(a.rpc_address());
+        const auto of_a = stored_offsets(c, "js");
+        for (const auto& [p, next] : of_b)
+          if (!of_a.contains(p) || of_a.at(p) <= next) return false;
+        return true;
+      },
+      std::chrono::seconds(30)))
+      << "b had " << of_b.size() << " partition(s); a: " << state(a);
+
+  // b comes back and reads again.
+  b.restart();
+  EXPECT_TRUE(eventually([&] { return records(b) > 0; }, std::chrono::seconds(30))) << "b: " << state(b);
+
+  // a is killed: b gets a's partitions once a's session is over, and waits for them.
+  a.kill();
+  EXPECT_TRUE(eventually([&] { return state(b).find("waits for node a") != std::string::npos; },
+                         std::chrono::seconds(30)))
+      << "b: " << state(b);
+  a.restart();
+  stop = true;
+  feeder.join();
+  const int64_t total = produced;
+  client::connection c(b.rpc_address());
+  EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") >= total; }, std::chrono::seconds(60)))
+      << scalar(c, "J | count") << " of " << total << "\na: " << state(a) << "b: " << state(b);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // nothing more arrives
+  EXPECT_EQ(scalar(c, "J | count"), total);
+  EXPECT_EQ(scalar(c, "J | summarize n = count() by a | where n > 1 | count"), 0);  // no duplicate
+  EXPECT_EQ(scalar(c, "J | summarize sum(a)"), total * (total + 1) / 2);           // no gap
+  EXPECT_EQ(shown(c, "js", "State"), "Running") << state(b);
 }
 
 }  // namespace
