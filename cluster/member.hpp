@@ -19,6 +19,8 @@
 ///   nodes/<node>               {"rpc":…}: shard owners (persistent until .drop cluster node)
 ///   members/<node>             {"rpc":…,"pid":…} under the node's lease: live nodes
 ///   applied/<node>             "42": the version the node last applied
+///   sources/<conn>/<p>/<node>  "held" | "released <next offset>": data connections' partitions
+///                              changing nodes (docs/data-connections.md), written at handovers
 
 #include <chrono>
 #include <filesystem>
