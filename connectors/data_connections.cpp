@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "actors/gateway.hpp"
+#include "ingest/event_properties.hpp"
 #include "ingest/ingest.hpp"
 #include "storage/rowstore.hpp"
 
@@ -84,6 +85,34 @@ bool holds(const model::error& e) {
       "BadRequest_TableNotExist", "BadRequest_DatabaseNotExist", "BadRequest_MappingReferenceWasNotFound",
       "DiskBudgetExceeded", "ShuttingDown"};
   return codes.contains(e.code);
+}
+
+// Event Hub's system properties of a message that the connection puts into its records, in
+// Kusto's order (a CSV mapping's first ordinals are theirs in this order, whatever the order the
+// connection lists them in). Kafka has one position per message: offset and sequence number are
+// both the partition offset.
+std::vector<ingest::event_property> system_properties(const std::vector<std::string>& wanted, const RdKafka::Message& m) {
+  std::vector<ingest::event_property> out;
+  auto want = [&](std::string_view name) { return std::find(wanted.begin(), wanted.end(), name) != wanted.end(); };
+  if (want("x-opt-enqueued-time")) {
+    std::optional<std::string> at;
+    if (const auto ts = m.timestamp(); ts.type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE) {
+      const std::time_t seconds = static_cast<std::time_t>(ts.timestamp / 1000);
+      std::tm utc{};
+      gmtime_r(&seconds, &utc);
+      at = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                       utc.tm_hour, utc.tm_min, utc.tm_sec, ts.timestamp % 1000);
+    }
+    out.push_back({"x-opt-enqueued-time", at, true});
+  }
+  if (want("x-opt-sequence-number")) out.push_back({"x-opt-sequence-number", std::to_string(m.offset()), false});
+  if (want("x-opt-offset")) out.push_back({"x-opt-offset", std::to_string(m.offset()), false});
+  if (want("x-opt-partition")) out.push_back({"x-opt-partition", std::to_string(m.partition()), false});
+  if (want("x-opt-partition-key")) {
+    const std::string* key = m.key();
+    out.push_back({"x-opt-partition-key", key ? std::optional<std::string>(*key) : std::nullopt, true});
+  }
+  return out;
 }
 
 // A message of format json is one JSON object, which producers often pretty-print over several
@@ -313,6 +342,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
         msg.data = std::move(std::get<std::string>(plain));
       }
     }
+    if (!msg.data.empty() && !c().event_system_properties.empty())
+      msg.data = ingest::with_event_properties(format_, msg.data, system_properties(c().event_system_properties, m));
     if (!msg.data.empty() && msg.data.back() != '\n') msg.data.push_back('\n');
     ps.queued_bytes += msg.data.size();
     ps.queued.push_back(std::move(msg));

@@ -6,9 +6,24 @@
 #include <variant>
 
 #include "model/batch.hpp"
+#include "ingest/ingest.hpp"
 #include "model/catalog.hpp"
 
 namespace tributary::ingest::detail {
+
+/// The field separator of a CSV-like format; 0 for the JSON formats.
+constexpr char separator(format f) {
+  switch (f) {
+    case format::csv: return ',';
+    case format::tsv: return '\t';
+    case format::scsv: return ';';
+    case format::sohsv: return '\x01';
+    case format::psv: return '|';
+    case format::json:
+    case format::multijson: return 0;
+  }
+  return 0;
+}
 
 /// CSV-like formats with separator `sep` (RFC 4180 quoting for every separator). Past
 /// `decoded_limit` bytes of rows: decoded_too_large.

@@ -53,22 +53,9 @@ std::variant<model::column_batch, model::error> parse(format f, std::string_view
   }
   // A UTF-8 byte order mark is not data.
   if (data.starts_with("\xEF\xBB\xBF")) data.remove_prefix(3);
-  switch (f) {
-    case format::csv:
-      return detail::parse_csv(',', data, table, mapping, decoded_limit);
-    case format::tsv:
-      return detail::parse_csv('\t', data, table, mapping, decoded_limit);
-    case format::scsv:
-      return detail::parse_csv(';', data, table, mapping, decoded_limit);
-    case format::sohsv:
-      return detail::parse_csv('\x01', data, table, mapping, decoded_limit);
-    case format::psv:
-      return detail::parse_csv('|', data, table, mapping, decoded_limit);
-    case format::json:
-      return detail::parse_json(false, data, table, mapping, decoded_limit);
-    case format::multijson:
-      return detail::parse_json(true, data, table, mapping, decoded_limit);
-  }
+  if (const char sep = detail::separator(f)) return detail::parse_csv(sep, data, table, mapping, decoded_limit);
+  if (f == format::json || f == format::multijson)
+    return detail::parse_json(f == format::multijson, data, table, mapping, decoded_limit);
   return model::error{"BadRequest_FormatNotSupported", "unknown format", true};
 }
 

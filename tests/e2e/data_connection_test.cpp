@@ -363,5 +363,45 @@ TEST(data_connection, two_nodes_share_partitions_through_a_stop_a_return_and_a_k
   EXPECT_EQ(shown(c, "js", "State"), "Running") << state(b);
 }
 
+// Event Hub's system properties into columns: CSV records get them as their first fields in
+// Kusto's order (whatever order the connection lists them in), JSON objects as members a mapping
+// reads by path; every record of a message carries its message's.
+TEST(data_connection, event_system_properties_fill_columns_in_csv_and_json) {
+  kafka_mock kafka({{"props", 2}, {"jprops", 1}});
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
+  client::connection c(node.rpc_address());
+  ok(c.command("", ".create database D"));
+  ok(c.command("D", ".create table S (Enqueued:datetime, Offset:long, Partition:int, Key:string, a:long)"));
+  ok(c.command("D", ".create table P (Offset:long, Key:string, a:long)"));
+  ok(c.command("D", R"(.create table P ingestion json mapping "m" '[{"column":"Offset","Properties":{"Path":"$.x-opt-offset"}},)"
+                    R"({"column":"Key","Properties":{"Path":"$.x-opt-partition-key"}},{"column":"a","Properties":{"Path":"$.a"}}]')"));
+  ok(c.command("D", ".alter database D policy streamingingestion enable"));
+  ok(c.command("", ".create database D data connection s kind=kafka with (bootstrapServers='" + kafka.bootstrap() +
+                       "', topic='props', consumerGroup='g-s', table='S', format='csv', "
+                       "eventSystemProperties='x-opt-partition-key,x-opt-partition,x-opt-offset,x-opt-enqueued-time')"));
+  ok(c.command("", ".create database D data connection p kind=kafka with (bootstrapServers='" + kafka.bootstrap() +
+                       "', topic='jprops', consumerGroup='g-p', table='P', format='json', mappingName='m', "
+                       "eventSystemProperties='x-opt-offset,x-opt-partition-key')"));
+  const int64_t at_ms = 1'796'640'000'123;  // 2026-12-07T10:40:00.123Z
+  {
+    kafka_producer producer(kafka.bootstrap());
+    for (int i = 0; i < 10; ++i) producer.produce("props", 1, "key,\"" + std::to_string(i), std::to_string(i) + "\n", at_ms + i);
+    producer.produce("props", 0, "", "100\n101\n", at_ms);  // two records, one message, no key
+    for (int i = 0; i < 5; ++i) producer.produce("jprops", 0, "k" + std::to_string(i), R"({"a":)" + std::to_string(i) + "}");
+    producer.produce("jprops", 0, "", R"([{"a":10},{"a":11}])");
+    producer.flush();
+  }
+  ASSERT_TRUE(eventually([&] { return scalar(c, "S | count") == 12 && scalar(c, "P | count") == 7; },
+                         std::chrono::seconds(20)))
+      << shown_state(c);
+  // Partition 1 held the ten keyed messages at offsets 0..9, in order.
+  EXPECT_EQ(scalar(c, "S | where Partition == 1 and Offset == a and Key == strcat('key,\"', a) | count"), 10);
+  EXPECT_EQ(scalar(c, "S | where Partition == 1 and Enqueued == datetime(2026-12-07T10:40:00.123Z) + a * 1ms | count"), 10);
+  EXPECT_EQ(scalar(c, "S | where Partition == 0 and Offset == 0 and Key == '' | count"), 2);
+  EXPECT_EQ(scalar(c, "P | where Offset == a and Key == strcat('k', a) | count"), 5);
+  EXPECT_EQ(scalar(c, "P | where Offset == 5 and Key == '' and a in (10, 11) | count"), 2);
+}
+
 }  // namespace
 }  // namespace tributary::testing
