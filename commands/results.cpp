@@ -185,8 +185,8 @@ model::result_table data_connections_result(const model::database& db, const mod
                col("State", column_type::string),            col("Reason", column_type::string),
                col("Messages", column_type::long_),          col("Records", column_type::long_),
                col("Failures", column_type::long_),          col("Offsets", column_type::dynamic),
-               col("LastError", column_type::string),        col("CreatedOn", column_type::datetime),
-               col("LastUpdatedOn", column_type::datetime)};
+               col("Lag", column_type::dynamic),             col("LastError", column_type::string),
+               col("CreatedOn", column_type::datetime),      col("LastUpdatedOn", column_type::datetime)};
   auto row = [&](const model::data_connection& c) {
     std::string properties;
     for (const auto& p : c.event_system_properties) properties += (properties.empty() ? "" : ",") + p;
@@ -199,7 +199,7 @@ model::result_table data_connections_result(const model::database& db, const mod
                       // How it runs comes from the node (connectors/); these are the catalog's.
                       text(c.paused ? "Paused" : "Running"),
                       text(c.paused ? fmt::format(".pause database {} data connection {}", db.name, c.name) : ""),
-                      int64_t{0}, int64_t{0}, int64_t{0}, std::monostate{}, text(""), c.created_ticks,
+                      int64_t{0}, int64_t{0}, int64_t{0}, std::monostate{}, std::monostate{}, text(""), c.created_ticks,
                       c.updated_ticks});
   };
   if (only) {

@@ -15,6 +15,7 @@
 #include "actors/gateway.hpp"
 #include "ingest/event_properties.hpp"
 #include "ingest/ingest.hpp"
+#include "monitoring/metrics.hpp"
 #include "storage/rowstore.hpp"
 
 namespace tributary::connectors {
@@ -127,7 +128,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   consumer(target t, const actors::gateway& gateway, storage::store& store, const settings& s, failure_log& failures,
            const cluster_link* cluster)
       : target_(std::move(t)), gateway_(gateway), store_(store), settings_(s), failures_(failures), cluster_(cluster),
-        format_(reading_format(target_.connection.format)) {
+        format_(reading_format(target_.connection.format)),
+        metrics_(s.probe ? s.probe->open(target_.database, target_.connection.name) : nullptr) {
     status_.database = target_.database;
     status_.name = target_.connection.name;
     status_.state = "Starting";
@@ -155,6 +157,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   struct message {
     int64_t offset = 0;
     std::string data;   ///< one or more records; empty for a message passed over (a failure)
+    int64_t timestamp_ms = -1;  ///< when produced (or appended, by the topic's setting); -1 unknown
   };
   struct partition_state {
     std::deque<message> queued;  ///< read, not yet sent
@@ -252,6 +255,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     bool busy = false;
     while (!stop_) {
       if (paused_wanted_ != paused_) apply_pause(paused_wanted_);
+      if (clock::now() >= next_lag_) measure_lag();
       if (cluster_) {
         if (!waiting_.empty() && clock::now() >= next_resolve_ && resolve_waiting()) assign_owned(*kafka_);
         if ((!unreleased_.empty() || holds_unknown_) && clock::now() >= next_release_) write_releases();
@@ -327,11 +331,14 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     auto& ps = it->second;
     if (m.offset() < ps.position) return;  // taken already, fetched again after a re-assignment
     ps.position = m.offset() + 1;
-    message msg{m.offset(), m.len() ? std::string(static_cast<const char*>(m.payload()), m.len()) : std::string()};
+    message msg{m.offset(), m.len() ? std::string(static_cast<const char*>(m.payload()), m.len()) : std::string(),
+                m.timestamp().type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? m.timestamp().timestamp
+                                                                                           : -1};
     {
       std::lock_guard lock(status_mutex_);
       ++status_.messages;
     }
+    if (metrics_) metrics_->consumed(1, m.len());
     // Gzip is recognised by its first bytes (a message says nothing else about itself).
     if (msg.data.size() >= 2 && static_cast<uint8_t>(msg.data[0]) == 0x1f && static_cast<uint8_t>(msg.data[1]) == 0x8b) {
       auto plain = ingest::decompress(msg.data);
@@ -416,6 +423,15 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   void finish(int32_t p, partition_state& ps, actors::ingest_outcome outcome) {
     if (auto* ack = std::get_if<actors::ingest_ack>(&outcome)) {
       const int64_t next = ps.in_flight.back().offset + 1;
+      if (metrics_) {
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        std::vector<double> delivery;
+        for (const auto& m : ps.in_flight)
+          if (m.timestamp_ms >= 0 && !m.data.empty()) delivery.push_back(std::max<int64_t>(0, now_ms - m.timestamp_ms) / 1e3);
+        metrics_->stored(ack->consumed_records, delivery);
+      }
       ps.in_flight.clear();
       ps.attempts = 0;
       {
@@ -473,8 +489,33 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
                  c().name, target_.database, offset, partition, c().topic, e.code, e.message);
     failures_.add({model::now_ticks(), target_.database, c().table, c().name, c().topic, partition, offset, e.code,
                    e.message});
+    if (metrics_) metrics_->failed(e.code);
     std::lock_guard lock(status_mutex_);
     ++status_.failures;
+  }
+
+  // Each partition read here: how many messages are not stored yet (the partition's end as the
+  // last fetch saw it, less the stored offset), for .show and tributary_connection_lag.
+  void measure_lag() {
+    next_lag_ = clock::now() + 1s;
+    std::map<int32_t, int64_t> lag;
+    for (const auto& [p, ps] : partitions_) {
+      int64_t low = -1, high = -1;
+      if (kafka_->get_watermark_offsets(c().topic, p, &low, &high) != RdKafka::ERR_NO_ERROR || high < 0) continue;
+      int64_t from = low;
+      {
+        std::lock_guard lock(status_mutex_);
+        if (auto it = status_.stored.find(p); it != status_.stored.end()) from = it->second;
+      }
+      lag[p] = std::max<int64_t>(0, high - from);
+    }
+    std::lock_guard lock(status_mutex_);
+    if (metrics_) {
+      for (const auto& [p, n] : status_.lag)
+        if (!lag.contains(p)) metrics_->lag(p, -1);  // no longer read here
+      for (const auto& [p, n] : lag) metrics_->lag(p, n);
+    }
+    status_.lag = std::move(lag);
   }
 
   // Waits (at most `limit`) until every batch in flight is answered, so that the rows and
@@ -716,6 +757,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   std::unique_ptr<RdKafka::KafkaConsumer> kafka_;
   std::map<int32_t, partition_state> partitions_;  ///< consumer thread only: the partitions it reads
   std::map<int32_t, waiting_partition> waiting_;   ///< cluster: assigned, place not known yet
+  clock::time_point next_lag_{};
   clock::time_point next_resolve_{};
   std::map<std::string, std::string> unreleased_;  ///< cluster: releases not written yet
   clock::time_point next_release_{};
@@ -727,6 +769,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   std::atomic<bool> stop_{false};
   std::atomic<bool> paused_wanted_{false};
   bool paused_ = false;  ///< consumer thread: fetching and sending stopped (`.pause`)
+  std::unique_ptr<monitoring::connection_probe::series> metrics_;  ///< null without a probe
   std::thread thread_;
 };
 
@@ -884,9 +927,10 @@ void manager::complete(model::result_table& shown) const {
   };
   const int db = column("DatabaseName"), name = column("DataConnectionName"), state = column("State"),
             reason = column("Reason"), messages = column("Messages"), records = column("Records"),
-            failed = column("Failures"), offsets = column("Offsets"), last_error = column("LastError");
+            failed = column("Failures"), offsets = column("Offsets"), lag = column("Lag"),
+            last_error = column("LastError");
   if (db < 0 || name < 0 || state < 0 || reason < 0 || messages < 0 || records < 0 || failed < 0 || offsets < 0 ||
-      last_error < 0)
+      lag < 0 || last_error < 0)
     return;
   const auto running = status();
   for (auto& row : shown.rows) {
@@ -901,9 +945,13 @@ void manager::complete(model::result_table& shown) const {
     row[static_cast<size_t>(messages)] = static_cast<int64_t>(it->messages);
     row[static_cast<size_t>(records)] = static_cast<int64_t>(it->records);
     row[static_cast<size_t>(failed)] = static_cast<int64_t>(it->failures);
-    std::string json = "{";
-    for (const auto& [p, o] : it->stored) json += fmt::format("{}\"{}\":{}", json.size() > 1 ? "," : "", p, o);
-    row[static_cast<size_t>(offsets)] = json + "}";
+    auto by_partition = [](const std::map<int32_t, int64_t>& values) {
+      std::string json = "{";
+      for (const auto& [p, v] : values) json += fmt::format("{}\"{}\":{}", json.size() > 1 ? "," : "", p, v);
+      return json + "}";
+    };
+    row[static_cast<size_t>(offsets)] = by_partition(it->stored);
+    row[static_cast<size_t>(lag)] = by_partition(it->lag);
     row[static_cast<size_t>(last_error)] = it->last_error;
   }
 }

@@ -32,6 +32,9 @@ class gateway;
 namespace tributary::storage {
 class store;
 }
+namespace tributary::monitoring {
+class connection_probe;
+}
 
 namespace tributary::connectors {
 
@@ -43,6 +46,8 @@ struct settings {
   size_t fetch_buffer_kbytes = 16u << 10;
   /// Extra librdkafka properties for every consumer (tests: shorter session timeouts).
   std::map<std::string, std::string> consumer_properties;
+  /// Where each running connection's metrics go; null: none. Must outlive the manager's consumers.
+  monitoring::connection_probe* probe = nullptr;
 };
 
 /// In a cluster, where a partition that changes nodes resumes (docs/data-connections.md "Across
@@ -71,6 +76,7 @@ struct connection_status {
   uint64_t records = 0;
   uint64_t failures = 0;
   std::map<int32_t, int64_t> stored;  ///< partition → next offset stored with its rows
+  std::map<int32_t, int64_t> lag;     ///< partition read here → messages not stored yet
   std::string last_error;
 };
 

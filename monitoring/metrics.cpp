@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <functional>
@@ -776,6 +777,146 @@ void query_probe::finished(const run& r) {
 
 // --- metrics ---
 
+// --- connection_probe ---
+
+// 1 ms .. 1 min: a message is stored within tens of milliseconds when the node keeps up, and
+// within seconds to minutes when it holds, lags or catches up after a restart.
+const Histogram::BucketBoundaries& delivery_buckets() {
+  static const Histogram::BucketBoundaries buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                   0.5,   1.0,    2.5,   5.0,  10.0,  30.0, 60.0};
+  return buckets;
+}
+
+struct connection_probe::state {
+  explicit state(prometheus::Registry& registry)
+      : messages(prometheus::BuildCounter()
+                     .Name("tributary_connection_messages_total")
+                     .Help("Messages a data connection consumed.")
+                     .Register(registry)),
+        bytes(prometheus::BuildCounter()
+                  .Name("tributary_connection_bytes_total")
+                  .Help("Bytes of the messages a data connection consumed (as received).")
+                  .Register(registry)),
+        records(prometheus::BuildCounter()
+                    .Name("tributary_connection_records_total")
+                    .Help("Records a data connection stored.")
+                    .Register(registry)),
+        failures(prometheus::BuildCounter()
+                     .Name("tributary_connection_failures_total")
+                     .Help("Messages a data connection passed over (.show ingestion failures), by error code.")
+                     .Register(registry)),
+        lag(prometheus::BuildGauge()
+                .Name("tributary_connection_lag")
+                .Help("Messages of a partition not stored yet: its end as last fetched less the stored offset.")
+                .Register(registry)),
+        latency(prometheus::BuildHistogram()
+                    .Name("tributary_connection_produce_to_queryable_seconds")
+                    .Help("From a message's timestamp to its records stored and queryable.")
+                    .Register(registry)) {}
+  Family<Counter>& messages;
+  Family<Counter>& bytes;
+  Family<Counter>& records;
+  Family<Counter>& failures;
+  Family<Gauge>& lag;
+  Family<Histogram>& latency;
+};
+
+struct connection_probe::series::state {
+  static constexpr size_t max_reasons = 32;
+  connection_probe::state& families;
+  std::map<std::string, std::string> labels;
+  Counter* messages;
+  Counter* bytes;
+  Counter* records;
+  Histogram* latency;
+  std::map<std::string, Counter*, std::less<>> failures;
+  std::map<int32_t, Gauge*> lag;
+  std::vector<double> increments;  // per bucket, reused
+
+  state(connection_probe::state& f, std::map<std::string, std::string> l)
+      : families(f), labels(std::move(l)), messages(&f.messages.Add(labels)), bytes(&f.bytes.Add(labels)),
+        records(&f.records.Add(labels)), latency(&f.latency.Add(labels, delivery_buckets())),
+        increments(delivery_buckets().size() + 1) {}
+  ~state() {
+    families.messages.Remove(messages);
+    families.bytes.Remove(bytes);
+    families.records.Remove(records);
+    families.latency.Remove(latency);
+    for (auto& [reason, c] : failures) families.failures.Remove(c);
+    for (auto& [partition, g] : lag) families.lag.Remove(g);
+  }
+};
+
+connection_probe::series::series() = default;
+connection_probe::series::~series() = default;
+
+void connection_probe::series::consumed(uint64_t messages, uint64_t bytes) {
+  if (!state_) return;
+  state_->messages->Increment(static_cast<double>(messages));
+  state_->bytes->Increment(static_cast<double>(bytes));
+}
+
+void connection_probe::series::stored(uint64_t records, const std::vector<double>& produce_to_queryable) {
+  if (!state_) return;
+  state_->records->Increment(static_cast<double>(records));
+  if (produce_to_queryable.empty()) return;
+  // One observation of the whole batch: the histogram's lock is taken once.
+  const auto& bounds = delivery_buckets();
+  std::fill(state_->increments.begin(), state_->increments.end(), 0.0);
+  double sum = 0;
+  for (double v : produce_to_queryable) {
+    const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin();
+    state_->increments[static_cast<size_t>(bucket)] += 1;
+    sum += v;
+  }
+  state_->latency->ObserveMultiple(state_->increments, sum);
+}
+
+void connection_probe::series::failed(std::string_view reason) {
+  if (!state_) return;
+  auto it = state_->failures.find(reason);
+  if (it == state_->failures.end()) {
+    const std::string key = state_->failures.size() < state::max_reasons ? std::string(reason) : "other";
+    it = state_->failures.find(key);
+    if (it == state_->failures.end()) {
+      auto labels = state_->labels;
+      labels["reason"] = key;
+      it = state_->failures.emplace(key, &state_->families.failures.Add(labels)).first;
+    }
+  }
+  it->second->Increment();
+}
+
+void connection_probe::series::lag(int32_t partition, int64_t messages) {
+  if (!state_) return;
+  auto it = state_->lag.find(partition);
+  if (messages < 0) {
+    if (it != state_->lag.end()) {
+      state_->families.lag.Remove(it->second);
+      state_->lag.erase(it);
+    }
+    return;
+  }
+  if (it == state_->lag.end()) {
+    auto labels = state_->labels;
+    labels["partition"] = std::to_string(partition);
+    it = state_->lag.emplace(partition, &state_->families.lag.Add(labels)).first;
+  }
+  it->second->Set(static_cast<double>(messages));
+}
+
+connection_probe::connection_probe() = default;
+connection_probe::~connection_probe() = default;
+
+std::unique_ptr<connection_probe::series> connection_probe::open(const std::string& database,
+                                                                 const std::string& connection) {
+  std::unique_ptr<series> s(new series());
+  if (state_) s->state_ = std::make_unique<series::state>(*state_, std::map<std::string, std::string>{
+                                                                        {"database", database},
+                                                                        {"connection", connection}});
+  return s;
+}
+
 struct metrics::impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<process_collector> process = std::make_shared<process_collector>();
@@ -785,6 +926,7 @@ struct metrics::impl {
   ingest_probe ingest;
   controller_probe controller;
   query_probe queries;
+  connection_probe connections;
   uint16_t port = 0;
   std::string host;  // where to connect to reach the exposer
   // Declared last so it is destroyed first: no scrape can run while the probes go away.
@@ -800,6 +942,7 @@ metrics::metrics(const std::string& listen, std::string node_name)
   impl_->ingest.state_ = std::make_unique<ingest_probe::state>(registry);
   impl_->controller.state_ = std::make_unique<controller_probe::state>(registry);
   impl_->queries.state_ = std::make_unique<query_probe::state>(registry);
+  impl_->connections.state_ = std::make_unique<connection_probe::state>(registry);
   prometheus::BuildGauge()
       .Name("tributary_build_info")
       .Help("Always 1; labels name the build version and this node.")
@@ -832,6 +975,7 @@ catalog_probe& metrics::catalog() { return impl_->catalog; }
 ingest_probe& metrics::ingest() { return impl_->ingest; }
 controller_probe& metrics::controller() { return impl_->controller; }
 query_probe& metrics::queries() { return impl_->queries; }
+connection_probe& metrics::connections() { return impl_->connections; }
 
 std::string metrics::scrape() const {
   auto families = impl_->registry->Collect();

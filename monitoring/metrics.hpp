@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "monitoring/controller_probe.hpp"
 
@@ -210,6 +211,51 @@ class query_probe {
   std::unique_ptr<state> state_;
 };
 
+/// Data connections (connectors/data_connections.hpp). Each running connection opens its own
+/// series, labelled by database and connection (names users chose: one small set per
+/// connection, removed when it stops):
+///   tributary_connection_messages_total{database, connection}, ..._bytes_total (as consumed),
+///   tributary_connection_records_total (stored), ..._failures_total{..., reason} (the error
+///   code of a message passed over), tributary_connection_lag{..., partition} (messages between
+///   the stored offset and the partition's end, as last fetched), and
+///   tributary_connection_produce_to_queryable_seconds (histogram, message timestamp → stored).
+class connection_probe {
+ public:
+  /// One connection's series. Not thread-safe: its consumer's thread alone calls it.
+  class series {
+   public:
+    ~series();
+    series(const series&) = delete;
+    series& operator=(const series&) = delete;
+    void consumed(uint64_t messages, uint64_t bytes);
+    /// A batch stored: its records, and each message's time from produce to stored, in seconds.
+    void stored(uint64_t records, const std::vector<double>& produce_to_queryable);
+    void failed(std::string_view reason);
+    /// Messages of `partition` not stored yet; a negative value removes the partition's series.
+    void lag(int32_t partition, int64_t messages);
+
+   private:
+    friend class connection_probe;
+    series();
+    struct state;
+    std::unique_ptr<state> state_;
+  };
+
+  connection_probe();
+  ~connection_probe();
+  connection_probe(const connection_probe&) = delete;
+  connection_probe& operator=(const connection_probe&) = delete;
+
+  /// The series of one connection (of a detached probe: a series whose calls do nothing); they
+  /// go when it is destroyed, which must be before this probe.
+  std::unique_ptr<series> open(const std::string& database, const std::string& connection);
+
+ private:
+  friend class metrics;
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
 /// Owns the metric registry, the probes and the HTTP exposer. Also serves process metrics
 /// (process_cpu_seconds_total, process_resident_memory_bytes, ... read from /proc at each
 /// scrape) and tributary_build_info{version, node} = 1. Built once in the composition root
@@ -236,6 +282,7 @@ class metrics {
   ingest_probe& ingest();
   controller_probe& controller();
   query_probe& queries();
+  connection_probe& connections();
 
   /// The exposition text a scrape of `/metrics` would return now (Prometheus text format
   /// 0.0.4), without the exposer's own exposer_* series. Works when nothing is served.

@@ -159,15 +159,6 @@ int run(const flags& f) {
     return 1;
   }
   auto store = std::move(std::get<std::unique_ptr<storage::store>>(opened));
-  // Data connections (Kafka, Event Hubs): consumers follow the catalog from the coordinator's
-  // start on, and ingest once the gateway is up.
-  connectors::settings connector_settings;
-  for (const auto& p : f.kafka_properties) {
-    const auto eq = p.find('=');
-    connector_settings.consumer_properties[p.substr(0, eq)] = p.substr(eq + 1);
-  }
-  connectors::manager connections(*store, connector_settings);
-
   std::unique_ptr<monitoring::metrics> metrics;
   try {
     metrics = std::make_unique<monitoring::metrics>(f.metrics_listen, f.node_name);
@@ -176,6 +167,15 @@ int run(const flags& f) {
                      f.metrics_listen, e.what());
     return 1;
   }
+  // Data connections (Kafka, Event Hubs): consumers follow the catalog from the coordinator's
+  // start on, and ingest once the gateway is up. After the metrics: their series go first.
+  connectors::settings connector_settings;
+  for (const auto& p : f.kafka_properties) {
+    const auto eq = p.find('=');
+    connector_settings.consumer_properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  connector_settings.probe = &metrics->connections();
+  connectors::manager connections(*store, connector_settings);
 
   storage::rowstore_writer writer(
       *store, {.max_queued_bytes = f.max_queued_write_bytes},

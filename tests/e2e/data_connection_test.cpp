@@ -16,10 +16,12 @@
 #include "client/client.hpp"
 #include "tests/support/etcd_process.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/exposition.hpp"
 #include "tests/support/gzip.hpp"
 #include "tests/support/kafka_mock.hpp"
 #include "tests/support/node_process.hpp"
 #include "tests/support/outcomes.hpp"
+#include "tests/support/run_process.hpp"
 
 namespace tributary::testing {
 namespace {
@@ -153,6 +155,28 @@ TEST(data_connection, json_and_csv_topics_stream_into_their_tables_and_a_bad_mes
   EXPECT_EQ(std::get<std::string>(failure("Topic")), "json");
   EXPECT_NE(std::get<std::string>(failure("Details")).find("not a number"), std::string::npos)
       << std::get<std::string>(failure("Details"));
+  // The same in the node's metrics, and nothing left behind on any partition (the lag is
+  // measured each second).
+  const std::string js = R"({connection="js",database="D")";
+  auto metric = [&](const std::string& text, const std::string& series) { return sample(text, series).value_or(-1); };
+  EXPECT_TRUE(eventually([&] {
+    const auto text = http_get(node.metrics_port(), "/metrics");
+    for (int p = 0; p < 4; ++p)
+      if (metric(text, R"(tributary_connection_lag{connection="js",database="D",partition=")" + std::to_string(p) +
+                           "\"}") != 0)
+        return false;
+    return true;
+  })) << http_get(node.metrics_port(), "/metrics");
+  const auto text = http_get(node.metrics_port(), "/metrics");
+  EXPECT_EQ(metric(text, "tributary_connection_messages_total" + js + "}"), 1001);
+  EXPECT_EQ(metric(text, "tributary_connection_records_total" + js + "}"), 1000);
+  EXPECT_EQ(metric(text, "tributary_connection_records_total{connection=\"cs\",database=\"D\"}"), 300);
+  EXPECT_EQ(metric(text, "tributary_connection_failures_total" + js + ",reason=\"" +
+                             std::get<std::string>(failure("ErrorCode")) + "\"}"),
+            1);
+  EXPECT_EQ(metric(text, "tributary_connection_produce_to_queryable_seconds_count" + js + "}"), 1000)
+      << "every stored message, timed from its timestamp";
+  EXPECT_GT(metric(text, "tributary_connection_bytes_total" + js + "}"), 1000 * 10);
 }
 
 TEST(data_connection, a_disabled_policy_holds_messages_and_pause_stops_reading_until_resume) {

@@ -161,7 +161,7 @@ TEST(data_connections, alter_pause_resume_and_drop) {
   EXPECT_HAS(e.message, ".drop database D data connection events");
   auto remaining = ok(cat, ".drop database D data connection events");
   EXPECT_TRUE(remaining.rows.empty());
-  EXPECT_EQ(remaining.columns.size(), 25u);
+  EXPECT_EQ(remaining.columns.size(), 26u);
   ok(cat, ".drop table T", "D");
 }
 
