@@ -115,7 +115,7 @@ struct node_env {
   /// connections` (State, Reason, counts, offsets) and answers `.show ingestion failures`;
   /// null: none run here.
   std::function<void(model::result_table&)> complete_data_connections;
-  std::function<model::result_table()> ingestion_failures;
+  std::function<model::outcome()> ingestion_failures;
 };
 
 /// Spawns the COORDINATOR (detached): loads the catalog and recovers the rowstore from the

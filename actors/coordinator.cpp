@@ -460,7 +460,7 @@ caf::result<model::outcome> run_command(coordinator_ptr self, const std::string&
       return std::move(ex.outcome);
     }
     if (ex.forward->what == commands::table_request::what_kind::show_ingestion_failures)
-      return model::outcome{st.env->ingestion_failures ? st.env->ingestion_failures() : model::result_table{}};
+      return st.env->ingestion_failures ? st.env->ingestion_failures() : model::outcome{model::result_table{}};
     if (ex.forward->what == commands::table_request::what_kind::show_cluster_nodes) return show_cluster(self);
     if (ex.forward->what == commands::table_request::what_kind::drop_cluster_node) {
       if (!st.env->cluster)

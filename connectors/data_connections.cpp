@@ -37,27 +37,6 @@ struct target {
   }
 };
 
-/// Recent ingestion failures of every connection, newest last; bounded.
-class failure_log {
- public:
-  static constexpr size_t capacity = 10'000;
-  void add(ingestion_failure f) {
-    std::lock_guard lock(mutex_);
-    if (entries_.size() == capacity) entries_.pop_front();
-    entries_.push_back(std::move(f));
-  }
-  std::vector<ingestion_failure> newest(size_t limit) const {
-    std::lock_guard lock(mutex_);
-    std::vector<ingestion_failure> out;
-    for (auto it = entries_.rbegin(); it != entries_.rend() && out.size() < limit; ++it) out.push_back(*it);
-    return out;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::deque<ingestion_failure> entries_;
-};
-
 /// Where the gateway's answers go: shared with the callbacks, so that an answer arriving after
 /// its consumer is gone lands here harmlessly.
 struct mailbox {
@@ -125,9 +104,9 @@ ingest::format reading_format(const std::string& name) {
 
 class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
  public:
-  consumer(target t, const actors::gateway& gateway, storage::store& store, const settings& s, failure_log& failures,
+  consumer(target t, const actors::gateway& gateway, storage::store& store, const settings& s,
            const cluster_link* cluster)
-      : target_(std::move(t)), gateway_(gateway), store_(store), settings_(s), failures_(failures), cluster_(cluster),
+      : target_(std::move(t)), gateway_(gateway), store_(store), settings_(s), cluster_(cluster),
         format_(reading_format(target_.connection.format)),
         metrics_(s.probe ? s.probe->open(target_.database, target_.connection.name) : nullptr) {
     status_.database = target_.database;
@@ -158,6 +137,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     int64_t offset = 0;
     std::string data;   ///< one or more records; empty for a message passed over (a failure)
     int64_t timestamp_ms = -1;  ///< when produced (or appended, by the topic's setting); -1 unknown
+    /// Why it was passed over (its data is then empty): stored with the offset past it.
+    std::optional<model::ingestion_failure> failure;
   };
   struct partition_state {
     std::deque<message> queued;  ///< read, not yet sent
@@ -333,7 +314,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     ps.position = m.offset() + 1;
     message msg{m.offset(), m.len() ? std::string(static_cast<const char*>(m.payload()), m.len()) : std::string(),
                 m.timestamp().type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? m.timestamp().timestamp
-                                                                                           : -1};
+                                                                                           : -1,
+                std::nullopt};
     {
       std::lock_guard lock(status_mutex_);
       ++status_.messages;
@@ -343,7 +325,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     if (msg.data.size() >= 2 && static_cast<uint8_t>(msg.data[0]) == 0x1f && static_cast<uint8_t>(msg.data[1]) == 0x8b) {
       auto plain = ingest::decompress(msg.data);
       if (auto* e = std::get_if<model::error>(&plain)) {
-        record_failure(m.partition(), msg.offset, *e);
+        msg.failure = record_failure(m.partition(), msg.offset, *e);
         msg.data.clear();
       } else {
         msg.data = std::move(std::get<std::string>(plain));
@@ -400,7 +382,9 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     // The same messages are always the same request: a retry after an unknown outcome (a
     // restart, a lost answer) is answered as a duplicate instead of storing the rows twice.
     call.request_id = fmt::format("dc{}:{}:{}-{}", c().id, p, first, last);
-    call.source = model::source_position{c().id, p, last + 1};
+    call.source = model::source_position{c().id, p, last + 1, {}};
+    for (const auto& m : ps.in_flight)
+      if (m.failure) call.source->failures.push_back(*m.failure);
     gateway_.ingest(std::move(call), [mail = mail_, p, generation = generation_](actors::ingest_outcome o) {
       mail->post({p, generation, std::move(o)});
     });
@@ -479,19 +463,23 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     // This message cannot go in: recorded, and passed over — its offset goes with the next
     // batch (or on its own: an empty message stores only the position).
     auto& bad = ps.in_flight.front();
-    record_failure(p, bad.offset, e);
+    bad.failure = record_failure(p, bad.offset, e);
     bad.data.clear();
     again(0s);
   }
 
-  void record_failure(int32_t partition, int64_t offset, const model::error& e) {
+  // A message that cannot go in: logged and counted now; stored (`.show ingestion failures`)
+  // with the offset that moves past it.
+  model::ingestion_failure record_failure(int32_t partition, int64_t offset, const model::error& e) {
     spdlog::warn("data connection '{}' of database '{}': message {} of partition {} of topic '{}' not ingested: {}: {}",
                  c().name, target_.database, offset, partition, c().topic, e.code, e.message);
-    failures_.add({model::now_ticks(), target_.database, c().table, c().name, c().topic, partition, offset, e.code,
-                   e.message});
     if (metrics_) metrics_->failed(e.code);
-    std::lock_guard lock(status_mutex_);
-    ++status_.failures;
+    {
+      std::lock_guard lock(status_mutex_);
+      ++status_.failures;
+    }
+    return {model::now_ticks(), target_.database, c().table, c().name, c().id, c().topic, partition, offset, e.code,
+            e.message};
   }
 
   // Each partition read here: how many messages are not stored yet (the partition's end as the
@@ -751,7 +739,6 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   const actors::gateway& gateway_;
   storage::store& store_;
   const settings& settings_;
-  failure_log& failures_;
   const cluster_link* cluster_;  ///< null on a node alone
   ingest::format format_;
   std::unique_ptr<RdKafka::KafkaConsumer> kafka_;
@@ -788,11 +775,26 @@ struct manager::impl {
     thread.join();
   }
 
+  // Ingestion failures are kept 14 days, as Kusto keeps them.
+  void prune_failures() {
+    constexpr int64_t ticks_per_day = int64_t{86'400} * 10'000'000;
+    if (auto e = storage::prune_ingestion_failures(store, model::now_ticks() - 14 * ticks_per_day))
+      spdlog::warn("data connections: {}", e->message);
+  }
+
   void run() {
     std::unique_lock lock(mutex);
+    auto next_prune = clock::time_point{};
     while (true) {
-      wake.wait(lock, [this] { return stopping || dirty; });
+      if (clock::now() >= next_prune) {
+        lock.unlock();
+        prune_failures();
+        lock.lock();
+        next_prune = clock::now() + 1h;
+      }
+      wake.wait_until(lock, next_prune, [this] { return stopping || dirty; });
       if (stopping) break;
+      if (!dirty) continue;
       dirty = false;
       const uint64_t generation = requested;
       if (gateway) {
@@ -837,7 +839,7 @@ struct manager::impl {
       std::lock_guard lock(running_mutex);
       auto it = running.find(id);
       if (it == running.end())
-        it = running.emplace(id, std::make_unique<consumer>(t, *gateway, store, options, failures,
+        it = running.emplace(id, std::make_unique<consumer>(t, *gateway, store, options,
                                                             cluster ? &*cluster : nullptr))
                  .first;
       it->second->set_paused(t.connection.paused);
@@ -847,7 +849,6 @@ struct manager::impl {
   storage::store& store;
   settings options;
   std::optional<cluster_link> cluster;  ///< set before start()
-  failure_log failures;
   std::mutex mutex;
   std::condition_variable wake;
   bool stopping = false;
@@ -917,7 +918,6 @@ std::vector<connection_status> manager::status() const {
   return out;
 }
 
-std::vector<ingestion_failure> manager::failures(size_t limit) const { return impl_->failures.newest(limit); }
 
 void manager::complete(model::result_table& shown) const {
   auto column = [&](std::string_view name) -> int {
@@ -956,7 +956,7 @@ void manager::complete(model::result_table& shown) const {
   }
 }
 
-model::result_table manager::failures_table(size_t limit) const {
+model::outcome manager::failures_table(size_t limit) const {
   using model::column_type;
   model::result_table t;
   t.columns = {{"FailedOn", column_type::datetime},    {"Database", column_type::string},
@@ -965,7 +965,9 @@ model::result_table manager::failures_table(size_t limit) const {
                {"Partition", column_type::int_},       {"Offset", column_type::long_},
                {"FailureKind", column_type::string},   {"ErrorCode", column_type::string},
                {"Details", column_type::string},       {"OperationKind", column_type::string}};
-  for (const auto& f : failures(limit))
+  auto stored = storage::read_ingestion_failures(impl_->store, limit);
+  if (auto* e = std::get_if<model::error>(&stored)) return *e;
+  for (const auto& f : std::get<std::vector<model::ingestion_failure>>(stored))
     t.rows.push_back({f.at_ticks, f.database, f.table, f.connection,
                       fmt::format("kafka://{}/{}/{}", f.topic, f.partition, f.offset), f.topic,
                       static_cast<int64_t>(f.partition), f.offset, std::string("Permanent"), f.code, f.message,

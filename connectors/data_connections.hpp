@@ -80,19 +80,6 @@ struct connection_status {
   std::string last_error;
 };
 
-/// A message the table could not take (`.show ingestion failures`).
-struct ingestion_failure {
-  int64_t at_ticks = 0;
-  std::string database;
-  std::string table;
-  std::string connection;
-  std::string topic;
-  int32_t partition = 0;
-  int64_t offset = 0;
-  std::string code;
-  std::string message;
-};
-
 class manager {
  public:
   manager(storage::store& store, settings s = {});
@@ -112,14 +99,13 @@ class manager {
   void stop();
 
   std::vector<connection_status> status() const;
-  /// The most recent failures first, at most `limit`.
-  std::vector<ingestion_failure> failures(size_t limit = 1000) const;
 
   /// Fills the running state into the rows of `.show database D data connections` (State,
   /// Reason, Messages, Records, Failures, Offsets, LastError), matched by database and name.
   void complete(model::result_table& shown) const;
-  /// `.show ingestion failures`: the most recent first.
-  model::result_table failures_table(size_t limit = 1000) const;
+  /// `.show ingestion failures`: the messages this node's connections passed over, as stored
+  /// with their offsets (the last 14 days), the most recent first.
+  model::outcome failures_table(size_t limit = 1000) const;
 
  private:
   struct impl;

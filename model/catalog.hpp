@@ -90,10 +90,28 @@ struct data_connection {
 /// the first message it has not stored yet. Persisted in the same write batch as the rows it read
 /// (storage::rowstore_write::source; storage/FORMAT.md "Source offsets"), so rows and position
 /// are durable together or not at all.
+/// A message a data connection passed over (`.show ingestion failures`): stored in the write
+/// batch of the offset that moves past it, so it is recorded exactly once.
+struct ingestion_failure {
+  int64_t at_ticks = 0;  ///< when it was found
+  std::string database;
+  std::string table;
+  std::string connection;
+  uint64_t connection_id = 0;
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string code;
+  std::string message;
+  friend bool operator==(const ingestion_failure&, const ingestion_failure&) = default;
+};
+
 struct source_position {
   uint64_t connection = 0;  ///< data_connection::id
   int32_t partition = 0;
   int64_t next_offset = 0;
+  /// Messages below `next_offset` passed over, stored with it.
+  std::vector<ingestion_failure> failures;
   friend bool operator==(const source_position&, const source_position&) = default;
 };
 

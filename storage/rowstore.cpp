@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstring>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <rocksdb/write_batch.h>
 
 #include "storage/crash_point.hpp"
@@ -90,6 +91,25 @@ std::string source_key(const model::source_position& p) {
   std::string k = source_prefix(p.connection);
   put_be64(k, static_cast<uint32_t>(p.partition));
   return k;
+}
+
+// storage/FORMAT.md "Ingestion failures": in the catalog column family, "if/" + when + connection
+// + partition + offset; the value is JSON.
+constexpr std::string_view failure_prefix = "if/";
+
+std::string failure_key(int64_t at_ticks, uint64_t connection, int32_t partition, int64_t offset) {
+  std::string k(failure_prefix);
+  put_be64(k, static_cast<uint64_t>(std::max<int64_t>(0, at_ticks)));
+  put_be64(k, connection);
+  put_be64(k, static_cast<uint32_t>(partition));
+  put_be64(k, static_cast<uint64_t>(offset));
+  return k;
+}
+
+std::string encode_failure(const model::ingestion_failure& f) {
+  return nlohmann::json{{"database", f.database}, {"table", f.table}, {"connection", f.connection},
+                        {"topic", f.topic},       {"code", f.code},   {"message", f.message}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string row_key(model::table_id t, uint64_t seq) {
@@ -297,6 +317,8 @@ void rowstore_writer::run() {
         std::string v;
         put_be64(v, static_cast<uint64_t>(w.source->next_offset));
         batch.Put(impl.catalog, source_key(*w.source), v);
+        for (const auto& f : w.source->failures)
+          batch.Put(impl.catalog, failure_key(f.at_ticks, f.connection_id, f.partition, f.offset), encode_failure(f));
         if (w.batch.empty()) continue;
       }
       batch.Put(impl.rowstore, row_key(w.table, w.sequence), w.batch);
@@ -501,6 +523,57 @@ std::variant<std::map<int32_t, int64_t>, model::error> read_source_positions(con
     return model::error{"StorageError", "cannot read data connection offsets: " + status.ToString() + "; retry", false};
   if (malformed) return corrupt("malformed data connection offset entry");
   return out;
+}
+
+std::variant<std::vector<model::ingestion_failure>, model::error> read_ingestion_failures(const store& s,
+                                                                                          size_t limit) {
+  const auto& impl = *s.impl_;
+  std::vector<model::ingestion_failure> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(rocksdb::ReadOptions{}, impl.catalog));
+  // Newest first: from the end of the prefix backwards.
+  std::string end(failure_prefix);
+  end.back() = static_cast<char>(end.back() + 1);
+  bool malformed = false;
+  for (it->SeekForPrev(end); it->Valid() && it->key().starts_with(failure_prefix) && out.size() < limit; it->Prev()) {
+    const auto key = it->key();
+    if (key.size() != failure_prefix.size() + 32) {
+      malformed = true;
+      continue;
+    }
+    const char* p = key.data() + failure_prefix.size();
+    model::ingestion_failure f;
+    f.at_ticks = static_cast<int64_t>(get_be64(p));
+    f.connection_id = get_be64(p + 8);
+    f.partition = static_cast<int32_t>(get_be64(p + 16));
+    f.offset = static_cast<int64_t>(get_be64(p + 24));
+    auto j = nlohmann::json::parse(it->value().ToStringView(), nullptr, false);
+    if (!j.is_object()) {
+      malformed = true;
+      continue;
+    }
+    f.database = j.value("database", "");
+    f.table = j.value("table", "");
+    f.connection = j.value("connection", "");
+    f.topic = j.value("topic", "");
+    f.code = j.value("code", "");
+    f.message = j.value("message", "");
+    out.push_back(std::move(f));
+  }
+  if (!it->status().ok())
+    return model::error{"StorageError", "cannot read the ingestion failures: " + it->status().ToString() + "; retry",
+                        false};
+  if (malformed && out.empty()) return corrupt("malformed ingestion failure entry");
+  return out;
+}
+
+std::optional<model::error> prune_ingestion_failures(store& s, int64_t before_ticks) {
+  auto& impl = *s.impl_;
+  rocksdb::WriteOptions options;
+  const auto status = impl.db->DeleteRange(options, impl.catalog, failure_key(0, 0, 0, 0),
+                                           failure_key(before_ticks, 0, 0, 0));
+  if (!status.ok())
+    return model::error{"StorageError", "cannot delete old ingestion failures: " + status.ToString(), false};
+  return std::nullopt;
 }
 
 std::variant<std::optional<request_record>, model::error> find_request(const store& s, model::table_id table,

@@ -159,6 +159,12 @@ std::variant<std::optional<request_record>, model::error> find_request(const sto
 
 /// The stored positions of data connection `connection`: next offset by partition.
 std::variant<std::map<int32_t, int64_t>, model::error> read_source_positions(const store& s, uint64_t connection);
+/// The ingestion failures stored with data connection offsets (storage/FORMAT.md "Ingestion
+/// failures"), the newest first, at most `limit`.
+std::variant<std::vector<model::ingestion_failure>, model::error> read_ingestion_failures(const store& s,
+                                                                                          size_t limit);
+/// Deletes the ingestion failures found before `before_ticks` (retention).
+std::optional<model::error> prune_ingestion_failures(store& s, int64_t before_ticks);
 
 /// Removes every file under `<data_dir>/extents` that is not a registered extent of a known
 /// table (orphans of a crash between an extent's fsync and its registration, or of a drop whose

@@ -62,6 +62,9 @@ class store {
       const std::function<bool(uint64_t, const model::column_batch&)>&, const struct scan_options&);
   friend class read_view;
   friend std::variant<std::map<int32_t, int64_t>, model::error> read_source_positions(const store&, uint64_t);
+  friend std::variant<std::vector<model::ingestion_failure>, model::error> read_ingestion_failures(const store&,
+                                                                                                   size_t);
+  friend std::optional<model::error> prune_ingestion_failures(store&, int64_t);
   struct impl;
   explicit store(std::unique_ptr<impl> i);
   std::unique_ptr<impl> impl_;

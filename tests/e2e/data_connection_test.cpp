@@ -126,11 +126,11 @@ TEST(data_connection, json_and_csv_topics_stream_into_their_tables_and_a_bad_mes
   EXPECT_EQ(scalar(c, "J | summarize n = count() by a | where n > 1 | count"), 0);  // no duplicate
   // How each runs: both Running, every message read, the records stored, the offsets where the
   // topic ends.
-  auto shown = ok(c.command("", ".show database D data connections"));
-  ASSERT_EQ(shown.rows.size(), 2u);
+  auto listed = ok(c.command("", ".show database D data connections"));
+  ASSERT_EQ(listed.rows.size(), 2u);
   auto cell = [&](size_t row, std::string_view column) -> model::value {
-    for (size_t i = 0; i < shown.columns.size(); ++i)
-      if (shown.columns[i].name == column) return shown.rows[row][i];
+    for (size_t i = 0; i < listed.columns.size(); ++i)
+      if (listed.columns[i].name == column) return listed.rows[row][i];
     ADD_FAILURE() << "no column " << column;
     return {};
   };
@@ -177,6 +177,16 @@ TEST(data_connection, json_and_csv_topics_stream_into_their_tables_and_a_bad_mes
   EXPECT_EQ(metric(text, "tributary_connection_produce_to_queryable_seconds_count" + js + "}"), 1000)
       << "every stored message, timed from its timestamp";
   EXPECT_GT(metric(text, "tributary_connection_bytes_total" + js + "}"), 1000 * 10);
+  // The failure is stored with the offset past it: after a kill -9 it is still listed, once,
+  // and nothing is read again.
+  node.kill();
+  node.restart();
+  client::connection again(node.rpc_address());
+  auto after = ok(again.command("", ".show ingestion failures"));
+  EXPECT_EQ(after.rows.size(), 1u);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(scalar(again, "J | count"), 1000);
+  EXPECT_EQ(shown(again, "js", "Records"), "0") << "a restarted consumer finds nothing more to read";
 }
 
 TEST(data_connection, a_disabled_policy_holds_messages_and_pause_stops_reading_until_resume) {
