@@ -150,7 +150,11 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     int64_t position = RdKafka::Topic::OFFSET_INVALID;
     clock::time_point retry_at{};
     int attempts = 0;
-    bool paused = false;  ///< fetching paused: its queue is full
+    bool paused = false;  ///< fetching paused for this partition's sake: its queue is full, or the node throttles
+    bool throttled = false;  ///< the node answered Throttling: fetching stays paused until a batch is stored
+    /// Bytes of messages per batch now: halved at each Throttling (down to one message, so that a
+    /// batch always fits what the node can take), doubled back at each batch stored.
+    size_t batch_limit = 0;
   };
 
   const model::data_connection& c() const { return target_.connection; }
@@ -286,15 +290,21 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     spdlog::warn("data connection '{}' of database '{}': {}", c().name, target_.database, text);
   }
 
+  // `.pause` stops fetching every partition; `.resume` restarts those not held back by their
+  // own state (a full queue, a throttling node).
   void apply_pause(bool pause) {
-    std::vector<RdKafka::TopicPartition*> assigned;
-    kafka_->assignment(assigned);
-    if (pause)
+    if (pause) {
+      std::vector<RdKafka::TopicPartition*> assigned;
+      kafka_->assignment(assigned);
       kafka_->pause(assigned);
-    else
-      kafka_->resume(assigned);
-    RdKafka::TopicPartition::destroy(assigned);
-    for (auto& [p, ps] : partitions_) ps.paused = pause;
+      RdKafka::TopicPartition::destroy(assigned);
+    } else {
+      std::vector<RdKafka::TopicPartition*> list;
+      for (const auto& [p, ps] : partitions_)
+        if (!ps.paused) list.push_back(RdKafka::TopicPartition::create(c().topic, p));
+      kafka_->resume(list);
+      RdKafka::TopicPartition::destroy(list);
+    }
     paused_ = pause;
     if (pause)
       set_state("Paused", fmt::format(".pause database {} data connection {}", target_.database, c().name));
@@ -336,12 +346,16 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     if (!msg.data.empty() && msg.data.back() != '\n') msg.data.push_back('\n');
     ps.queued_bytes += msg.data.size();
     ps.queued.push_back(std::move(msg));
-    if (!ps.paused && ps.queued_bytes >= 4 * settings_.max_batch_bytes) {
-      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(c().topic, m.partition()));
-      std::vector<RdKafka::TopicPartition*> list{tp.get()};
-      kafka_->pause(list);
-      ps.paused = true;
-    }
+    if (!ps.paused && ps.queued_bytes >= 4 * settings_.max_batch_bytes) pause_fetching(m.partition(), ps, true);
+  }
+
+  // Stops or restarts fetching one partition (librdkafka keeps its position meanwhile).
+  void pause_fetching(int32_t p, partition_state& ps, bool pause) {
+    std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(c().topic, p));
+    std::vector<RdKafka::TopicPartition*> list{tp.get()};
+    if (pause) kafka_->pause(list);
+    else if (!paused_) kafka_->resume(list);
+    ps.paused = pause;
   }
 
   void send_ready() {
@@ -354,13 +368,14 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   }
 
   void send(int32_t p, partition_state& ps) {
+    if (ps.batch_limit == 0) ps.batch_limit = settings_.max_batch_bytes;
     const bool singly = ps.queued.front().offset <= ps.one_by_one_through;
     size_t bytes = 0;
     actors::ingest_call call;
     while (!ps.queued.empty()) {
       auto& next = ps.queued.front();
       if (!ps.in_flight.empty() && (singly || next.offset <= ps.one_by_one_through ||
-                                    bytes + next.data.size() > settings_.max_batch_bytes))
+                                    bytes + next.data.size() > ps.batch_limit))
         break;
       bytes += next.data.size();
       call.data += next.data;
@@ -368,12 +383,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       ps.in_flight.push_back(std::move(next));
       ps.queued.pop_front();
     }
-    if (ps.paused && ps.queued_bytes < settings_.max_batch_bytes) {
-      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(c().topic, p));
-      std::vector<RdKafka::TopicPartition*> list{tp.get()};
-      kafka_->resume(list);
-      ps.paused = false;
-    }
+    if (ps.paused && !ps.throttled && ps.queued_bytes < settings_.max_batch_bytes) pause_fetching(p, ps, false);
     const int64_t first = ps.in_flight.front().offset, last = ps.in_flight.back().offset;
     call.database = target_.database;
     call.table = c().table;
@@ -418,6 +428,11 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       }
       ps.in_flight.clear();
       ps.attempts = 0;
+      ps.batch_limit = std::min(settings_.max_batch_bytes, std::max<size_t>(ps.batch_limit, 1) * 2);
+      if (ps.throttled) {  // the node takes rows again: fetch again
+        ps.throttled = false;
+        if (ps.paused && ps.queued_bytes < settings_.max_batch_bytes) pause_fetching(p, ps, false);
+      }
       {
         std::lock_guard lock(status_mutex_);
         status_.records += ack->consumed_records;
@@ -449,6 +464,17 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     if (holds(e)) {
       set_state("Paused", e.message);
       return again(1s);
+    }
+    if (e.code == "Throttling") {
+      // The node is full (rowstore reserve, memory, queued writes): this partition stops fetching
+      // until a batch of it is stored again, so what waits stays in Kafka, not in memory; the
+      // lag shows it.
+      ps.throttled = true;
+      ps.batch_limit = std::max<size_t>(1, ps.batch_limit / 2);
+      if (!ps.paused) pause_fetching(p, ps, true);
+      if (!paused_)
+        set_state("Paused",
+                  "the node throttles ingest (" + e.message + "); fetching resumes by itself once it takes rows again");
     }
     if (!e.permanent) {
       // Throttling, a node restarting: the same batch again, backing off to at most 5 s.

@@ -437,5 +437,31 @@ TEST(data_connection, event_system_properties_fill_columns_in_csv_and_json) {
   EXPECT_EQ(scalar(c, "P | where Offset == 5 and Key == '' and a in (10, 11) | count"), 2);
 }
 
+// A node that throttles (its rowstore reserve full until the table's rows move to an extent):
+// the connection stops fetching the partition, says why, and goes on by itself once the node
+// takes rows again; every message once.
+TEST(data_connection, a_throttling_node_pauses_fetching_and_resumes_by_itself) {
+  kafka_mock kafka({{"json", 1}, {"csv", 1}});
+  temp_dir dir;
+  // Only the full reserve makes the table seal (size and age thresholds far away).
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on", "--seal-after-bytes", "1GB",
+                                          "--seal-after-seconds", "3600", "--rowstore-reserve", "30000"});
+  client::connection c(node.rpc_address());
+  setup(c, kafka.bootstrap());
+  {
+    kafka_producer producer(kafka.bootstrap());
+    for (int i = 1; i <= 3000; ++i)
+      producer.produce("csv", 0, "", std::to_string(i) + "," + std::string(60, 'x') + "\n");
+    producer.flush();
+  }
+  EXPECT_TRUE(eventually([&] { return scalar(c, "C | count") == 3000; }, std::chrono::seconds(60)))
+      << scalar(c, "C | count") << "\n" << shown_state(c);
+  EXPECT_EQ(scalar(c, "C | summarize n = count() by a | where n > 1 | count"), 0);
+  EXPECT_EQ(scalar(c, "C | summarize sum(a)"), 3000 * 3001 / 2);
+  EXPECT_NE(shown(c, "cs", "LastError").find("Throttling"), std::string::npos)
+      << "~200 kB of rows through a 30 kB reserve: " << shown_state(c);
+  EXPECT_TRUE(eventually([&] { return shown(c, "cs", "State") == "Running"; })) << shown_state(c);
+}
+
 }  // namespace
 }  // namespace tributary::testing
