@@ -695,18 +695,25 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     status_.reason = fmt::format("{}", fmt::join(whys, "; "));
   }
 
-  // The partitions go (revoked, or the consumer closes): each whose rows are all stored is
-  // released at its stored offset. One with a batch still unanswered stays held: whoever takes
-  // it waits until this node restarts and releases what it then has.
-  void release(const std::vector<RdKafka::TopicPartition*>& partitions) {
+  // This node's stored offsets, to release partitions at; none (logged) when they cannot be read.
+  std::optional<std::map<int32_t, int64_t>> stored_to_release() {
     auto local = storage::read_source_positions(store_, c().id);
     if (auto* e = std::get_if<model::error>(&local)) {
       spdlog::error("data connection '{}' of database '{}': cannot read the stored offsets to release its partitions "
                     "({}); other nodes wait for them until this node restarts",
                     c().name, target_.database, e->message);
-      return;
+      return std::nullopt;
     }
-    const auto& stored = std::get<std::map<int32_t, int64_t>>(local);
+    return std::get<std::map<int32_t, int64_t>>(std::move(local));
+  }
+
+  // The partitions go (revoked, or the consumer closes): each whose rows are all stored is
+  // released at its stored offset. One with a batch still unanswered stays held: whoever takes
+  // it waits until this node restarts and releases what it then has.
+  void release(const std::vector<RdKafka::TopicPartition*>& partitions) {
+    const auto local = stored_to_release();
+    if (!local) return;
+    const auto& stored = *local;
     for (auto* tp : partitions) {
       const int32_t p = tp->partition();
       if (auto ps = partitions_.find(p); ps != partitions_.end() && !ps->second.in_flight.empty()) {
@@ -723,14 +730,9 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
 
   // At start: every partition this node stored or held is released at what it stored.
   void release_all_stored() {
-    auto local = storage::read_source_positions(store_, c().id);
-    if (auto* e = std::get_if<model::error>(&local)) {
-      spdlog::error("data connection '{}' of database '{}': cannot read the stored offsets ({}); other nodes wait "
-                    "for the partitions it held until it restarts",
-                    c().name, target_.database, e->message);
-      return;
-    }
-    for (const auto& [p, next] : std::get<std::map<int32_t, int64_t>>(local))
+    const auto local = stored_to_release();
+    if (!local) return;
+    for (const auto& [p, next] : *local)
       unreleased_[std::to_string(p)] = fmt::format("released {}", next);
     holds_unknown_ = true;  // those held with nothing stored yet are found in the records
     write_releases();

@@ -81,6 +81,34 @@ std::map<int, int64_t> stored_offsets(client::connection& c, const std::string& 
   return out;
 }
 
+// Produces {"x":i,"y":"k"} to topic json for i = 1, 2, ... (key i, partitions by the key's
+// hash), pausing `pause` after every `burst` messages, until finish().
+class steady_feeder {
+ public:
+  steady_feeder(const std::string& bootstrap, int burst, std::chrono::milliseconds pause)
+      : thread_([this, bootstrap, burst, pause] {
+          kafka_producer producer(bootstrap);
+          for (int i = 1; !stop_; ++i) {
+            producer.produce("json", -1, std::to_string(i), R"({"x":)" + std::to_string(i) + R"(,"y":"k"})");
+            produced_ = i;
+            if (i % burst == 0) std::this_thread::sleep_for(pause);
+          }
+          producer.flush();
+        }) {}
+  ~steady_feeder() { finish(); }
+  /// Stops, waits until every message is acknowledged by the broker; how many were produced.
+  int64_t finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return produced_;
+  }
+
+ private:
+  std::atomic<int> produced_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 void setup(client::connection& c, const std::string& bootstrap) {
   ok(c.command("", ".create database D"));
   ok(c.command("D", ".create table J (a:long, b:string)"));
@@ -242,17 +270,7 @@ TEST(data_connection, exactly_once_through_kill_9_under_steady_produce) {
     client::connection c(node.rpc_address());
     setup(c, kafka.bootstrap());
   }
-  std::atomic<int> produced{0};
-  std::atomic<bool> stop{false};
-  std::thread feeder([&] {
-    kafka_producer producer(kafka.bootstrap());
-    for (int i = 1; !stop; ++i) {
-      producer.produce("json", -1, std::to_string(i), R"({"x":)" + std::to_string(i) + R"(,"y":"k"})");
-      produced = i;
-      if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(25));  // ~2,000 a second
-    }
-    producer.flush();
-  });
+  steady_feeder feeder(kafka.bootstrap(), 50, std::chrono::milliseconds(25));  // ~2,000 a second
   std::mt19937 rng(12);
   int64_t seen = 0;
   for (int kill = 0; kill < 5; ++kill) {
@@ -268,9 +286,7 @@ TEST(data_connection, exactly_once_through_kill_9_under_steady_produce) {
     node.kill();
     node.restart();
   }
-  stop = true;
-  feeder.join();
-  const int64_t total = produced;
+  const int64_t total = feeder.finish();
   client::connection c(node.rpc_address());
   EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") >= total; }, std::chrono::seconds(60)))
       << scalar(c, "J | count") << " of " << total;
@@ -331,17 +347,7 @@ TEST(data_connection, two_nodes_share_partitions_through_a_stop_a_return_and_a_k
     client::connection c(a.rpc_address());
     setup(c, kafka.bootstrap());
   }
-  std::atomic<int> produced{0};
-  std::atomic<bool> stop{false};
-  std::thread feeder([&] {
-    kafka_producer producer(kafka.bootstrap());
-    for (int i = 1; !stop; ++i) {
-      producer.produce("json", -1, std::to_string(i), R"({"x":)" + std::to_string(i) + R"(,"y":"k"})");
-      produced = i;
-      if (i % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // ~1,000 a second
-    }
-    producer.flush();
-  });
+  steady_feeder feeder(kafka.bootstrap(), 20, std::chrono::milliseconds(20));  // ~1,000 a second
   auto records = [](node_process& n) {
     client::connection c(n.rpc_address());
     const auto r = shown(c, "js", "Records");
@@ -384,9 +390,7 @@ TEST(data_connection, two_nodes_share_partitions_through_a_stop_a_return_and_a_k
                          std::chrono::seconds(30)))
       << "b: " << state(b);
   a.restart();
-  stop = true;
-  feeder.join();
-  const int64_t total = produced;
+  const int64_t total = feeder.finish();
   client::connection c(b.rpc_address());
   EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") >= total; }, std::chrono::seconds(60)))
       << scalar(c, "J | count") << " of " << total << "\na: " << state(a) << "b: " << state(b);
