@@ -3,6 +3,10 @@
 // the same messages and storing nothing (the limit); then produce-to-queryable latency under a
 // steady 10,000 messages a second. The mock broker keeps the last 5 MiB of each partition (and
 // drops older messages), which bounds the backlog to ~70,000 such messages.
+//
+// With `tables` > 1: that many topics of 16 / tables partitions (at least one), one table and
+// one data connection (one consumer) each, the messages spread evenly over the topics; the bare
+// consumer reads every topic's partitions alone.
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -33,8 +37,28 @@ int64_t scalar(client::connection& c, const std::string& database, const std::st
   return std::get<int64_t>(t.rows[0][0]);
 }
 
+// The topics of a run, and their partitions each.
+struct layout {
+  int tables = 1;
+  int partitions_each = partitions;
+  std::string topic(int t) const { return tables == 1 ? std::string("bench") : fmt::format("bench{}", t); }
+  std::string table(int t) const { return tables == 1 ? std::string("K") : fmt::format("K{}", t); }
+  // Message i's topic and partition: round robin over every partition of every topic.
+  std::pair<std::string, int> place(uint64_t i) const {
+    const auto slot = i % static_cast<uint64_t>(tables * partitions_each);
+    return {topic(static_cast<int>(slot) / partitions_each), static_cast<int>(slot) % partitions_each};
+  }
+  // A query counting the rows of every table.
+  std::string count_query() const {
+    if (tables == 1) return "K | count";
+    std::string q = "union ";
+    for (int t = 0; t < tables; ++t) q += (t ? ", " : "") + table(t);
+    return q + " | count";
+  }
+};
+
 // The limit: librdkafka alone, every partition from the start, nothing stored. Messages a second.
-double bare_consumer_rate(const std::string& bootstrap, uint64_t messages) {
+double bare_consumer_rate(const std::string& bootstrap, uint64_t messages, const layout& l) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   conf->set("bootstrap.servers", bootstrap, error);
@@ -45,8 +69,9 @@ double bare_consumer_rate(const std::string& bootstrap, uint64_t messages) {
   std::unique_ptr<RdKafka::KafkaConsumer> k(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!k) throw std::runtime_error("kafka: bare consumer: " + error);
   std::vector<RdKafka::TopicPartition*> all;
-  for (int p = 0; p < partitions; ++p)
-    all.push_back(RdKafka::TopicPartition::create("bench", p, RdKafka::Topic::OFFSET_BEGINNING));
+  for (int t = 0; t < l.tables; ++t)
+    for (int p = 0; p < l.partitions_each; ++p)
+      all.push_back(RdKafka::TopicPartition::create(l.topic(t), p, RdKafka::Topic::OFFSET_BEGINNING));
   k->assign(all);
   RdKafka::TopicPartition::destroy(all);
   uint64_t seen = 0, bytes = 0;
@@ -68,39 +93,58 @@ double bare_consumer_rate(const std::string& bootstrap, uint64_t messages) {
 
 }  // namespace
 
-scenario_result run_kafka(const options& o, uint64_t messages) {
-  progress(fmt::format("kafka: a mock cluster with a {}-partition topic, {} messages of ~1 KiB", partitions,
-                       messages));
-  testing::kafka_mock kafka({{"bench", partitions}});
+scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
+  layout l;
+  l.tables = std::max(1, tables);
+  l.partitions_each = std::max(1, partitions / l.tables);
+  // The mock broker drops a partition's oldest messages past 5 MiB: the backlog must fit.
+  if (messages > static_cast<uint64_t>(l.tables * l.partitions_each) * 4'400)
+    throw std::runtime_error(fmt::format("kafka: {} messages of ~1 KiB do not fit in {} partition(s) of the mock "
+                                         "broker (5 MiB each); pass --kafka-messages {} or fewer",
+                                         messages, l.tables * l.partitions_each, l.tables * l.partitions_each * 4'400));
+  progress(fmt::format("kafka: a mock cluster with {} topic(s) of {} partition(s), {} messages of ~1 KiB", l.tables,
+                       l.partitions_each, messages));
+  std::vector<std::pair<std::string, int>> topics;
+  for (int t = 0; t < l.tables; ++t) topics.emplace_back(l.topic(t), l.partitions_each);
+  testing::kafka_mock kafka(topics);
   {
     testing::kafka_producer producer(kafka.bootstrap());
-    for (uint64_t i = 1; i <= messages; ++i) producer.produce("bench", static_cast<int>(i % partitions), "", message(i));
+    for (uint64_t i = 1; i <= messages; ++i) {
+      const auto [topic, partition] = l.place(i);
+      producer.produce(topic, partition, "", message(i));
+    }
     producer.flush(std::chrono::minutes(5));
   }
   progress("kafka: the bare librdkafka consumer (the limit)");
-  const double limit = bare_consumer_rate(kafka.bootstrap(), messages);
+  const double limit = bare_consumer_rate(kafka.bootstrap(), messages, l);
 
   node_under_test node(o, "kafka");
   client::connection c(node.address());
   const auto& db = node.database();
   create_database(c, db, true);
-  expect_ok(c.command(db, ".create table K (x:long, host:string, msg:string)"), "create table");
-  expect_ok(c.command(db, R"(.create table K ingestion json mapping "m" '[{"column":"x","Properties":{"Path":"$.x"}},)"
-                          R"({"column":"host","Properties":{"Path":"$.host"}},{"column":"msg","Properties":{"Path":"$.msg"}}]')"),
-            "create mapping");
-  progress("kafka: the data connection reading the backlog");
+  for (int t = 0; t < l.tables; ++t) {
+    expect_ok(c.command(db, fmt::format(".create table {} (x:long, host:string, msg:string)", l.table(t))),
+              "create table");
+    expect_ok(c.command(db, fmt::format(R"(.create table {} ingestion json mapping "m" '[{{"column":"x","Properties":{{"Path":"$.x"}}}},)"
+                                        R"({{"column":"host","Properties":{{"Path":"$.host"}}}},{{"column":"msg","Properties":{{"Path":"$.msg"}}}}]')",
+                                        l.table(t))),
+              "create mapping");
+  }
+  progress(fmt::format("kafka: {} data connection(s) reading the backlog", l.tables));
   const auto created = clock::now();
-  expect_ok(c.command("", fmt::format(".create database {} data connection bench kind=kafka with (bootstrapServers='{}', "
-                                      "topic='bench', consumerGroup='bench-node', table='K', format='json', "
-                                      "mappingName='m')",
-                                      db, kafka.bootstrap())),
-            "create data connection");
+  for (int t = 0; t < l.tables; ++t)
+    expect_ok(c.command("", fmt::format(".create database {} data connection bench{} kind=kafka with (bootstrapServers='{}', "
+                                        "topic='{}', consumerGroup='bench-node-{}', table='{}', format='json', "
+                                        "mappingName='m')",
+                                        db, t, kafka.bootstrap(), l.topic(t), t, l.table(t))),
+              "create data connection");
+  const std::string count_query = l.count_query();
   // Rows/s from the first row visible (the group's join, ~3 s on the mock, is not the node's work).
   clock::time_point first{};
   int64_t first_count = 0, count = 0;
   while (count < static_cast<int64_t>(messages)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    count = scalar(c, db, "K | count");
+    count = scalar(c, db, count_query);
     if (count > 0 && first == clock::time_point{}) {
       first = clock::now();
       first_count = count;
@@ -124,7 +168,8 @@ scenario_result run_kafka(const options& o, uint64_t messages) {
       std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / steady_rate));
       sent[i] = clock::now();
       produced = i + 1;
-      producer.produce("bench", static_cast<int>(i % partitions), "", message(messages + 1 + i));
+      const auto [topic, partition] = l.place(i);
+      producer.produce(topic, partition, "", message(messages + 1 + i));
     }
     producer.flush(std::chrono::minutes(1));
   });
@@ -136,7 +181,7 @@ scenario_result run_kafka(const options& o, uint64_t messages) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     // The steady messages are x = messages+1 ...; with 16 partitions they land out of order, so
     // count them instead of taking the largest x: the first `visible` in order are not certain.
-    const int64_t visible = scalar(c, db, "K | count") - static_cast<int64_t>(messages);
+    const int64_t visible = scalar(c, db, count_query) - static_cast<int64_t>(messages);
     const auto now = clock::now();
     const uint64_t upto = std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(visible, 0)), produced.load());
     for (; seen < upto; ++seen) latencies.push_back(std::chrono::duration<double, std::micro>(now - sent[seen]).count());
@@ -147,10 +192,10 @@ scenario_result run_kafka(const options& o, uint64_t messages) {
   scenario_result r;
   r.scenario = "kafka";
   r.work = fmt::format(
-      "{} JSON messages of ~1 KiB in a {}-partition topic (librdkafka {}'s mock cluster), read by one data "
-      "connection into one table with a json mapping, rows/s from the first row visible; then {} messages/s "
-      "for {} s, produce-to-queryable per message (count visible every 2 ms)",
-      messages, partitions, RdKafka::version_str(), steady_rate, steady_time.count());
+      "{} JSON messages of ~1 KiB in {} topic(s) of {} partition(s) (librdkafka {}'s mock cluster), read by {} "
+      "data connection(s) into as many tables with a json mapping, rows/s from the first row visible; then {} "
+      "messages/s for {} s, produce-to-queryable per message (count visible every 2 ms)",
+      messages, l.tables, l.partitions_each, RdKafka::version_str(), l.tables, steady_rate, steady_time.count());
   r.limit_work = "a bare librdkafka consumer assigned every partition from the start, reading the same messages "
                  "and storing nothing";
   r.figures = {{"rows_per_s", rounded(node_rate)},

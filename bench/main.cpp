@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   size_t tables = 0;
   uint64_t scan_rows = 10'000'000;
   uint64_t kafka_messages = 60'000;
+  int kafka_tables = 1;
   CLI::App app{
       "tributary-bench: the load generator of BENCHMARKS.md; each scenario measures its limit in "
       "the same run"};
@@ -73,9 +74,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{100'000}, uint64_t{1'000'000'000}))
       ->capture_default_str();
   app.add_option("--kafka-messages", kafka_messages,
-                 "kafka: ~1 KiB messages in the topic before the data connection starts; librdkafka's mock "
-                 "broker keeps 5 MiB per partition, so at most 70000 (16 partitions)")
-      ->check(CLI::Range(uint64_t{1'000}, uint64_t{70'000}))
+                 "kafka: ~1 KiB messages in the topic(s) before the data connections start; librdkafka's mock "
+                 "broker keeps 5 MiB per partition: at most ~4,400 per partition (70000 in 16)")
+      ->check(CLI::Range(uint64_t{1'000}, uint64_t{1'000'000}))
+      ->capture_default_str();
+  app.add_option("--kafka-tables", kafka_tables,
+                 "kafka: tables, each fed by its own data connection from its own topic of 16 / N partitions "
+                 "(at least one)")
+      ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   app.add_option("--commands", o.commands,
                  "cluster: schema changes sent at node 1, each measured (default 200)")
@@ -115,7 +121,7 @@ int main(int argc, char** argv) {
                    {"seal", run_seal},
                    {"scan", [&](const options& opts) { return run_scan(opts, scan_rows); }},
                    {"cluster", run_cluster},
-                   {"kafka", [&](const options& opts) { return run_kafka(opts, kafka_messages); }}};
+                   {"kafka", [&](const options& opts) { return run_kafka(opts, kafka_messages, kafka_tables); }}};
   int failures = 0;
   for (const auto& [name, run] : scenarios) {
     if (scenario != "all" && scenario != name) continue;

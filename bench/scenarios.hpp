@@ -101,8 +101,9 @@ scenario_result run_scan(const options& o, uint64_t rows);
 scenario_result run_cluster(const options& o);
 
 /// `kafka`: `messages` ~1 KiB JSON messages in a 16-partition topic (librdkafka's mock cluster)
-/// read by one data connection into one table, rows/s against a bare librdkafka consumer of the
-/// same messages; then produce-to-queryable p50/p99 at 10,000 messages/s. Needs a node it starts.
-scenario_result run_kafka(const options& o, uint64_t messages);
+/// read by one data connection into one table (or in `tables` topics, each read by its own
+/// connection into its own table), rows/s against a bare librdkafka consumer of the same
+/// messages; then produce-to-queryable p50/p99 at 10,000 messages/s. Needs a node it starts.
+scenario_result run_kafka(const options& o, uint64_t messages, int tables = 1);
 
 }  // namespace tributary::bench
