@@ -220,7 +220,9 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   if (auto e = ingest::check_properties(call.properties)) return fail(std::move(*e));
 
   if (storage::fail_point("table.ingest", st.state.table.name)) throw std::bad_alloc();
-  auto data = ingest::decompress(call.data);
+  // The request's data is not needed past here: uncompressed, it is parsed where it is, not copied.
+  const size_t input_bytes = call.data.size();
+  auto data = ingest::decompress(std::move(call.data));
   if (auto* e = std::get_if<model::error>(&data)) return fail(std::move(*e));
   auto parsed = ingest::parse(call.format, std::get<std::string>(data), st.state.table,
                               std::get<const model::mapping*>(mapping));
@@ -251,7 +253,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   p.rows = batch.rows;
   p.ingestion_ticks = now;
   p.bytes = static_cast<uint32_t>(w.batch.size());
-  p.input_bytes = call.data.size();
+  p.input_bytes = input_bytes;
   p.start = start;
   p.received = call.received != clock::time_point{} ? call.received : start;
   // The writer thread answers the client itself, right after the synced write, skipping a hop

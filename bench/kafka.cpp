@@ -130,29 +130,60 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
                                         l.table(t))),
               "create mapping");
   }
-  progress(fmt::format("kafka: {} data connection(s) reading the backlog", l.tables));
+  // The consumers join their groups first (~3 s each on the mock, staggered over many groups: not
+  // the node's work), starting at the topics' ends; once each has its partitions (its Lag known),
+  // all are paused, a backlog like the limit's is produced, and all resumed: rows/s from the
+  // first resume to the last row visible.
+  progress(fmt::format("kafka: {} data connection(s) joining their groups", l.tables));
   const auto created = clock::now();
   for (int t = 0; t < l.tables; ++t)
     expect_ok(c.command("", fmt::format(".create database {} data connection bench{} kind=kafka with (bootstrapServers='{}', "
                                         "topic='{}', consumerGroup='bench-node-{}', table='{}', format='json', "
-                                        "mappingName='m')",
+                                        "mappingName='m', startFrom='latest')",
                                         db, t, kafka.bootstrap(), l.topic(t), t, l.table(t))),
               "create data connection");
-  const std::string count_query = l.count_query();
-  // Rows/s from the first row visible (the group's join, ~3 s on the mock, is not the node's work).
-  clock::time_point first{};
-  int64_t first_count = 0, count = 0;
-  while (count < static_cast<int64_t>(messages)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    count = scalar(c, db, count_query);
-    if (count > 0 && first == clock::time_point{}) {
-      first = clock::now();
-      first_count = count;
+  auto all_assigned = [&] {
+    auto shown = expect_ok(c.command("", fmt::format(".show database {} data connections", db)), "show data connections");
+    size_t lag = shown.columns.size();
+    for (size_t i = 0; i < shown.columns.size(); ++i)
+      if (shown.columns[i].name == "Lag") lag = i;
+    if (lag == shown.columns.size() || shown.rows.size() != static_cast<size_t>(l.tables)) return false;
+    for (const auto& row : shown.rows) {
+      const auto* text = std::get_if<std::string>(&row[lag]);
+      if (!text || text->size() <= 2) return false;  // "{}": no partition fetched yet
     }
-    if (clock::now() - created > std::chrono::minutes(10)) throw std::runtime_error("kafka: the node stalled");
+    return true;
+  };
+  while (!all_assigned()) {
+    if (clock::now() - created > std::chrono::minutes(5)) throw std::runtime_error("kafka: the consumers did not join");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  const double node_seconds = std::chrono::duration<double>(clock::now() - first).count();
-  const double node_rate = static_cast<double>(messages - static_cast<uint64_t>(first_count)) / node_seconds;
+  for (int t = 0; t < l.tables; ++t)
+    expect_ok(c.command("", fmt::format(".pause database {} data connection bench{}", db, t)), "pause");
+  progress("kafka: the backlog, then the data connections resumed");
+  {
+    testing::kafka_producer producer(kafka.bootstrap());
+    for (uint64_t i = 1; i <= messages; ++i) {
+      const auto [topic, partition] = l.place(i);
+      producer.produce(topic, partition, "", message(i));
+    }
+    producer.flush(std::chrono::minutes(5));
+  }
+  const std::string count_query = l.count_query();
+  // With many tables the count reads all of them: polled less often, so that polling does not
+  // load the node it measures.
+  const auto poll_every = std::chrono::milliseconds(std::max(2, l.tables / 5));
+  const auto resumed = clock::now();
+  for (int t = 0; t < l.tables; ++t)
+    expect_ok(c.command("", fmt::format(".resume database {} data connection bench{}", db, t)), "resume");
+  int64_t count = 0;
+  while (count < static_cast<int64_t>(messages)) {
+    std::this_thread::sleep_for(poll_every);
+    count = scalar(c, db, count_query);
+    if (clock::now() - resumed > std::chrono::minutes(10)) throw std::runtime_error("kafka: the node stalled");
+  }
+  const double node_seconds = std::chrono::duration<double>(clock::now() - resumed).count();
+  const double node_rate = static_cast<double>(messages) / node_seconds;
 
   // Produce-to-queryable: a steady rate, each message's send time kept; a poller sees the largest x
   // visible every 2 ms, and every message up to it is queryable by then (an upper bound, within the
@@ -178,7 +209,7 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   uint64_t seen = 0;  // messages of the steady phase known queryable
   const auto deadline = clock::now() + steady_time + std::chrono::seconds(60);
   while (seen < steady && clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(poll_every);
     // The steady messages are x = messages+1 ...; with 16 partitions they land out of order, so
     // count them instead of taking the largest x: the first `visible` in order are not certain.
     const int64_t visible = scalar(c, db, count_query) - static_cast<int64_t>(messages);
@@ -193,9 +224,11 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   r.scenario = "kafka";
   r.work = fmt::format(
       "{} JSON messages of ~1 KiB in {} topic(s) of {} partition(s) (librdkafka {}'s mock cluster), read by {} "
-      "data connection(s) into as many tables with a json mapping, rows/s from the first row visible; then {} "
-      "messages/s for {} s, produce-to-queryable per message (count visible every 2 ms)",
-      messages, l.tables, l.partitions_each, RdKafka::version_str(), l.tables, steady_rate, steady_time.count());
+      "data connection(s) into as many tables with a json mapping (joined, paused, the backlog produced, "
+      "resumed), rows/s from the resume to the last row visible; then {} messages/s for {} s, "
+      "produce-to-queryable per message (count visible every {} ms)",
+      messages, l.tables, l.partitions_each, RdKafka::version_str(), l.tables, steady_rate, steady_time.count(),
+      poll_every.count());
   r.limit_work = "a bare librdkafka consumer assigned every partition from the start, reading the same messages "
                  "and storing nothing";
   r.figures = {{"rows_per_s", rounded(node_rate)},

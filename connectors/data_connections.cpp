@@ -370,14 +370,19 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   void send(int32_t p, partition_state& ps) {
     if (ps.batch_limit == 0) ps.batch_limit = settings_.max_batch_bytes;
     const bool singly = ps.queued.front().offset <= ps.one_by_one_through;
-    size_t bytes = 0;
-    actors::ingest_call call;
-    while (!ps.queued.empty()) {
-      auto& next = ps.queued.front();
-      if (!ps.in_flight.empty() && (singly || next.offset <= ps.one_by_one_through ||
-                                    bytes + next.data.size() > ps.batch_limit))
+    // Which messages go (at least one; at most batch_limit bytes; one alone while bisecting),
+    // then their data in one allocation.
+    size_t count = 0, bytes = 0;
+    for (const auto& next : ps.queued) {
+      if (count > 0 && (singly || next.offset <= ps.one_by_one_through || bytes + next.data.size() > ps.batch_limit))
         break;
       bytes += next.data.size();
+      ++count;
+    }
+    actors::ingest_call call;
+    call.data.reserve(bytes);
+    for (; count > 0; --count) {
+      auto& next = ps.queued.front();
       call.data += next.data;
       ps.queued_bytes -= next.data.size();
       ps.in_flight.push_back(std::move(next));

@@ -40,6 +40,11 @@ struct inflater {
 
 }  // namespace
 
+std::variant<std::string, model::error> decompress(std::string&& data, size_t limit) {
+  if (is_gzip(data) || data.size() > limit) return decompress(std::string_view(data), limit);
+  return std::move(data);
+}
+
 std::variant<std::string, model::error> decompress(std::string_view data, size_t limit) {
   if (!is_gzip(data)) {
     if (data.size() > limit)

@@ -44,6 +44,8 @@ constexpr size_t max_decoded_bytes = 64 * 1024 * 1024;
 /// "BadRequest_RequestTooLarge" too.
 std::variant<std::string, model::error> decompress(std::string_view data,
                                                    size_t limit = max_request_bytes);
+/// The same, taking `data` over: when it is not gzip it is returned as it is, not copied.
+std::variant<std::string, model::error> decompress(std::string&& data, size_t limit = max_request_bytes);
 
 /// Tributary's own ingestion property: on a request retried at another node, the "host:port"
 /// RPC addresses (comma-separated) of the nodes it was sent to before. The receiving node asks
