@@ -562,6 +562,8 @@ std::variant<std::vector<model::ingestion_failure>, model::error> read_ingestion
   if (!it->status().ok())
     return model::error{"StorageError", "cannot read the ingestion failures: " + it->status().ToString() + "; retry",
                         false};
+  // A malformed entry (not written by this version) is left out; only when nothing else could be
+  // read is it reported, as corruption.
   if (malformed && out.empty()) return corrupt("malformed ingestion failure entry");
   return out;
 }
