@@ -61,6 +61,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/e2e/http_call.hpp"
 #include "tests/support/node_process.hpp"
 
 namespace tributary::testing {
@@ -70,45 +71,11 @@ using ordered_json = nlohmann::ordered_json;
 const std::filesystem::path golden_dir =
     std::filesystem::path(TRIBUTARY_SOURCE_DIR) / "tests/e2e/golden/rest";
 
-struct answer {
-  long status = 0;
-  std::string content_type;
-  std::string body;
-};
-
-size_t append_to(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 // One request over a fresh connection. Every request carries a fixed x-ms-client-request-id, so
 // that the ids echoed in bodies are part of the golden text.
-answer request(const std::string& method, const std::string& url, const std::string& body,
-               const std::vector<std::string>& headers) {
-  CURL* curl = curl_easy_init();
-  answer a;
-  curl_slist* list = nullptr;
-  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  list = curl_slist_append(list, "Expect:");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_to);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a.body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  if (method == "POST") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  }
-  const auto rc = curl_easy_perform(curl);
-  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc) << ": " << method << " " << url;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a.status);
-  const char* type = nullptr;
-  if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type)
-    a.content_type = type;
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return a;
+http_answer request(const std::string& method, const std::string& url, const std::string& body,
+                    const std::vector<std::string>& headers) {
+  return call(method, url, body, headers);
 }
 
 // --- normalization of volatile values --------------------------------------------------------
@@ -267,8 +234,8 @@ class http_golden : public ::testing::Test {
     dir_ = new temp_dir();
     node_ = new node_process(dir_->path() / "data", {"--streaming-ingestion=on"});
     base_ = "http://127.0.0.1:" + std::to_string(node_->http_port());
-    captured_ = new std::map<std::string, answer>();
-    auto must = [](const std::string& what, const answer& a) {
+    captured_ = new std::map<std::string, http_answer>();
+    auto must = [](const std::string& what, const http_answer& a) {
       if (a.status != 200)
         ADD_FAILURE() << "set-up step " << what << " answered " << a.status << ": " << a.body;
       return a;
@@ -318,20 +285,20 @@ class http_golden : public ::testing::Test {
     delete dir_;
   }
 
-  static answer mgmt(const std::string& db, const std::string& csl) {
+  static http_answer mgmt(const std::string& db, const std::string& csl) {
     return post("/v1/rest/mgmt", ordered_json{{"db", db}, {"csl", csl}}.dump());
   }
-  static answer query(const std::string& version, const std::string& csl) {
+  static http_answer query(const std::string& version, const std::string& csl) {
     return post("/" + version + "/rest/query", ordered_json{{"db", "Db"}, {"csl", csl}}.dump());
   }
-  static answer post(const std::string& path, const std::string& body) {
+  static http_answer post(const std::string& path, const std::string& body) {
     return request("POST", base_ + path, body,
                    {"Content-Type: application/json; charset=utf-8",
                     "x-ms-client-request-id: KNC.execute;golden"});
   }
   // `id` names the request: the node answers a second ingest with the same request id as the
   // retry of the first (deduplicated), so every ingest has its own.
-  static answer ingest(const std::string& id, const std::string& table, const std::string& format,
+  static http_answer ingest(const std::string& id, const std::string& table, const std::string& format,
                        const std::string& mapping, const std::string& data) {
     return request("POST",
                    base_ + "/v1/rest/ingest/Db/" + table + "?streamFormat=" + format +
@@ -343,7 +310,7 @@ class http_golden : public ::testing::Test {
 
   // `a`'s status and Content-Type, then its golden text against golden/rest/<name>.json (or
   // written there, under TRIBUTARY_UPDATE_GOLDEN=1).
-  static void expect_golden(const std::string& name, const answer& a, long status) {
+  static void expect_golden(const std::string& name, const http_answer& a, long status) {
     SCOPED_TRACE(name);
     EXPECT_EQ(a.status, status) << a.body;
     EXPECT_EQ(a.content_type, "application/json; charset=utf-8");
@@ -374,12 +341,12 @@ class http_golden : public ::testing::Test {
                        "--gtest_filter='http_golden*'";
   }
 
-  static answer captured(const std::string& name) { return captured_->at(name); }
+  static http_answer captured(const std::string& name) { return captured_->at(name); }
 
   static inline temp_dir* dir_ = nullptr;
   static inline node_process* node_ = nullptr;
   static inline std::string base_;
-  static inline std::map<std::string, answer>* captured_ = nullptr;
+  static inline std::map<std::string, http_answer>* captured_ = nullptr;
 };
 
 TEST_F(http_golden, management_commands_answer_v1_tables) {

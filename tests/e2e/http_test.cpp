@@ -18,6 +18,7 @@
 #include <random>
 
 #include "client/client.hpp"
+#include "tests/e2e/http_call.hpp"
 #include "tests/support/exposition.hpp"
 #include "tests/support/gzip.hpp"
 #include "tests/support/node_process.hpp"
@@ -28,63 +29,6 @@ namespace tributary::testing {
 namespace {
 
 using json = nlohmann::json;
-
-struct http_answer {
-  long status = 0;
-  std::string body;
-  std::string headers;
-};
-
-size_t append(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// One request. `chunked`: the body goes with Transfer-Encoding: chunked, as the Node SDK streams.
-http_answer call(const std::string& method, const std::string& url, const std::string& body = {},
-                 std::vector<std::string> headers = {}, bool chunked = false, bool accept_gzip = false) {
-  CURL* curl = curl_easy_init();
-  http_answer a;
-  curl_slist* list = nullptr;
-  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  if (chunked) list = curl_slist_append(list, "Transfer-Encoding: chunked");
-  list = curl_slist_append(list, "Expect:");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, append);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &a.headers);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  if (accept_gzip) curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "gzip");
-  struct source {
-    const std::string* body;
-    size_t at = 0;
-  } src{&body};
-  if (method == "POST") {
-    if (chunked) {
-      curl_easy_setopt(curl, CURLOPT_POST, 1L);
-      curl_easy_setopt(curl, CURLOPT_READFUNCTION, +[](char* out, size_t size, size_t n, void* p) -> size_t {
-        auto* s = static_cast<source*>(p);
-        const size_t k = std::min(size * n, std::min<size_t>(s->body->size() - s->at, 7));  // small chunks
-        std::memcpy(out, s->body->data() + s->at, k);
-        s->at += k;
-        return k;
-      });
-      curl_easy_setopt(curl, CURLOPT_READDATA, &src);
-    } else {
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    }
-  }
-  const auto rc = curl_easy_perform(curl);
-  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc) << " " << method << " " << url;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return a;
-}
 
 // A raw TCP connection to the node, for what HTTP clients never do on their own: wait for
 // `100 Continue`, stop mid-body, trickle a body, sit idle. Reads wait at most 10 s.
