@@ -159,8 +159,10 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
   auto& st = self->state;
   auto& probe = st.env->ingest_probe;
   const auto start = clock::now();
+  // The request's data is handed to the parser (moved) below: its size is counted from here.
+  const size_t input_bytes = call.data.size();
   auto fail = [&](model::error e) {
-    probe.finished(st.database_name, e.code, call.data.size(), 0, clock::now() - start);
+    probe.finished(st.database_name, e.code, input_bytes, 0, clock::now() - start);
     std::exchange(reply.fn, nullptr)(ingest_outcome{std::move(e)});
   };
   if (st.dropping) return fail(st.not_found());
@@ -171,7 +173,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
       // Refused before the dedup lookup and the parse, the work an overloaded node lacks time for;
       // nothing is ingested, so a retry with the same id is safe.
       probe.shed();
-      probe.finished(st.database_name, "Throttling", call.data.size(), 0, clock::now() - start);
+      probe.finished(st.database_name, "Throttling", input_bytes, 0, clock::now() - start);
       return std::exchange(reply.fn, nullptr)(ingest_outcome{overloaded(*st.env->admission, waited)});
     }
   }
@@ -192,7 +194,7 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
                                          now - st.env->dedup_window.count() * ticks_per_second);
     if (auto* e = std::get_if<model::error>(&earlier)) return fail(std::move(*e));
     if (const auto& r = std::get<std::optional<storage::request_record>>(earlier)) {
-      probe.finished(st.database_name, "duplicate", call.data.size(), 0, clock::now() - start);
+      probe.finished(st.database_name, "duplicate", input_bytes, 0, clock::now() - start);
       return std::exchange(reply.fn, nullptr)(ingest_outcome{ingest_ack{r->consumed_records, true}});
     }
   }
@@ -221,7 +223,6 @@ void ingest(table_ptr self, ingest_call& call, ingest_reply& reply) {
 
   if (storage::fail_point("table.ingest", st.state.table.name)) throw std::bad_alloc();
   // The request's data is not needed past here: uncompressed, it is parsed where it is, not copied.
-  const size_t input_bytes = call.data.size();
   auto data = ingest::decompress(std::move(call.data));
   if (auto* e = std::get_if<model::error>(&data)) return fail(std::move(*e));
   auto parsed = ingest::parse(call.format, std::get<std::string>(data), st.state.table,
