@@ -44,9 +44,9 @@ struct layout {
   std::string topic(int t) const { return tables == 1 ? std::string("bench") : fmt::format("bench{}", t); }
   std::string table(int t) const { return tables == 1 ? std::string("K") : fmt::format("K{}", t); }
   // Message i's topic and partition: round robin over every partition of every topic.
+  int slot(uint64_t i) const { return static_cast<int>(i % static_cast<uint64_t>(tables * partitions_each)); }
   std::pair<std::string, int> place(uint64_t i) const {
-    const auto slot = i % static_cast<uint64_t>(tables * partitions_each);
-    return {topic(static_cast<int>(slot) / partitions_each), static_cast<int>(slot) % partitions_each};
+    return {topic(slot(i) / partitions_each), slot(i) % partitions_each};
   }
   // A query counting the rows of every table.
   std::string count_query() const {
@@ -57,8 +57,9 @@ struct layout {
   }
 };
 
-// The limit: librdkafka alone, every partition from the start, nothing stored. Messages a second.
-double bare_consumer_rate(const std::string& bootstrap, uint64_t messages, const layout& l) {
+// A bare librdkafka consumer assigned `partitions` from their beginning, set as the node's are.
+std::unique_ptr<RdKafka::KafkaConsumer> bare_consumer(const std::string& bootstrap,
+                                                      std::vector<RdKafka::TopicPartition*> partitions) {
   std::string error;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   conf->set("bootstrap.servers", bootstrap, error);
@@ -68,27 +69,64 @@ double bare_consumer_rate(const std::string& bootstrap, uint64_t messages, const
   conf->set("fetch.wait.max.ms", "50", error);
   std::unique_ptr<RdKafka::KafkaConsumer> k(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!k) throw std::runtime_error("kafka: bare consumer: " + error);
+  k->assign(partitions);
+  RdKafka::TopicPartition::destroy(partitions);
+  return k;
+}
+
+// Reads `expected` messages, storing nothing.
+void drain(RdKafka::KafkaConsumer& k, uint64_t expected) {
+  const auto start = clock::now();
+  for (uint64_t seen = 0; seen < expected;) {
+    std::unique_ptr<RdKafka::Message> m(k.consume(1000));
+    if (m->err() == RdKafka::ERR_NO_ERROR) ++seen;
+    else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF)
+      throw std::runtime_error("kafka: bare consumer: " + m->errstr());
+    if (clock::now() - start > std::chrono::minutes(5)) throw std::runtime_error("kafka: bare consumer stalled");
+  }
+  k.close();
+}
+
+// The limit: librdkafka alone, every partition from the start, nothing stored. Messages a second.
+double bare_consumer_rate(const std::string& bootstrap, uint64_t messages, const layout& l) {
   std::vector<RdKafka::TopicPartition*> all;
   for (int t = 0; t < l.tables; ++t)
     for (int p = 0; p < l.partitions_each; ++p)
       all.push_back(RdKafka::TopicPartition::create(l.topic(t), p, RdKafka::Topic::OFFSET_BEGINNING));
-  k->assign(all);
-  RdKafka::TopicPartition::destroy(all);
-  uint64_t seen = 0, bytes = 0;
+  auto k = bare_consumer(bootstrap, std::move(all));
   const auto start = clock::now();
-  while (seen < messages) {
-    std::unique_ptr<RdKafka::Message> m(k->consume(1000));
-    if (m->err() == RdKafka::ERR_NO_ERROR) {
-      ++seen;
-      bytes += m->len();
-    } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
-      throw std::runtime_error("kafka: bare consumer: " + m->errstr());
-    }
-    if (clock::now() - start > std::chrono::minutes(5)) throw std::runtime_error("kafka: bare consumer stalled");
+  drain(*k, messages);
+  return static_cast<double>(messages) / std::chrono::duration<double>(clock::now() - start).count();
+}
+
+// The same messages read by one bare consumer per topic at once, each on its own thread: what
+// as many librdkafka instances as the node runs (one per connection) cost here, storing nothing.
+double bare_consumers_rate(const std::string& bootstrap, uint64_t messages, const layout& l) {
+  std::vector<std::unique_ptr<RdKafka::KafkaConsumer>> consumers;
+  std::vector<uint64_t> expected(static_cast<size_t>(l.tables), 0);
+  for (uint64_t i = 1; i <= messages; ++i) ++expected[static_cast<size_t>(l.slot(i) / l.partitions_each)];
+  for (int t = 0; t < l.tables; ++t) {
+    std::vector<RdKafka::TopicPartition*> mine;
+    for (int p = 0; p < l.partitions_each; ++p)
+      mine.push_back(RdKafka::TopicPartition::create(l.topic(t), p, RdKafka::Topic::OFFSET_BEGINNING));
+    consumers.push_back(bare_consumer(bootstrap, std::move(mine)));
   }
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> failed(consumers.size());
+  const auto start = clock::now();
+  for (size_t t = 0; t < consumers.size(); ++t)
+    threads.emplace_back([&, t] {
+      try {
+        drain(*consumers[t], expected[t]);
+      } catch (...) {
+        failed[t] = std::current_exception();
+      }
+    });
+  for (auto& th : threads) th.join();
   const double seconds = std::chrono::duration<double>(clock::now() - start).count();
-  k->close();
-  return static_cast<double>(seen) / seconds;
+  for (auto& f : failed)
+    if (f) std::rethrow_exception(f);
+  return static_cast<double>(messages) / seconds;
 }
 
 }  // namespace
@@ -117,6 +155,11 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   }
   progress("kafka: the bare librdkafka consumer (the limit)");
   const double limit = bare_consumer_rate(kafka.bootstrap(), messages, l);
+  double per_topic = 0;
+  if (l.tables > 1) {
+    progress(fmt::format("kafka: {} bare consumers, one per topic (for comparison)", l.tables));
+    per_topic = bare_consumers_rate(kafka.bootstrap(), messages, l);
+  }
 
   node_under_test node(o, "kafka");
   client::connection c(node.address());
@@ -241,6 +284,7 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   r.figures = {{"rows_per_s", rounded(node_rate)},
                {"limit_messages_per_s", rounded(limit)},
                {"ratio_to_limit", rounded(node_rate / limit, 3)},
+               {"bare_consumers_one_per_topic_messages_per_s", rounded(per_topic)},
                {"produce_to_queryable_p50_ms", rounded(p2q.p50_us / 1000, 2)},
                {"produce_to_queryable_p99_ms", rounded(p2q.p99_us / 1000, 2)},
                {"produce_to_queryable_max_ms", rounded(p2q.max_us / 1000, 2)},
