@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
@@ -48,10 +49,14 @@ struct mailbox {
   std::mutex mutex;
   std::condition_variable arrived;
   std::deque<answer> answers;
+  /// The consumer's librdkafka queue while it runs: an answer ends the consumer's wait for
+  /// messages at once (rd_kafka_queue_yield), so the thread neither polls nor waits out a timeout.
+  rd_kafka_queue_t* queue = nullptr;
   void post(answer a) {
     {
       std::lock_guard lock(mutex);
       answers.push_back(std::move(a));
+      if (queue) rd_kafka_queue_yield(queue);
     }
     arrived.notify_all();
   }
@@ -217,6 +222,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     } catch (const std::exception& e) {
       spdlog::error("data connection '{}' of database '{}' failed: {}", c().name, target_.database, e.what());
       set_state("Failed", fmt::format("{}; restart the node to start it again (its stored offsets are kept)", e.what()));
+      if (kafka_) watch_queue(false);  // the queue's handle goes before its consumer
       std::unique_lock lock(mail_->mutex);
       mail_->arrived.wait(lock, [this] { return stop_.load(); });
     }
@@ -237,6 +243,9 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     } else {
       set_state("Running", "");
     }
+    // The thread waits in librdkafka until a message or an answer arrives (at most 50 ms, for
+    // timers: retries, the lag), not in short polls: many connections stay cheap.
+    watch_queue(true);
     bool busy = false;
     while (!stop_) {
       if (paused_wanted_ != paused_) apply_pause(paused_wanted_);
@@ -248,8 +257,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       take_answers();
       if (!paused_) send_ready();
       // Answers come back in about a millisecond: poll often while batches are in flight.
-      const int wait_ms = busy ? 0 : in_flight() ? 2 : 50;
-      std::unique_ptr<RdKafka::Message> m(kafka_->consume(wait_ms));
+      std::unique_ptr<RdKafka::Message> m(kafka_->consume(busy ? 0 : 50));
       busy = false;
       switch (m->err()) {
         case RdKafka::ERR_NO_ERROR:
@@ -268,6 +276,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     // Batches in flight finish (their rows and offsets stored together), then the group is left.
     wait_in_flight(30s);
     kafka_->close();
+    watch_queue(false);
     kafka_.reset();
   }
 
@@ -288,6 +297,17 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       status_.last_error = text;
     }
     spdlog::warn("data connection '{}' of database '{}': {}", c().name, target_.database, text);
+  }
+
+  // Lets answers end this thread's wait in librdkafka (on), or no longer (off: before the
+  // consumer goes; an answer arriving later only lands in the mailbox).
+  void watch_queue(bool on) {
+    rd_kafka_queue_t* queue = on ? rd_kafka_queue_get_consumer(kafka_->c_ptr()) : nullptr;
+    {
+      std::lock_guard lock(mail_->mutex);
+      std::swap(queue, mail_->queue);
+    }
+    if (queue) rd_kafka_queue_destroy(queue);
   }
 
   // `.pause` stops fetching every partition; `.resume` restarts those not held back by their

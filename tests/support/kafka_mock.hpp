@@ -23,7 +23,7 @@ class kafka_mock {
  public:
   /// Starts `brokers` brokers with `topics` (name, partitions) created and waits for the helper's
   /// ready file. Throws std::runtime_error naming the helper's log (then kept beside the fixture's
-  /// temporary directory), with its tail, if the helper exits or is not ready within 20 s.
+  /// temporary directory), with its tail, if the helper exits or is not ready within 60 s.
   explicit kafka_mock(std::vector<std::pair<std::string, int>> topics = {}, int brokers = 1);
   /// `stop()`, then removes the ready file and the log.
   ~kafka_mock();
