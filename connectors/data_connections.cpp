@@ -256,7 +256,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       }
       take_answers();
       if (!paused_) send_ready();
-      // Answers come back in about a millisecond: poll often while batches are in flight.
+      // While messages keep coming, none is waited for; otherwise up to 50 ms, cut short by a
+      // message or an answer (watch_queue).
       std::unique_ptr<RdKafka::Message> m(kafka_->consume(busy ? 0 : 50));
       busy = false;
       switch (m->err()) {
@@ -326,10 +327,12 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       RdKafka::TopicPartition::destroy(list);
     }
     paused_ = pause;
-    if (pause)
+    if (pause) {
       set_state("Paused", fmt::format(".pause database {} data connection {}", target_.database, c().name));
-    else
+    } else {
       set_state("Running", "");
+      show_waiting();  // partitions still waiting for another node say so again
+    }
   }
 
   bool in_flight() const {
@@ -351,18 +354,17 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       ++status_.messages;
     }
     if (metrics_) metrics_->consumed(1, m.len());
-    // Gzip is recognised by its first bytes (a message says nothing else about itself).
-    if (msg.data.size() >= 2 && static_cast<uint8_t>(msg.data[0]) == 0x1f && static_cast<uint8_t>(msg.data[1]) == 0x8b) {
-      auto plain = ingest::decompress(msg.data);
-      if (auto* e = std::get_if<model::error>(&plain)) {
-        msg.failure = record_failure(m.partition(), msg.offset, *e);
-        msg.data.clear();
-      } else {
-        msg.data = std::move(std::get<std::string>(plain));
-      }
+    // Gzip is recognised by its first bytes (a message says nothing else about itself); one
+    // over what an ingest holds, unpacked or not, or with its system properties, is a failure.
+    auto ready = ingest::decompress(std::move(msg.data));
+    if (auto* plain = std::get_if<std::string>(&ready); plain && !plain->empty() && !c().event_system_properties.empty())
+      ready = ingest::with_event_properties(format_, *plain, system_properties(c().event_system_properties, m));
+    if (auto* e = std::get_if<model::error>(&ready)) {
+      msg.failure = record_failure(m.partition(), msg.offset, *e);
+      msg.data.clear();
+    } else {
+      msg.data = std::move(std::get<std::string>(ready));
     }
-    if (!msg.data.empty() && !c().event_system_properties.empty())
-      msg.data = ingest::with_event_properties(format_, msg.data, system_properties(c().event_system_properties, m));
     if (!msg.data.empty() && msg.data.back() != '\n') msg.data.push_back('\n');
     ps.queued_bytes += msg.data.size();
     ps.queued.push_back(std::move(msg));

@@ -1,5 +1,6 @@
 #include "ingest/event_properties.hpp"
 
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include "ingest/formats.hpp"
@@ -7,6 +8,8 @@
 
 namespace tributary::ingest {
 namespace {
+
+using result = std::variant<std::string, model::error>;
 
 // A field of a CSV-like record, quoted (RFC 4180) when it holds the separator, a quote or a
 // line break.
@@ -23,7 +26,18 @@ void append_field(std::string& out, std::string_view v, char sep) {
   out += '"';
 }
 
-std::string with_fields(char sep, std::string_view message, const std::vector<event_property>& properties) {
+// The properties repeat on every record: a large key on many short records could grow a message
+// far past what it was, so the result is refused past `limit` before it is built further.
+model::error too_large(size_t limit) {
+  return {"BadRequest_RequestTooLarge",
+          fmt::format("the message's records with their event system properties take more than {} bytes, the most "
+                      "one ingest holds; send smaller messages (or shorter keys), or leave eventSystemProperties "
+                      "out of the data connection",
+                      limit),
+          true};
+}
+
+result with_fields(char sep, std::string_view message, const std::vector<event_property>& properties, size_t limit) {
   std::string prefix;
   for (const auto& p : properties) {
     if (p.value) append_field(prefix, *p.value, sep);
@@ -32,10 +46,13 @@ std::string with_fields(char sep, std::string_view message, const std::vector<ev
   std::string out;
   out.reserve(message.size() + prefix.size() * 4);
   size_t start = 0;
-  bool quoted = false;
+  bool quoted = false, over = false;
   auto record = [&](size_t end) {  // [start, end) is a record with its line break
     const auto line = message.substr(start, end - start);
-    if (line.find_first_not_of("\r\n") != std::string_view::npos) out += prefix;  // empty lines stay empty
+    const bool empty = line.find_first_not_of("\r\n") == std::string_view::npos;  // empty lines stay empty
+    if (out.size() + (empty ? 0 : prefix.size()) + line.size() > limit) over = true;
+    if (over) return;
+    if (!empty) out += prefix;
     out += line;
     start = end;
   };
@@ -53,9 +70,11 @@ std::string with_fields(char sep, std::string_view message, const std::vector<ev
     }
     if (c == '"' && field_start) quoted = true;
     else if (c == '\n') record(i + 1);
+    if (over) return too_large(limit);
     field_start = c == sep || c == '\n';
   }
   if (start < message.size()) record(message.size());
+  if (over) return too_large(limit);
   return out;
 }
 
@@ -69,7 +88,7 @@ void append_object(std::string& out, std::string_view object, const std::string&
   out += object.substr(brace + 1);
 }
 
-std::string with_members(std::string_view message, const std::vector<event_property>& properties) {
+result with_members(std::string_view message, const std::vector<event_property>& properties, size_t limit) {
   std::string members;
   for (const auto& p : properties) {
     if (!members.empty()) members += ',';
@@ -79,7 +98,8 @@ std::string with_members(std::string_view message, const std::vector<event_prope
     else if (p.text) detail::append_json_string(members, *p.value);
     else members += *p.value;
   }
-  simdjson::dom::parser parser;
+  // One parser per thread, its buffers reused from message to message.
+  thread_local simdjson::dom::parser parser;
   const simdjson::padded_string padded(message);
   simdjson::dom::document_stream stream;
   const size_t batch = std::max<size_t>(message.size(), simdjson::dom::MINIMAL_BATCH_SIZE);
@@ -90,6 +110,7 @@ std::string with_members(std::string_view message, const std::vector<event_prope
     simdjson::dom::element doc;
     if ((*it).get(doc)) return std::string(message);
     const auto source = it.source();
+    if (out.size() + members.size() + source.size() + 2 > limit) return too_large(limit);
     if (doc.type() == simdjson::dom::element_type::OBJECT) {
       append_object(out, source, members);
     } else if (doc.type() == simdjson::dom::element_type::ARRAY) {
@@ -101,6 +122,7 @@ std::string with_members(std::string_view message, const std::vector<event_prope
         if (!first) out += ',';
         first = false;
         const auto text = simdjson::minify(item);
+        if (out.size() + members.size() + text.size() + 2 > limit) return too_large(limit);
         if (item.type() == simdjson::dom::element_type::OBJECT) append_object(out, text, members);
         else out += text;
       }
@@ -116,10 +138,11 @@ std::string with_members(std::string_view message, const std::vector<event_prope
 
 }  // namespace
 
-std::string with_event_properties(format f, std::string_view message, const std::vector<event_property>& properties) {
+result with_event_properties(format f, std::string_view message, const std::vector<event_property>& properties,
+                             size_t limit) {
   if (properties.empty()) return std::string(message);
-  if (const char sep = detail::separator(f)) return with_fields(sep, message, properties);
-  return with_members(message, properties);
+  if (const char sep = detail::separator(f)) return with_fields(sep, message, properties, limit);
+  return with_members(message, properties, limit);
 }
 
 }  // namespace tributary::ingest

@@ -26,7 +26,10 @@ struct event_property {
 /// JSON formats as the first members of every object, by name (a mapping reads them by path,
 /// "$.x-opt-offset"). Kusto adds them to the first record of a message only; here every record
 /// of the message carries its message's properties. Text that is not valid JSON is returned
-/// unchanged, for the parser to name the error.
-std::string with_event_properties(format f, std::string_view message, const std::vector<event_property>& properties);
+/// unchanged, for the parser to name the error. A result past `limit` bytes (a long key on many
+/// short records) is refused, permanently, before it is built: "BadRequest_RequestTooLarge".
+std::variant<std::string, model::error> with_event_properties(format f, std::string_view message,
+                                                              const std::vector<event_property>& properties,
+                                                              size_t limit = max_request_bytes);
 
 }  // namespace tributary::ingest

@@ -426,17 +426,31 @@ TEST(data_connection, event_system_properties_fill_columns_in_csv_and_json) {
     kafka_producer producer(kafka.bootstrap());
     for (int i = 0; i < 10; ++i) producer.produce("props", 1, "key,\"" + std::to_string(i), std::to_string(i) + "\n", at_ms + i);
     producer.produce("props", 0, "", "100\n101\n", at_ms);  // two records, one message, no key
+    // A 900 kB key on 5,000 short records would be 4.5 GB with the key on each: refused, listed
+    // as a failure, and the partition goes on.
+    std::string lines;
+    for (int i = 0; i < 5000; ++i) lines += "7\n";
+    producer.produce("props", 0, std::string(900'000, 'k'), lines, at_ms);
+    producer.produce("props", 0, "", "102\n", at_ms);
     for (int i = 0; i < 5; ++i) producer.produce("jprops", 0, "k" + std::to_string(i), R"({"a":)" + std::to_string(i) + "}");
     producer.produce("jprops", 0, "", R"([{"a":10},{"a":11}])");
     producer.flush();
   }
-  ASSERT_TRUE(eventually([&] { return scalar(c, "S | count") == 12 && scalar(c, "P | count") == 7; },
+  ASSERT_TRUE(eventually([&] { return scalar(c, "S | count") == 13 && scalar(c, "P | count") == 7; },
                          std::chrono::seconds(20)))
       << shown_state(c);
+  auto failures = ok(c.command("", ".show ingestion failures"));
+  ASSERT_EQ(failures.rows.size(), 1u);
+  for (size_t i = 0; i < failures.columns.size(); ++i) {
+    if (failures.columns[i].name == "ErrorCode") {
+      EXPECT_EQ(std::get<std::string>(failures.rows[0][i]), "BadRequest_RequestTooLarge");
+    }
+  }
   // Partition 1 held the ten keyed messages at offsets 0..9, in order.
   EXPECT_EQ(scalar(c, "S | where Partition == 1 and Offset == a and Key == strcat('key,\"', a) | count"), 10);
   EXPECT_EQ(scalar(c, "S | where Partition == 1 and Enqueued == datetime(2026-12-07T10:40:00.123Z) + a * 1ms | count"), 10);
   EXPECT_EQ(scalar(c, "S | where Partition == 0 and Offset == 0 and Key == '' | count"), 2);
+  EXPECT_EQ(scalar(c, "S | where Partition == 0 and Offset == 2 and a == 102 | count"), 1);
   EXPECT_EQ(scalar(c, "P | where Offset == a and Key == strcat('k', a) | count"), 5);
   EXPECT_EQ(scalar(c, "P | where Offset == 5 and Key == '' and a in (10, 11) | count"), 2);
 }
