@@ -765,14 +765,24 @@ result<std::map<std::string, std::string>> member::source_records(uint64_t conne
 std::optional<model::error> member::put_source_records(uint64_t connection,
                                                        const std::map<std::string, std::string>& records) {
   auto& i = *impl_;
+  // etcd takes at most 128 operations per transaction (--max-txn-ops): a topic of many partitions
+  // goes in several. Each record stands alone, so they need not be one transaction.
+  constexpr size_t per_txn = 64;
   std::vector<operation> ops;
-  for (const auto& [partition, value] : records)
+  auto flush = [&]() -> std::optional<model::error> {
+    if (ops.empty()) return std::nullopt;
+    auto r = i.store->txn({}, ops);
+    ops.clear();
+    if (auto* e = std::get_if<model::error>(&r)) return *e;
+    return std::nullopt;
+  };
+  for (const auto& [partition, value] : records) {
     ops.push_back({operation::kind::put, fmt::format("{}sources/{}/{}/{}", i.prefix, connection, partition, i.node_id),
                    value, 0});
-  if (ops.empty()) return std::nullopt;
-  auto r = i.store->txn({}, ops);
-  if (auto* e = std::get_if<model::error>(&r)) return *e;
-  return std::nullopt;
+    if (ops.size() == per_txn)
+      if (auto e = flush()) return e;
+  }
+  return flush();
 }
 
 void member::stop() {

@@ -127,7 +127,7 @@ class member final : public view {
   /// ("held", "released <next offset>", "released"). Written only when a partition changes
   /// hands, never per batch. A linearizable read.
   result<std::map<std::string, std::string>> source_records(uint64_t connection);
-  /// Writes this node's records of `connection` ("<partition>" → value) in one transaction.
+  /// Writes this node's records of `connection` ("<partition>" → value), 64 to a transaction.
   std::optional<model::error> put_source_records(uint64_t connection,
                                                  const std::map<std::string, std::string>& records);
 

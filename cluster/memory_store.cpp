@@ -224,6 +224,13 @@ class memory_store final : public metadata_store {
 
   /// What etcd refuses before applying a transaction's writes.
   std::optional<model::error> check_locked(const std::vector<operation>& ops) const {
+    // etcd's --max-txn-ops default.
+    if (ops.size() > 128)
+      return model::error{"ClusterMetadataRejected",
+                          fmt::format("memory store refused the transaction: {} operations, more than etcd's 128 "
+                                      "(--max-txn-ops)",
+                                      ops.size()),
+                          true};
     std::set<std::string> put_keys;
     for (const operation& op : ops) {
       if (op.what != operation::kind::put) continue;

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -98,6 +99,19 @@ std::vector<ingest::event_property> system_properties(const std::vector<std::str
     out.push_back({"x-opt-partition-key", key ? std::optional<std::string>(*key) : std::nullopt, true});
   }
   return out;
+}
+
+// What a node's partition record says (docs/data-connections.md "Across the cluster"): the offset
+// it released the partition at (OFFSET_INVALID: it stored none), or nothing when it holds it. A
+// record that cannot be read counts as held: waiting is what keeps exactly once.
+std::optional<int64_t> released_at(std::string_view value) {
+  if (value == "released") return RdKafka::Topic::OFFSET_INVALID;
+  if (!value.starts_with("released ")) return std::nullopt;
+  int64_t offset = 0;
+  const auto digits = value.substr(9);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), offset);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || offset < 0) return std::nullopt;
+  return offset;
 }
 
 // A message of format json is one JSON object, which producers often pretty-print over several
@@ -680,8 +694,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
         if (slash == std::string::npos || key.substr(0, slash) != std::to_string(p)) continue;
         const auto node = key.substr(slash + 1);
         if (node == cluster_->self || !nodes.contains(node)) continue;
-        if (value == "held") holders.push_back(node);
-        else if (value.starts_with("released ")) at = std::max<int64_t>(at, std::stoll(value.substr(9)));
+        if (const auto released = released_at(value)) at = std::max(at, *released);
+        else holders.push_back(node);
       }
       if (!holders.empty()) {
         it->second.why = fmt::format(
@@ -782,11 +796,14 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     }
     if (unreleased_.empty()) return;
     if (auto e = cluster_->write(c().id, unreleased_)) {
-      spdlog::warn("data connection '{}' of database '{}': cannot release partitions in the cluster's metadata "
-                   "store ({}); other nodes wait for them meanwhile; trying again each second",
-                   c().name, target_.database, e->message);
+      if (!release_failing_)  // once per outage, not each second
+        spdlog::warn("data connection '{}' of database '{}': cannot release partitions in the cluster's metadata "
+                     "store ({}); other nodes wait for them meanwhile; trying again each second",
+                     c().name, target_.database, e->message);
+      release_failing_ = true;
       return;
     }
+    release_failing_ = false;
     unreleased_.clear();
   }
 
@@ -803,7 +820,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   clock::time_point next_resolve_{};
   std::map<std::string, std::string> unreleased_;  ///< cluster: releases not written yet
   clock::time_point next_release_{};
-  bool holds_unknown_ = false;  ///< cluster: this node's holds are to be read from the records
+  bool holds_unknown_ = false;
+  bool release_failing_ = false;  ///< the last write of releases failed (logged once)  ///< cluster: this node's holds are to be read from the records
   uint64_t generation_ = 0;                        ///< bumped at each revocation
   std::shared_ptr<mailbox> mail_ = std::make_shared<mailbox>();
   mutable std::mutex status_mutex_;

@@ -60,7 +60,7 @@ struct cluster_link {
   std::string self;  ///< this node's id
   /// Every record of a connection: "<partition>/<node>" → value.
   std::function<std::variant<std::map<std::string, std::string>, model::error>(uint64_t connection)> read;
-  /// Writes this node's records of a connection ("<partition>" → value) in one transaction.
+  /// Writes this node's records of a connection ("<partition>" → value).
   std::function<std::optional<model::error>(uint64_t connection, const std::map<std::string, std::string>&)> write;
   /// The cluster's nodes now (a dropped node's records no longer count).
   std::function<std::set<std::string>()> nodes;

@@ -289,6 +289,27 @@ TEST(cluster_member, a_lost_lease_is_registered_again_and_the_catalog_reseeded) 
   EXPECT_TRUE(eventually_live()) << "registered again under a new lease";
 }
 
+// Data connections' partition records: a topic of more partitions than etcd takes operations in
+// one transaction (128) is written all the same, and read back whole.
+TEST(cluster_member, partition_records_of_a_large_topic_are_written_and_read_back) {
+  std::shared_ptr<metadata_store> store = make_memory_store();
+  auto a = join(store, "a");
+  ASSERT_TRUE(a);
+  std::map<std::string, std::string> records;
+  for (int p = 0; p < 300; ++p) records[std::to_string(p)] = p % 2 ? "held" : "released " + std::to_string(p * 10);
+  ASSERT_EQ(a->m->put_source_records(7, records), std::nullopt);
+  using record_map = std::map<std::string, std::string>;
+  auto read = a->m->source_records(7);
+  ASSERT_TRUE(std::holds_alternative<record_map>(read));
+  const auto& got = std::get<record_map>(read);
+  ASSERT_EQ(got.size(), 300u);
+  EXPECT_EQ(got.at("4/a"), "released 40");
+  EXPECT_EQ(got.at("299/a"), "held");
+  auto other = a->m->source_records(8);
+  ASSERT_TRUE(std::holds_alternative<record_map>(other));
+  EXPECT_TRUE(std::get<record_map>(other).empty()) << "another connection's records are apart";
+}
+
 TEST(cluster_diff, names_every_object_that_changed) {
   auto a = with_database(model::catalog{}, "Db");
   model::table t;
