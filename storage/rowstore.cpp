@@ -269,6 +269,11 @@ void rowstore_writer::stop() {
 void rowstore_writer::run() {
   auto& impl = *store_.impl_;
   std::vector<rowstore_write> group;
+  // One write batch for every group, its buffer kept: built afresh, a group of many megabytes
+  // grew its buffer by doubling (each time a copy) into new pages (each a page fault), which was
+  // most of this thread's time under many tables' ingest. It keeps at most what the largest
+  // group needed (max_commit_bytes and one write past it).
+  std::unique_ptr<rocksdb::WriteBatch> reused;
   for (;;) {
     size_t bytes = 0;
     {
@@ -283,7 +288,10 @@ void rowstore_writer::run() {
       }
     }
     auto start = std::chrono::steady_clock::now();
-    rocksdb::WriteBatch batch;
+    const size_t need = bytes + group.size() * 256 + 64;  // the rows, and keys and small values
+    if (!reused || reused->Data().capacity() < need) reused = std::make_unique<rocksdb::WriteBatch>(need);
+    else reused->Clear();
+    rocksdb::WriteBatch& batch = *reused;
     bool failed = false;  // an armed fail point (tests): the group is not written
     for (const auto& w : group) {
       if (w.barrier) continue;
