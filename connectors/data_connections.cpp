@@ -269,6 +269,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
         if ((!unreleased_.empty() || holds_unknown_) && clock::now() >= next_release_) write_releases();
       }
       take_answers();
+      if (!uncommitted_.empty() && clock::now() >= next_commit_) commit_to_kafka();
       if (!paused_) send_ready();
       // While messages keep coming, none is waited for; otherwise up to 50 ms, cut short by a
       // message or an answer (watch_queue).
@@ -290,6 +291,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     }
     // Batches in flight finish (their rows and offsets stored together), then the group is left.
     wait_in_flight(30s);
+    commit_to_kafka();
     kafka_->close();
     watch_queue(false);
     kafka_.reset();
@@ -347,6 +349,19 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       set_state("Running", "");
       show_waiting();  // partitions still waiting for another node say so again
     }
+  }
+
+  // Kafka's own committed offsets, for monitoring tools only (never read back): at most once a
+  // second, as Kafka Connect's sinks do (every 60 s there), and when partitions go. One commit
+  // per batch was a request to the group's coordinator for each stored batch.
+  void commit_to_kafka() {
+    next_commit_ = clock::now() + 1s;
+    if (uncommitted_.empty()) return;
+    std::vector<RdKafka::TopicPartition*> list;
+    for (const auto& [p, next] : uncommitted_) list.push_back(RdKafka::TopicPartition::create(c().topic, p, next));
+    kafka_->commitAsync(list);
+    RdKafka::TopicPartition::destroy(list);
+    uncommitted_.clear();
   }
 
   bool in_flight() const {
@@ -483,10 +498,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
           status_.reason.clear();
         }
       }
-      // Kafka's own committed offset, for monitoring tools only (never read back).
-      std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(c().topic, p, next));
-      std::vector<RdKafka::TopicPartition*> list{tp.get()};
-      kafka_->commitAsync(list);
+      uncommitted_[p] = next;
       return;
     }
     const auto& e = std::get<model::error>(outcome);
@@ -630,6 +642,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     }
     // Revoked (or an error): what is in flight is stored before the partitions go.
     wait_in_flight(30s);
+    commit_to_kafka();
     ++generation_;
     if (cluster_) release(partitions);
     partitions_.clear();
@@ -817,11 +830,13 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   std::map<int32_t, partition_state> partitions_;  ///< consumer thread only: the partitions it reads
   std::map<int32_t, waiting_partition> waiting_;   ///< cluster: assigned, place not known yet
   clock::time_point next_lag_{};
+  std::map<int32_t, int64_t> uncommitted_;  ///< stored offsets not committed to Kafka yet
+  clock::time_point next_commit_{};
   clock::time_point next_resolve_{};
   std::map<std::string, std::string> unreleased_;  ///< cluster: releases not written yet
   clock::time_point next_release_{};
-  bool holds_unknown_ = false;
-  bool release_failing_ = false;  ///< the last write of releases failed (logged once)  ///< cluster: this node's holds are to be read from the records
+  bool holds_unknown_ = false;    ///< cluster: this node's holds are to be read from the records
+  bool release_failing_ = false;  ///< the last write of releases failed (logged once)
   uint64_t generation_ = 0;                        ///< bumped at each revocation
   std::shared_ptr<mailbox> mail_ = std::make_shared<mailbox>();
   mutable std::mutex status_mutex_;
