@@ -10,6 +10,8 @@
 #include <exception>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -352,6 +354,48 @@ std::optional<double> metric_value(const std::string& text, std::string_view nam
     }
   }
   return std::nullopt;
+}
+
+namespace {
+
+// Each bucket's upper bound (+Inf as infinity) and its cumulative count, summed over every
+// series of histogram `name` in Prometheus text `text`.
+std::map<double, double> buckets(const std::string& text, std::string_view name) {
+  const std::string prefix = std::string(name) + "_bucket{";
+  std::map<double, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    const auto le = line.find("le=\"");
+    const auto space = line.rfind(' ');
+    if (le == std::string::npos || space == std::string::npos) continue;
+    const auto bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+    try {
+      out[bound == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(bound)] += std::stod(line.substr(space + 1));
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+double histogram_quantile(const std::string& before, const std::string& after, std::string_view name, double q) {
+  auto counts = buckets(after, name);
+  for (const auto& [bound, n] : buckets(before, name)) counts[bound] -= n;
+  if (counts.empty() || counts.rbegin()->second <= 0) return 0;
+  const double rank = q * counts.rbegin()->second;
+  double lower = 0, below = 0;
+  for (const auto& [bound, cumulative] : counts) {
+    if (cumulative >= rank) {
+      if (std::isinf(bound)) return lower;  // past the last finite bound: that bound
+      return lower + (bound - lower) * (cumulative > below ? (rank - below) / (cumulative - below) : 0);
+    }
+    lower = bound;
+    below = cumulative;
+  }
+  return lower;
 }
 
 void ingest_stages::add(const std::string& before, const std::string& after) {

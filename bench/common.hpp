@@ -171,6 +171,10 @@ double process_cpu_seconds(int pid);
 /// The value of the first sample of `name` in Prometheus text `text` whose labels contain
 /// `labels` (e.g. `database="Bench"`; empty = any); nullopt when there is none.
 std::optional<double> metric_value(const std::string& text, std::string_view name, std::string_view labels = {});
+/// Between two scrapes of a node's /metrics: quantile `q` (0..1) of histogram `name` over all
+/// its series, interpolated within a bucket as Prometheus' histogram_quantile does; 0 when it
+/// observed nothing meanwhile.
+double histogram_quantile(const std::string& before, const std::string& after, std::string_view name, double q);
 /// Between two scrapes of a node's /metrics: the mean µs of each stage of an ingest's way, from
 /// its histograms' sums and counts: `queue` (RPC received → table actor), `prepare` (table
 /// actor: dedup lookup, parse, encode), `commit_wait` (writer's queue, longest of each group),

@@ -16,6 +16,8 @@
 
 #include "bench/scenarios.hpp"
 #include "tests/support/kafka_mock.hpp"
+#include "tests/support/node_process.hpp"
+#include "tests/support/run_process.hpp"
 
 namespace tributary::bench {
 namespace {
@@ -48,12 +50,21 @@ struct layout {
   std::pair<std::string, int> place(uint64_t i) const {
     return {topic(slot(i) / partitions_each), slot(i) % partitions_each};
   }
-  // A query counting the rows of every table.
-  std::string count_query() const {
-    if (tables == 1) return "K | count";
+  // A query counting the rows of every table, or of `some`.
+  std::string count_query(std::vector<int> some = {}) const {
+    if (some.empty())
+      for (int t = 0; t < tables; ++t) some.push_back(t);
+    if (some.size() == 1) return table(some[0]) + " | count";
     std::string q = "union ";
-    for (int t = 0; t < tables; ++t) q += (t ? ", " : "") + table(t);
+    for (size_t i = 0; i < some.size(); ++i) q += (i ? ", " : "") + table(some[i]);
     return q + " | count";
+  }
+  // The tables whose latency is measured, in order: all up to 10, else 10 spread evenly.
+  std::vector<int> sample() const {
+    std::vector<int> out;
+    const int step = std::max(1, tables / 10);
+    for (int t = 0; t < tables && out.size() < 10; t += step) out.push_back(t);
+    return out;
   }
 };
 
@@ -129,6 +140,69 @@ double bare_consumers_rate(const std::string& bootstrap, uint64_t messages, cons
   return static_cast<double>(messages) / seconds;
 }
 
+// Produces `sent.size()` messages at the steady rate, x = first_x + i, keeping each one's send
+// time in `sent[i]` and how many have gone in `produced`. The producer has produced to every
+// topic already: a new one's first second (connecting, each topic's metadata) is not latency of
+// what consumes.
+void feed_steadily(testing::kafka_producer& producer, const layout& l, uint64_t first_x,
+                   std::vector<clock::time_point>& sent, std::atomic<uint64_t>& produced) {
+  const auto start = clock::now();
+  for (uint64_t i = 0; i < sent.size(); ++i) {
+    std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / steady_rate));
+    sent[i] = clock::now();
+    produced = i + 1;
+    const auto [topic, partition] = l.place(i);
+    producer.produce(topic, partition, "", message(first_x + i));
+  }
+  producer.flush(std::chrono::minutes(1));
+}
+
+// The latency's limit: one bare consumer per topic (as many librdkafka instances as the node
+// runs), each on its own thread, from the topics' ends; produce-to-consume per message under the
+// steady rate. x in the messages is first_x + their index.
+latency_summary bare_consumers_latency(const std::string& bootstrap, testing::kafka_producer& producer, const layout& l,
+                                       uint64_t first_x) {
+  std::vector<std::unique_ptr<RdKafka::KafkaConsumer>> consumers;
+  for (int t = 0; t < l.tables; ++t) {
+    std::vector<RdKafka::TopicPartition*> mine;
+    for (int p = 0; p < l.partitions_each; ++p)
+      mine.push_back(RdKafka::TopicPartition::create(l.topic(t), p, RdKafka::Topic::OFFSET_END));
+    consumers.push_back(bare_consumer(bootstrap, std::move(mine)));
+  }
+  // Each consumer's first fetch settles its position at the end before anything is produced.
+  for (auto& k : consumers) std::unique_ptr<RdKafka::Message>(k->consume(100));
+  const uint64_t steady = steady_rate * static_cast<uint64_t>(steady_time.count());
+  std::vector<clock::time_point> sent(steady), got(steady);
+  std::atomic<uint64_t> produced{0}, consumed{0};
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (auto& k : consumers)
+    threads.emplace_back([&, k = k.get()] {
+      while (!done) {
+        std::unique_ptr<RdKafka::Message> m(k->consume(50));
+        if (m->err() != RdKafka::ERR_NO_ERROR) continue;
+        const auto now = clock::now();
+        const std::string_view text(static_cast<const char*>(m->payload()), m->len());
+        const uint64_t x = std::stoull(std::string(text.substr(5, text.find(',') - 5)));
+        if (x >= first_x && x - first_x < steady) got[x - first_x] = now;
+        ++consumed;
+      }
+      k->close();
+    });
+  feed_steadily(producer, l, first_x, sent, produced);
+  const auto deadline = clock::now() + std::chrono::seconds(30);
+  while (consumed < steady && clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  done = true;
+  for (auto& th : threads) th.join();
+  std::vector<double> latencies;
+  if (getenv("DUMP_LAT")) { FILE* f = fopen(getenv("DUMP_LAT"), "w"); for (uint64_t i = 0; i < steady; ++i) fprintf(f, "%lu %f\n", i, std::chrono::duration<double, std::milli>(got[i] - sent[i]).count()); fclose(f); }
+  for (uint64_t i = 0; i < steady; ++i)
+    if (got[i] != clock::time_point{}) latencies.push_back(std::chrono::duration<double, std::micro>(got[i] - sent[i]).count());
+  if (latencies.size() < steady)
+    throw std::runtime_error(fmt::format("kafka: the bare consumers read {} of {} messages", latencies.size(), steady));
+  return summarize(std::move(latencies));
+}
+
 }  // namespace
 
 scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
@@ -145,8 +219,8 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   std::vector<std::pair<std::string, int>> topics;
   for (int t = 0; t < l.tables; ++t) topics.emplace_back(l.topic(t), l.partitions_each);
   testing::kafka_mock kafka(topics);
+  testing::kafka_producer producer(kafka.bootstrap());  // the run's one producer
   {
-    testing::kafka_producer producer(kafka.bootstrap());
     for (uint64_t i = 1; i <= messages; ++i) {
       const auto [topic, partition] = l.place(i);
       producer.produce(topic, partition, "", message(i));
@@ -160,6 +234,10 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
     progress(fmt::format("kafka: {} bare consumers, one per topic (for comparison)", l.tables));
     per_topic = bare_consumers_rate(kafka.bootstrap(), messages, l);
   }
+
+  progress(fmt::format("kafka: produce-to-consume of {} bare consumer(s), one per topic, at {} messages/s for {} s",
+                       l.tables, steady_rate, steady_time.count()));
+  const auto bare_latency = bare_consumers_latency(kafka.bootstrap(), producer, l, 10 * messages + 1);
 
   node_under_test node(o, "kafka");
   client::connection c(node.address());
@@ -205,7 +283,6 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
     expect_ok(c.command("", fmt::format(".pause database {} data connection bench{}", db, t)), "pause");
   progress("kafka: the backlog, then the data connections resumed");
   {
-    testing::kafka_producer producer(kafka.bootstrap());
     for (uint64_t i = 1; i <= messages; ++i) {
       const auto [topic, partition] = l.place(i);
       producer.produce(topic, partition, "", message(i));
@@ -235,39 +312,45 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   const double node_seconds = std::chrono::duration<double>(clock::now() - first).count();
   const double node_rate = static_cast<double>(messages - static_cast<uint64_t>(first_count)) / node_seconds;
 
-  // Produce-to-queryable: a steady rate, each message's send time kept; a poller sees the largest x
-  // visible every 2 ms, and every message up to it is queryable by then (an upper bound, within the
-  // poll's period and its query's time).
+  // Produce-to-queryable: a steady rate, each message's send time kept; a poller counts the rows
+  // of a sample of the tables (every table up to 10; with more, 10 spread over them: a count
+  // over 100 tables takes ~70 ms under this load, which would blur what it measures and load
+  // the node measured). The first `visible` of the sample's messages, in the order produced, are
+  // queryable by then: an upper bound, within the poll's period and its query's time.
   progress(fmt::format("kafka: produce-to-queryable at {} messages/s for {} s", steady_rate, steady_time.count()));
   const uint64_t steady = steady_rate * static_cast<uint64_t>(steady_time.count());
+  const auto sample = l.sample();
+  std::vector<uint64_t> in_sample;  // the steady messages of the sampled tables, in order
+  for (uint64_t i = 0; i < steady; ++i)
+    if (std::binary_search(sample.begin(), sample.end(), l.slot(i) / l.partitions_each)) in_sample.push_back(i);
+  const std::string sample_query = l.count_query(sample);
+  const int64_t sample_backlog = scalar(c, db, sample_query);
   std::vector<clock::time_point> sent(steady);
   std::atomic<uint64_t> produced{0};
-  std::thread feeder([&] {
-    testing::kafka_producer producer(kafka.bootstrap());
-    const auto start = clock::now();
-    for (uint64_t i = 0; i < steady; ++i) {
-      std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1'000'000 / steady_rate));
-      sent[i] = clock::now();
-      produced = i + 1;
-      const auto [topic, partition] = l.place(i);
-      producer.produce(topic, partition, "", message(messages + 1 + i));
-    }
-    producer.flush(std::chrono::minutes(1));
-  });
+  // The node's own view of the steady phase: its produce-to-queryable histogram and the mean of
+  // each stage of an ingest's way.
+  auto* process = node.process();
+  auto scrape = [&] { return process ? testing::http_get(process->metrics_port(), "/metrics") : std::string(); };
+  const auto metrics_before = scrape();
+  std::thread feeder([&] { feed_steadily(producer, l, messages + 1, sent, produced); });
   std::vector<double> latencies;
-  latencies.reserve(steady);
-  uint64_t seen = 0;  // messages of the steady phase known queryable
+  latencies.reserve(in_sample.size());
+  const auto sample_poll = std::chrono::milliseconds(2);
   const auto deadline = clock::now() + steady_time + std::chrono::seconds(60);
-  while (seen < steady && clock::now() < deadline) {
-    std::this_thread::sleep_for(poll_every);
-    // The steady messages are x = messages+1 ...; with 16 partitions they land out of order, so
-    // count them instead of taking the largest x: the first `visible` in order are not certain.
-    const int64_t visible = scalar(c, db, count_query) - static_cast<int64_t>(messages);
+  while (latencies.size() < in_sample.size() && clock::now() < deadline) {
+    std::this_thread::sleep_for(sample_poll);
+    const int64_t visible = scalar(c, db, sample_query) - sample_backlog;
     const auto now = clock::now();
-    const uint64_t upto = std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(visible, 0)), produced.load());
-    for (; seen < upto; ++seen) latencies.push_back(std::chrono::duration<double, std::micro>(now - sent[seen]).count());
+    const uint64_t sent_so_far = produced.load();
+    for (size_t k = latencies.size(); k < static_cast<size_t>(std::max<int64_t>(visible, 0)) && k < in_sample.size() &&
+                                      in_sample[k] < sent_so_far;
+         ++k)
+      latencies.push_back(std::chrono::duration<double, std::micro>(now - sent[in_sample[k]]).count());
   }
   feeder.join();
+  const auto metrics_after = scrape();
+  const auto stages = process ? ingest_stage_means_us(metrics_before, metrics_after) : json::object();
+  const std::string node_histogram = "tributary_connection_produce_to_queryable_seconds";
   const auto p2q = summarize(std::move(latencies));
 
   scenario_result r;
@@ -275,10 +358,10 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   r.work = fmt::format(
       "{} JSON messages of ~1 KiB in {} topic(s) of {} partition(s) (librdkafka {}'s mock cluster), read by {} "
       "data connection(s) into as many tables with a json mapping (joined, paused, the backlog produced, "
-      "resumed), rows/s from the first row visible to the last; then {} messages/s for {} s, "
-      "produce-to-queryable per message (count visible every {} ms)",
-      messages, l.tables, l.partitions_each, RdKafka::version_str(), l.tables, steady_rate, steady_time.count(),
-      poll_every.count());
+      "resumed), rows/s from the first row visible to the last (all tables counted every {} ms); then {} "
+      "messages/s for {} s, produce-to-queryable per message of {} table(s) (their rows counted every {} ms)",
+      messages, l.tables, l.partitions_each, RdKafka::version_str(), l.tables, poll_every.count(), steady_rate,
+      steady_time.count(), sample.size(), sample_poll.count());
   r.limit_work = "a bare librdkafka consumer assigned every partition from the start, reading the same messages "
                  "and storing nothing";
   r.figures = {{"rows_per_s", rounded(node_rate)},
@@ -288,8 +371,13 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
                {"produce_to_queryable_p50_ms", rounded(p2q.p50_us / 1000, 2)},
                {"produce_to_queryable_p99_ms", rounded(p2q.p99_us / 1000, 2)},
                {"produce_to_queryable_max_ms", rounded(p2q.max_us / 1000, 2)},
-               {"steady_messages_measured", p2q.count}};
-  r.extra = {{"node", node.describe()}};
+               {"steady_messages_measured", p2q.count},
+               {"bare_consumers_produce_to_consume_p50_ms", rounded(bare_latency.p50_us / 1000, 2)},
+               {"bare_consumers_produce_to_consume_p99_ms", rounded(bare_latency.p99_us / 1000, 2)},
+               {"node_histogram_p50_ms", rounded(histogram_quantile(metrics_before, metrics_after, node_histogram, 0.5) * 1000, 1)},
+               {"node_histogram_p99_ms", rounded(histogram_quantile(metrics_before, metrics_after, node_histogram, 0.99) * 1000, 1)}};
+  r.extra["node"] = node.describe();
+  r.extra["steady_phase_ingest_stage_means_us"] = stages;
   return r;
 }
 
