@@ -353,7 +353,7 @@ std::optional<model::error> snapshot_source::scan(const query::scan_request& req
         more = hand_over(std::move(c), chunk_rows, sink) && handed < request.limit;
         return more;
       },
-      {.view = snapshot.view.get()});
+      {.view = snapshot.view.get(), .columns = &request.columns});
   return failure;
 }
 

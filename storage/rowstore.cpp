@@ -180,13 +180,13 @@ std::string encode_batch(const model::column_batch& b) {
   return out;
 }
 
-std::variant<model::column_batch, model::error> decode_batch(std::string_view bytes) {
+std::variant<model::column_batch, model::error> decode_batch(std::string_view bytes, const std::vector<bool>* columns) {
   if (bytes.size() < batch_header_bytes || std::memcmp(bytes.data(), batch_magic, 4) != 0)
     return corrupt("bad magic or short header");
   reader r{bytes, 4};
   if (r.get<uint8_t>() != batch_version) return corrupt("unknown version");
   r.get<uint8_t>();
-  auto columns = r.get<uint16_t>();
+  auto count = r.get<uint16_t>();
   model::column_batch b;
   b.ingestion_ticks = r.get<int64_t>();
   b.rows = r.get<uint32_t>();
@@ -195,15 +195,27 @@ std::variant<model::column_batch, model::error> decode_batch(std::string_view by
   // row, at least 4 (a text offset; fixed-width values take 8), so a corrupt count cannot ask for
   // more memory than the value's own size justifies.
   const size_t body = bytes.size() - batch_header_bytes;
-  if (size_t{columns} * 2 > body || (rows > 0 && (columns == 0 || rows > body / 4)))
+  if (size_t{count} * 2 > body || (rows > 0 && (count == 0 || rows > body / 4)))
     return corrupt(fmt::format("the header claims {} rows in {} columns, more than the {}-byte value holds", rows,
-                               columns, bytes.size()));
-  for (uint16_t i = 0; i < columns && r.ok; ++i) {
+                               count, bytes.size()));
+  for (uint16_t i = 0; i < count && r.ok; ++i) {
     model::column_data c;
     auto type = r.get<uint8_t>();
     if (type > static_cast<uint8_t>(model::column_type::dynamic)) return corrupt("unknown column type");
     c.type = static_cast<model::column_type>(type);
     auto has_nulls = r.get<uint8_t>();
+    if (columns && (i >= columns->size() || !(*columns)[i])) {  // passed over, not copied
+      if (has_nulls) r.take(rows);
+      if (is_text(c.type)) {
+        auto total = r.get<uint32_t>();
+        r.take((rows + 1) * 4);
+        r.take(total);
+      } else {
+        r.take(rows * 8);
+      }
+      b.columns.push_back(std::move(c));
+      continue;
+    }
     if (has_nulls) {
       auto n = r.take(rows);
       c.nulls.assign(n.begin(), n.end());
@@ -631,7 +643,7 @@ std::optional<model::error> read_batches(const store& s, model::table_id table, 
   auto prefix = table_prefix(table);
   std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(ro, impl.rowstore));
   for (it->Seek(row_key(table, from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto decoded = decode_batch(it->value().ToStringView());
+    auto decoded = decode_batch(it->value().ToStringView(), options.columns);
     if (auto* e = std::get_if<model::error>(&decoded)) return *e;
     if (!f(get_be64(it->key().data() + 8), std::get<model::column_batch>(decoded))) break;
   }

@@ -25,8 +25,11 @@ namespace tributary::storage {
 
 /// Encodes a batch as a rowstore value.
 std::string encode_batch(const model::column_batch& b);
-/// Decodes a rowstore value; corruption is an error ("StorageCorruption"), never a crash.
-std::variant<model::column_batch, model::error> decode_batch(std::string_view bytes);
+/// Decodes a rowstore value; corruption is an error ("StorageCorruption"), never a crash. With
+/// `columns`, only the columns marked true are read: the others come back with their type and
+/// no values (a query counting rows reads none).
+std::variant<model::column_batch, model::error> decode_batch(std::string_view bytes,
+                                                             const std::vector<bool>* columns = nullptr);
 
 /// A request id and what its request did, persisted with its rows.
 struct request_record {
@@ -205,6 +208,8 @@ struct scan_options {
   bool bulk = false;
   /// Read this view instead of the current state.
   const read_view* view = nullptr;
+  /// Decode only these columns (decode_batch); null: all.
+  const std::vector<bool>* columns = nullptr;
 };
 
 /// Reads `table`'s batches with sequence in [from, to] in order; `f(sequence, batch)` returns
