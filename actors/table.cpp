@@ -456,6 +456,7 @@ table_snapshot_ptr take_snapshot(table_ptr self) {
   s->extents.assign(st.extents.begin(), st.extents.end());
   if (!st.batches.empty()) {
     s->rowstore_range = {st.batches.front().sequence, st.batches.back().sequence};
+    s->rowstore_batches = st.batches;
     s->view = storage::read_view::take(st.env->store);
   }
   const uint64_t id = st.next_scan++;

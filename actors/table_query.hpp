@@ -29,6 +29,9 @@ struct table_snapshot {
   std::vector<storage::extent_record> extents;  ///< in sequence order
   /// The committed rowstore batches [first, second], read through `view`.
   std::optional<std::pair<uint64_t, uint64_t>> rowstore_range;
+  /// Those batches' rows and ingestion times, as the table keeps them: a scan that reads no
+  /// column (a count, a count by ingestion time) needs nothing else.
+  std::vector<storage::table_recovery::batch_info> rowstore_batches;
   std::shared_ptr<const storage::read_view> view;
   /// Tells the table the snapshot is released (its files may go); called by the destructor.
   std::function<void()> release;
