@@ -71,7 +71,9 @@ bool is_numeric(column_type t) {
 struct scope_column {
   std::string name;
   column_type type = column_type::string;
-  int origin = -1;  // the table column it is, unchanged; -1 for anything computed
+  // The table column it is, unchanged; -1 for anything computed; -2 - k for a union's output
+  // column, whose use reads the leg columns in the binder's feeds_[k].
+  int origin = -1;
 };
 using scope = std::vector<scope_column>;
 
@@ -185,7 +187,9 @@ class binder {
       lets_[l.name] = std::move(b);
     }
     if (!q.body) fail_at({}, "the query has no tabular expression after its let and set statements");
-    return bind_tabular(*q.body);
+    auto root = bind_tabular(*q.body);
+    split_legs(0);
+    return root;
   }
 
   const std::vector<std::string>& tables() const { return tables_; }
@@ -197,11 +201,20 @@ class binder {
     std::optional<bound_expr> scalar;
     tabular_ptr table;
   };
+  // A table column of some plan: what a union's output column reads in one leg.
+  struct feed {
+    plan* p;
+    size_t column;
+  };
   // The pipeline being bound: its table's column mask, marked as expressions use columns.
   struct pipeline {
     plan* p = nullptr;
+    const std::vector<std::vector<feed>>* feeds = nullptr;
     void use(const scope_column& c) const {
       if (c.origin >= 0 && p && !p->scan.columns.empty()) p->scan.columns[static_cast<size_t>(c.origin)] = true;
+      if (c.origin <= -2 && feeds)
+        for (const auto& f : (*feeds)[static_cast<size_t>(-2 - c.origin)])
+          if (f.column < f.p->scan.columns.size()) f.p->scan.columns[f.column] = true;
     }
   };
 
@@ -467,7 +480,9 @@ class binder {
 
   // Runs a subquery now: its rows, which must have at least one column.
   model::result_table run_tabular(const tabular& t, const std::string& what) {
+    const size_t outer_legs = unsplit_.size();  // legs of the query around it: still being bound
     auto p = bind_tabular(t);
+    split_legs(outer_legs);
     if (!run_subquery_) fail_at(t.pos, what + " cannot be a query here");
     auto result = run_subquery_(*p);
     if (auto* e = std::get_if<model::error>(&result)) throw bind_failure{*e};
@@ -530,12 +545,14 @@ class binder {
 
   // ----- tabular -----
 
-  plan_ptr bind_tabular(const tabular& t) {
+  // `output`: a union's leg, whose output columns are read only as far as what follows the
+  // union uses them; its final scope goes there, unmarked. Otherwise every output column is read.
+  std::shared_ptr<plan> bind_tabular(const tabular& t, scope* output = nullptr) {
     if (++depth_ > 64) fail_at(t.pos, "the query nests tabular expressions more than 64 deep");
     auto p = std::make_shared<plan>();
     p->source = t.source;
     scope s;
-    pipeline pipe{p.get()};
+    pipeline pipe{p.get(), &feeds_};
     switch (t.source) {
       case source_kind::name: {
         if (auto it = lets_.find(t.name); it != lets_.end()) {
@@ -574,14 +591,14 @@ class binder {
         auto legs = existing_legs(t.legs, t.options);
         if (legs.empty()) fail_at(t.pos, "union needs at least one table");
         p->source = source_kind::subquery;
-        p->inner = bind_tabular(*legs[0]);
-        s = inner_scope(*p->inner);
+        auto first = bind_tabular(*legs[0], &s);
+        p->inner = first;
         tab_op u;
         u.kind = op_kind::union_;
         u.pos = t.pos;
         u.options = t.options;
         u.legs.assign(legs.begin() + 1, legs.end());
-        bind_union(u, *p, s, /*source_leg_name=*/leg_name(*legs[0]), nullptr);
+        bind_union(u, *p, s, /*source_leg_name=*/leg_name(*legs[0]), *first);
         break;
       }
     }
@@ -596,11 +613,21 @@ class binder {
       if (table) extend_cut(cut, t, i, before, *p);
     }
     // Whatever reaches the output is read.
-    for (const auto& c : s) pipe.use(c);
+    if (output) *output = s;
+    else
+      for (const auto& c : s) pipe.use(c);
     p->schema = schema_of(s);
-    if (table) p->shard = shard_of(cut, t, *p);
+    // A union leg's split names the columns it reads, known once what follows the union is bound.
+    if (table && output) unsplit_.push_back({p.get(), cut, &t});
+    else if (table) p->shard = shard_of(cut, t, *p);
     --depth_;
     return p;
+  }
+
+  // Splits the union legs bound since `unsplit_[from]`, whose reads are all known now.
+  void split_legs(size_t from) {
+    for (size_t i = from; i < unsplit_.size(); ++i) unsplit_[i].p->shard = shard_of(unsplit_[i].cut, *unsplit_[i].t, *unsplit_[i].p);
+    unsplit_.resize(from);
   }
 
   // ----- the split for a cluster (plan.hpp, shard_part) -----
@@ -1049,7 +1076,7 @@ class binder {
         }
         break;
       }
-      case op_kind::union_: bind_union(op, p, s, "", &pipe); return;
+      case op_kind::union_: bind_union(op, p, s, "", p); return;
       case op_kind::join:
       case op_kind::lookup: bind_join(op, b, s, pipe); break;
       case op_kind::as:
@@ -1627,10 +1654,10 @@ class binder {
     s = std::move(out);
   }
 
-  void bind_union(const tab_op& op, plan& p, scope& s, const std::string& first_leg_name, const pipeline* pipe) {
-    // The piped input's columns all reach the output.
-    if (pipe)
-      for (const auto& c : s) pipe->use(c);
+  // `s`: the first leg's columns, as its plan `first` (`p`, or p.inner for `union` as a source)
+  // has them. Each output column reads, in each leg, only the column it is made of, and only
+  // when used (a count after a union reads none of its legs' columns).
+  void bind_union(const tab_op& op, plan& p, scope& s, const std::string& first_leg_name, plan& first) {
     bound_op b;
     b.kind = op_kind::union_;
     b.name = "union";
@@ -1643,10 +1670,13 @@ class binder {
     }
     if (kind != "outer" && kind != "inner") fail_at(op.pos, fmt::format("union kind '{}' is unknown: outer or inner", kind));
     std::vector<scope> legs{s};
+    std::vector<plan*> leg_plans{&first};
     std::vector<std::string> names{first_leg_name};
     for (const auto& leg : existing_legs(op.legs, op.options)) {
-      auto lp = bind_tabular(*leg);
-      legs.push_back(inner_scope(*lp));
+      scope ls;
+      auto lp = bind_tabular(*leg, &ls);
+      legs.push_back(std::move(ls));
+      leg_plans.push_back(lp.get());
       names.push_back(leg_name(*leg));
       b.legs.push_back(lp);
     }
@@ -1672,16 +1702,30 @@ class binder {
       const bool clash = std::count_if(columns.begin(), columns.end(), [&](const auto& c) { return c.first == name; }) > 1;
       out.push_back({clash ? name + "_" + describe(type) : name, type, -1});
     }
-    for (const auto& l : legs) {
+    std::vector<std::vector<feed>> reads(columns.size());  // per output column: the leg columns it reads
+    for (size_t l = 0; l < legs.size(); ++l) {
       std::vector<size_t> map;
       if (!withsource.empty()) map.push_back(SIZE_MAX);
-      for (const auto& [name, type] : columns) {
+      for (size_t k = 0; k < columns.size(); ++k) {
+        const auto& [name, type] = columns[k];
         size_t at = SIZE_MAX;
-        for (size_t i = 0; i < l.size(); ++i)
-          if (l[i].name == name && l[i].type == type) at = i;
+        for (size_t i = 0; i < legs[l].size(); ++i)
+          if (legs[l][i].name == name && legs[l][i].type == type) at = i;
         map.push_back(at);
+        if (at == SIZE_MAX) continue;
+        const int origin = legs[l][at].origin;
+        if (origin >= 0) reads[k].push_back({leg_plans[l], static_cast<size_t>(origin)});
+        else if (origin <= -2) {
+          const auto& nested = feeds_[static_cast<size_t>(-2 - origin)];
+          reads[k].insert(reads[k].end(), nested.begin(), nested.end());
+        }
       }
       b.union_maps.push_back(std::move(map));
+    }
+    for (size_t k = 0; k < columns.size(); ++k) {
+      if (reads[k].empty()) continue;
+      feeds_.push_back(std::move(reads[k]));
+      out[k + (withsource.empty() ? 0 : 1)].origin = -1 - static_cast<int>(feeds_.size());
     }
     b.with_source = !withsource.empty();
     b.leg_names = names;
@@ -1810,6 +1854,13 @@ class binder {
   eval_context context_;
   std::map<std::string, let_binding> lets_;
   std::vector<std::string> tables_;
+  std::vector<std::vector<feed>> feeds_;  ///< what union output columns read (scope_column::origin)
+  struct unsplit_leg {
+    plan* p;
+    shard_cut cut;
+    const tabular* t;
+  };
+  std::vector<unsplit_leg> unsplit_;  ///< union legs whose cluster split waits for their reads
   std::optional<uint64_t> truncation_records_, truncation_size_;
   std::string text_;  ///< the query's text (shard parts are cut out of it)
   // The columns summarize made for the aggregates inside expressions (named as Kusto names

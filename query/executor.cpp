@@ -797,6 +797,8 @@ class union_stage final : public stage {
         out.columns.push_back(std::move(s));
       } else if (m[i] == SIZE_MAX) {
         out.columns.push_back(vec::nulls(type, c.rows));
+      } else if (c.columns[m[i]].size() == 0 && c.rows > 0) {
+        out.columns.push_back(std::move(c.columns[m[i]]));  // not read: nothing after the union uses it
       } else {
         out.columns.push_back(expand(std::move(c.columns[m[i]]), c.rows));
       }

@@ -179,6 +179,14 @@ TEST_F(cluster_query, every_query_answers_as_on_one_node) {
       "U | join kind=leftanti (T | where n < 100) on host",
       "union T, (U | extend n = 1) | summarize count(), sum(n)",
       "union withsource=Src T, U | summarize count() by Src",
+      // a union's legs read only what follows it uses (none for a count)
+      "union T, U | count",
+      "union T, U | where n < 10 | summarize count() by host",
+      "T | where n > 5 | union (U | project host) | summarize count() by host",
+      "union kind=inner T, U | summarize count() by host",
+      "union T, (union U, T) | summarize count(), sum(n), dcount(region)",
+      "let X = union T, U; X | where isnotempty(region) | count",
+      "T | where n > toscalar(union T, U | summarize avg(n)) | count",
       // subqueries, toscalar and lets: they read the whole table, on every node
       "let m = toscalar(T | summarize max(n)); T | where n == m | project n",
       "let hs = U | where region == 'east' | project host; T | where host in (hs) | count",
