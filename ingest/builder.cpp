@@ -118,6 +118,7 @@ batch_builder::batch_builder(const std::vector<model::column>& schema, size_t ex
   // the decoded limit lets through: many tiny lines into a wide table would reserve gigabytes.
   const size_t rows = std::min<size_t>(
       {expected_rows, 1 << 20, row_fixed_ ? decoded_limit / row_fixed_ + 1 : size_t{0}});
+  expected_rows_ = rows;
   for (auto& col : batch_.columns) {
     col.nulls.reserve(rows);
     switch (col.type) {
@@ -149,6 +150,17 @@ problem batch_builder::raw_text(size_t c, std::string_view v) {
   if (col.text.size() + v.size() > std::numeric_limits<uint32_t>::max())
     return "makes the column's text in this request exceed 4 GiB; send smaller requests";
   decoded_ += v.size();
+  if (col.text.capacity() - col.text.size() < v.size() && rows_ > 0) {
+    // Full: grown to what the rows so far take on average times the rows expected (a batch of
+    // like records then allocates its text once, not by doubling with a copy each time), at
+    // least doubled (a wrong guess stays amortized), at most what the decoded limit leaves
+    // (pages never written are never resident).
+    const size_t per_row = col.text.size() / rows_ + 1;
+    const size_t guess = per_row * std::max(expected_rows_, rows_ + 1) / 8 * 9;
+    const size_t want = std::max({guess, col.text.capacity() * 2, col.text.size() + v.size()});
+    const size_t most = col.text.size() + v.size() + (decoded_limit_ - decoded_);
+    col.text.reserve(std::min(want, most));
+  }
   col.append_text(v);
   return {};
 }

@@ -103,6 +103,7 @@ class batch_builder {
   size_t rows_ = 0;
   const size_t decoded_limit_;
   const size_t row_fixed_;
+  size_t expected_rows_ = 0;  // the first guess, clamped
   size_t decoded_ = 0;  // <= decoded_limit_
   bool over_limit_ = false;
   std::string scratch_;
