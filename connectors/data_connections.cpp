@@ -368,13 +368,23 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     return std::any_of(partitions_.begin(), partitions_.end(), [](const auto& p) { return !p.second.in_flight.empty(); });
   }
 
+  // A message's bytes, with room for the newline that ends its last record (appending it
+  // otherwise copied every message once more).
+  static std::string payload_with_room(const RdKafka::Message& m) {
+    std::string data;
+    if (m.len() == 0) return data;
+    data.reserve(m.len() + 1);
+    data.assign(static_cast<const char*>(m.payload()), m.len());
+    return data;
+  }
+
   void take(RdKafka::Message& m) {
     auto it = partitions_.find(m.partition());
     if (it == partitions_.end()) return;  // not (or no longer) ours
     auto& ps = it->second;
     if (m.offset() < ps.position) return;  // taken already, fetched again after a re-assignment
     ps.position = m.offset() + 1;
-    message msg{m.offset(), m.len() ? std::string(static_cast<const char*>(m.payload()), m.len()) : std::string(),
+    message msg{m.offset(), payload_with_room(m),
                 m.timestamp().type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? m.timestamp().timestamp
                                                                                            : -1,
                 std::nullopt};
