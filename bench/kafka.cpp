@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -169,8 +170,20 @@ latency_summary bare_consumers_latency(const std::string& bootstrap, testing::ka
       mine.push_back(RdKafka::TopicPartition::create(l.topic(t), p, RdKafka::Topic::OFFSET_END));
     consumers.push_back(bare_consumer(bootstrap, std::move(mine)));
   }
-  // Each consumer's first fetch settles its position at the end before anything is produced.
-  for (auto& k : consumers) std::unique_ptr<RdKafka::Message>(k->consume(100));
+  // Each consumer starts at its partitions' ends as the broker has them now, before anything
+  // is produced (OFFSET_END would be resolved later, past messages produced meanwhile).
+  for (int t = 0; t < l.tables; ++t) {
+    std::vector<RdKafka::TopicPartition*> at;
+    for (int p = 0; p < l.partitions_each; ++p) {
+      int64_t low = 0, high = 0;
+      if (const auto e = consumers[static_cast<size_t>(t)]->query_watermark_offsets(l.topic(t), p, &low, &high, 10'000);
+          e != RdKafka::ERR_NO_ERROR)
+        throw std::runtime_error("kafka: the end of " + l.topic(t) + ": " + RdKafka::err2str(e));
+      at.push_back(RdKafka::TopicPartition::create(l.topic(t), p, high));
+    }
+    consumers[static_cast<size_t>(t)]->assign(at);
+    RdKafka::TopicPartition::destroy(at);
+  }
   const uint64_t steady = steady_rate * static_cast<uint64_t>(steady_time.count());
   std::vector<clock::time_point> sent(steady), got(steady);
   std::atomic<uint64_t> produced{0}, consumed{0};
