@@ -785,6 +785,12 @@ std::optional<model::error> member::put_source_records(uint64_t connection,
   return flush();
 }
 
+std::optional<model::error> member::erase_source_records(uint64_t connection) {
+  auto r = impl_->store->txn({}, {{operation::kind::erase_prefix, fmt::format("{}sources/{}/", impl_->prefix, connection), {}, 0}});
+  if (auto* e = std::get_if<model::error>(&r)) return *e;
+  return std::nullopt;
+}
+
 void member::stop() {
   auto& i = *impl_;
   if (i.stopping.exchange(true)) return;

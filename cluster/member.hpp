@@ -130,6 +130,8 @@ class member final : public view {
   /// Writes this node's records of `connection` ("<partition>" → value), 64 to a transaction.
   std::optional<model::error> put_source_records(uint64_t connection,
                                                  const std::map<std::string, std::string>& records);
+  /// Erases every node's records of `connection` (dropped: its id is never used again).
+  std::optional<model::error> erase_source_records(uint64_t connection);
 
   /// Leaves the cluster: revokes the lease (others see the node gone at once), stops threads.
   void stop();

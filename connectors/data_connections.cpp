@@ -897,9 +897,11 @@ struct manager::impl {
       const uint64_t generation = requested;
       if (gateway) {
         auto want = desired;
+        // A node stopping retires every consumer; only a connection gone from the catalog is dropped.
+        const bool catalog_says = !stopped;
         lock.unlock();
         try {
-          reconcile(want);
+          reconcile(want, catalog_says);
         } catch (const std::exception& e) {
           // E.g. no thread could be started: the next catalog change tries again.
           spdlog::error("data connections: cannot start or stop consumers: {}", e.what());
@@ -918,13 +920,16 @@ struct manager::impl {
     last.clear();  // each finishes its batches in flight
   }
 
-  void reconcile(const std::map<uint64_t, target>& want) {
+  // `dropping`: what `want` leaves out is dropped (not so when the node stops).
+  void reconcile(const std::map<uint64_t, target>& want, bool dropping) {
     std::vector<std::unique_ptr<consumer>> retired;
+    std::vector<uint64_t> dropped;
     {
       std::lock_guard lock(running_mutex);
       for (auto it = running.begin(); it != running.end();) {
         auto w = want.find(it->first);
         if (w == want.end() || !w->second.same_consumer(it->second->what())) {
+          if (w == want.end() && dropping) dropped.push_back(it->first);
           retired.push_back(std::move(it->second));
           it = running.erase(it);
         } else {
@@ -933,6 +938,12 @@ struct manager::impl {
       }
     }
     retired.clear();  // stops them (outside the lock: status() goes on meanwhile)
+    // A dropped connection's partition records are of no use to anyone (its id is never reused).
+    if (cluster && cluster->forget)
+      for (auto id : dropped)
+        if (auto e = cluster->forget(id))
+          spdlog::warn("data connection {}: its partition records stay in the cluster's metadata store: {}", id,
+                       e->message);
     for (const auto& [id, t] : want) {
       std::lock_guard lock(running_mutex);
       auto it = running.find(id);

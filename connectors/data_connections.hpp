@@ -64,6 +64,9 @@ struct cluster_link {
   std::function<std::optional<model::error>(uint64_t connection, const std::map<std::string, std::string>&)> write;
   /// The cluster's nodes now (a dropped node's records no longer count).
   std::function<std::set<std::string>()> nodes;
+  /// Erases every node's records of a dropped connection. Each node does it once its own
+  /// consumer has stopped (and written its releases): what the last one leaves is nothing.
+  std::function<std::optional<model::error>(uint64_t connection)> forget;
 };
 
 /// What `.show database D data connections` adds from the node: how its consumer is doing.

@@ -255,7 +255,8 @@ int run(const flags& f) {
                std::set<std::string> ids;
                for (const auto& n : m->nodes()) ids.insert(n.id);
                return ids;
-             }});
+             },
+         .forget = [m = member.get()](uint64_t connection) { return m->erase_source_records(connection); }});
     // Nothing is ingested until the store confirms this node's catalog is current.
     tables.set_fresh_until(actors::directory::clock::time_point::min());
     spdlog::info("node '{}' of cluster '{}' on {}: catalog version {}", member->self_id(), f.cluster_name, f.metadata,

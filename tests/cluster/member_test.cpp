@@ -308,6 +308,18 @@ TEST(cluster_member, partition_records_of_a_large_topic_are_written_and_read_bac
   auto other = a->m->source_records(8);
   ASSERT_TRUE(std::holds_alternative<record_map>(other));
   EXPECT_TRUE(std::get<record_map>(other).empty()) << "another connection's records are apart";
+  // A dropped connection's records go, every node's, and only its own.
+  auto b = join(store, "b");
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->m->put_source_records(7, {{"3", "held"}}), std::nullopt);
+  ASSERT_EQ(b->m->put_source_records(8, {{"0", "released 5"}}), std::nullopt);
+  ASSERT_EQ(a->m->erase_source_records(7), std::nullopt);
+  auto gone = b->m->source_records(7);
+  ASSERT_TRUE(std::holds_alternative<record_map>(gone));
+  EXPECT_TRUE(std::get<record_map>(gone).empty());
+  auto kept = a->m->source_records(8);
+  ASSERT_TRUE(std::holds_alternative<record_map>(kept));
+  EXPECT_EQ(std::get<record_map>(kept), (record_map{{"0/b", "released 5"}}));
 }
 
 TEST(cluster_diff, names_every_object_that_changed) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "client/client.hpp"
+#include "cluster/metadata_store.hpp"
 #include "tests/support/etcd_process.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/exposition.hpp"
@@ -399,6 +400,21 @@ TEST(data_connection, two_nodes_share_partitions_through_a_stop_a_return_and_a_k
   EXPECT_EQ(scalar(c, "J | summarize n = count() by a | where n > 1 | count"), 0);  // no duplicate
   EXPECT_EQ(scalar(c, "J | summarize sum(a)"), total * (total + 1) / 2);           // no gap
   EXPECT_EQ(shown(c, "js", "State"), "Running") << state(b);
+
+  // Dropped, the connections leave no partition record in etcd (each node erases them once its
+  // own consumer has stopped and released).
+  auto store = cluster::open_etcd(etcd.url());
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<cluster::metadata_store>>(store));
+  auto& etcd_store = *std::get<std::unique_ptr<cluster::metadata_store>>(store);
+  auto records_left = [&] {
+    auto r = etcd_store.range("/tributary/dc/sources/", true);
+    return std::holds_alternative<cluster::range_result>(r) ? std::get<cluster::range_result>(r).kvs.size() : size_t{999};
+  };
+  EXPECT_GT(records_left(), 0u) << "the partitions that changed hands have records";
+  ok(c.command("", ".drop database D data connection js"));
+  ok(c.command("", ".drop database D data connection cs"));
+  EXPECT_TRUE(eventually([&] { return records_left() == 0; }, std::chrono::seconds(20)))
+      << records_left() << " record(s) left";
 }
 
 // Event Hub's system properties into columns: CSV records get them as their first fields in
