@@ -347,9 +347,9 @@ scenario_result run_kafka(const options& o, uint64_t messages, int tables) {
   std::thread feeder([&] { feed_steadily(producer, l, messages + 1, sent, produced); });
   std::vector<double> latencies;
   latencies.reserve(in_sample.size());
-  // Every 5 ms: each count reads every rowstore batch of its tables (~25% of the node's CPU at
-  // 10 tables every 5 ms), so a shorter period loads the node it measures more than it sharpens
-  // the figure.
+  // Every 5 ms: each count still costs the node a query (a snapshot of 10 tables and a round on
+  // the query pool); a shorter period would load the node it measures more than it sharpens the
+  // figure.
   const auto sample_poll = std::chrono::milliseconds(5);
   const auto deadline = clock::now() + steady_time + std::chrono::seconds(60);
   while (latencies.size() < in_sample.size() && clock::now() < deadline) {
