@@ -152,12 +152,21 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
   }
 
  private:
+  // Where a message goes when its headers say otherwise than the connection (Event Hub's event
+  // properties Table, Format, IngestionMappingReference, which reach Kafka as headers).
+  struct route {
+    std::string table;
+    ingest::format format = ingest::format::csv;
+    std::string mapping;
+    bool operator==(const route&) const = default;
+  };
   struct message {
     int64_t offset = 0;
     std::string data;   ///< one or more records; empty for a message passed over (a failure)
     int64_t timestamp_ms = -1;  ///< when produced (or appended, by the topic's setting); -1 unknown
     /// Why it was passed over (its data is then empty): stored with the offset past it.
     std::optional<model::ingestion_failure> failure;
+    std::optional<route> routed;  ///< its own table, format or mapping; nullopt: the connection's
   };
   struct partition_state {
     std::deque<message> queued;  ///< read, not yet sent
@@ -378,6 +387,36 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     return data;
   }
 
+  // A message's own table, format or mapping from its headers (case-sensitive, as Event Hub's
+  // properties): nullopt when it has none; an error (the message is a failure) for a format
+  // that is not one.
+  std::variant<std::optional<route>, model::error> route_of(RdKafka::Message& m) const {
+    const RdKafka::Headers* headers = m.headers();
+    if (headers == nullptr || headers->size() == 0) return std::optional<route>{};
+    auto header = [&](const std::string& name) -> std::optional<std::string> {
+      const auto h = headers->get_last(name);
+      if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr) return std::nullopt;
+      return std::string(static_cast<const char*>(h.value()), h.value_size());
+    };
+    const auto table = header("Table"), format = header("Format"), mapping = header("IngestionMappingReference");
+    if (!table && !format && !mapping) return std::optional<route>{};
+    route r{table.value_or(c().table), format_, mapping.value_or(c().mapping_name)};
+    if (format) {
+      const auto f = ingest::parse_format(*format);
+      if (!f)
+        return model::error{"BadRequest_InvalidFormat",
+                            fmt::format("the message's Format header '{}' is not a format: csv, tsv, scsv, sohsv, "
+                                        "psv, json or multijson",
+                                        *format),
+                            true};
+      r.format = *f == ingest::format::json ? ingest::format::multijson : *f;
+      // Another format takes another mapping kind: the connection's mapping goes with its own.
+      if (!mapping && ingest::mapping_kind_for(r.format) != ingest::mapping_kind_for(format_)) r.mapping.clear();
+    }
+    if (r == route{c().table, format_, c().mapping_name}) return std::optional<route>{};
+    return std::optional<route>{std::move(r)};
+  }
+
   void take(RdKafka::Message& m) {
     auto it = partitions_.find(m.partition());
     if (it == partitions_.end()) return;  // not (or no longer) ours
@@ -387,20 +426,30 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     message msg{m.offset(), payload_with_room(m),
                 m.timestamp().type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE ? m.timestamp().timestamp
                                                                                            : -1,
-                std::nullopt};
+                std::nullopt, std::nullopt};
     {
       std::lock_guard lock(status_mutex_);
       ++status_.messages;
     }
     if (metrics_) metrics_->consumed(1, m.len());
+    auto routed = route_of(m);
+    if (auto* e = std::get_if<model::error>(&routed)) {
+      msg.failure = record_failure(m.partition(), msg.offset, *e);
+      msg.data.clear();
+      ps.queued.push_back(std::move(msg));
+      return;
+    }
+    msg.routed = std::get<std::optional<route>>(std::move(routed));
+    const auto format = msg.routed ? msg.routed->format : format_;
     // Gzip is recognised by its first bytes (a message says nothing else about itself); one
     // over what an ingest holds, unpacked or not, or with its system properties, is a failure.
     auto ready = ingest::decompress(std::move(msg.data));
     if (auto* plain = std::get_if<std::string>(&ready); plain && !plain->empty() && !c().event_system_properties.empty())
-      ready = ingest::with_event_properties(format_, *plain, system_properties(c().event_system_properties, m));
+      ready = ingest::with_event_properties(format, *plain, system_properties(c().event_system_properties, m));
     if (auto* e = std::get_if<model::error>(&ready)) {
-      msg.failure = record_failure(m.partition(), msg.offset, *e);
+      msg.failure = record_failure(m.partition(), msg.offset, *e, msg.routed ? &msg.routed->table : nullptr);
       msg.data.clear();
+      msg.routed.reset();  // only its offset goes on, with the connection's own table
     } else {
       msg.data = std::move(std::get<std::string>(ready));
     }
@@ -433,9 +482,12 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     const bool singly = ps.queued.front().offset <= ps.one_by_one_through;
     // Which messages go (at least one; at most batch_limit bytes; one alone while bisecting),
     // then their data in one allocation.
+    // A batch goes to one table: it ends where a message is routed elsewhere than the first.
+    const auto routed = ps.queued.front().routed;
     size_t count = 0, bytes = 0;
     for (const auto& next : ps.queued) {
-      if (count > 0 && (singly || next.offset <= ps.one_by_one_through || bytes + next.data.size() > ps.batch_limit))
+      if (count > 0 && (singly || next.offset <= ps.one_by_one_through || bytes + next.data.size() > ps.batch_limit ||
+                        (next.routed != routed && !next.data.empty())))
         break;
       bytes += next.data.size();
       ++count;
@@ -452,9 +504,9 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     if (ps.paused && !ps.throttled && ps.queued_bytes < settings_.max_batch_bytes) pause_fetching(p, ps, false);
     const int64_t first = ps.in_flight.front().offset, last = ps.in_flight.back().offset;
     call.database = target_.database;
-    call.table = c().table;
-    call.format = format_;
-    call.mapping_name = c().mapping_name;
+    call.table = routed ? routed->table : c().table;
+    call.format = routed ? routed->format : format_;
+    call.mapping_name = routed ? routed->mapping : c().mapping_name;
     // The same messages are always the same request: a retry after an unknown outcome (a
     // restart, a lost answer) is answered as a duplicate instead of storing the rows twice.
     call.request_id = fmt::format("dc{}:{}:{}-{}", c().id, p, first, last);
@@ -512,6 +564,13 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       return;
     }
     const auto& e = std::get<model::error>(outcome);
+    // A message routed (by its headers) to a table or mapping that does not exist is that
+    // message's failure, listed and passed over (both errors are permanent): only the
+    // connection's own target holds.
+    const bool routed_away =
+        std::any_of(ps.in_flight.begin(), ps.in_flight.end(), [](const auto& m) { return m.routed.has_value(); });
+    const bool passed_over =
+        routed_away && (e.code == "BadRequest_TableNotExist" || e.code == "BadRequest_MappingReferenceWasNotFound");
     auto again = [&](clock::duration after) {
       for (auto it = ps.in_flight.rbegin(); it != ps.in_flight.rend(); ++it) {
         ps.queued_bytes += it->data.size();
@@ -524,7 +583,7 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       std::lock_guard lock(status_mutex_);
       status_.last_error = e.code + ": " + e.message;
     }
-    if (holds(e)) {
+    if (holds(e) && !passed_over) {
       set_state("Paused", e.message);
       return again(1s);
     }
@@ -552,14 +611,17 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     // This message cannot go in: recorded, and passed over — its offset goes with the next
     // batch (or on its own: an empty message stores only the position).
     auto& bad = ps.in_flight.front();
-    bad.failure = record_failure(p, bad.offset, e);
+    bad.failure = record_failure(p, bad.offset, e, bad.routed ? &bad.routed->table : nullptr);
     bad.data.clear();
+    bad.routed.reset();  // only its offset goes on, with the connection's own table
     again(0s);
   }
 
   // A message that cannot go in: logged and counted now; stored (`.show ingestion failures`)
   // with the offset that moves past it.
-  model::ingestion_failure record_failure(int32_t partition, int64_t offset, const model::error& e) {
+  // `table`: the one the message was routed to by its headers, if not the connection's.
+  model::ingestion_failure record_failure(int32_t partition, int64_t offset, const model::error& e,
+                                          const std::string* table = nullptr) {
     spdlog::warn("data connection '{}' of database '{}': message {} of partition {} of topic '{}' not ingested: {}: {}",
                  c().name, target_.database, offset, partition, c().topic, e.code, e.message);
     if (metrics_) metrics_->failed(e.code);
@@ -567,8 +629,8 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
       std::lock_guard lock(status_mutex_);
       ++status_.failures;
     }
-    return {model::now_ticks(), target_.database, c().table, c().name, c().id, c().topic, partition, offset, e.code,
-            e.message};
+    return {model::now_ticks(), target_.database, table ? *table : c().table, c().name, c().id, c().topic, partition,
+            offset, e.code, e.message};
   }
 
   // Each partition read here: how many messages are not stored yet (the partition's end as the

@@ -417,6 +417,62 @@ TEST(data_connection, two_nodes_share_partitions_through_a_stop_a_return_and_a_k
       << records_left() << " record(s) left";
 }
 
+// Event Hub's per-event properties Table, Format and IngestionMappingReference, as Kafka headers,
+// send a message elsewhere than its connection says; a message routed to a table or mapping
+// that does not exist, or with a format that is none, is listed as a failure and passed over
+// (the connection's own table holds instead: the first test). Case-sensitive, as Kusto's.
+TEST(data_connection, headers_route_a_message_to_another_table_format_and_mapping) {
+  kafka_mock kafka({{"routed", 1}});
+  temp_dir dir;
+  node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
+  client::connection c(node.rpc_address());
+  ok(c.command("", ".create database D"));
+  ok(c.command("D", ".create table J (a:long, b:string)"));
+  ok(c.command("D", ".create table C (a:long, b:string)"));
+  ok(c.command("D", R"(.create table J ingestion json mapping "m" '[{"column":"a","Properties":{"Path":"$.x"}},)"
+                    R"({"column":"b","Properties":{"Path":"$.y"}}]')"));
+  ok(c.command("D", R"(.create table C ingestion csv mapping "swapped" '[{"column":"a","Properties":{"Ordinal":"1"}},)"
+                    R"({"column":"b","Properties":{"Ordinal":"0"}}]')"));
+  ok(c.command("D", ".alter database D policy streamingingestion enable"));
+  ok(c.command("", ".create database D data connection rt kind=kafka with (bootstrapServers='" + kafka.bootstrap() +
+                       "', topic='routed', consumerGroup='tributary-rt', table='J', format='json', mappingName='m', "
+                       "startFrom='earliest')"));
+  kafka_producer producer(kafka.bootstrap());
+  using headers = std::vector<std::pair<std::string, std::string>>;
+  producer.produce("routed", 0, "", R"({"x":1,"y":"j"})");
+  producer.produce("routed", 0, "", "2,c\n", std::nullopt, headers{{"Table", "C"}, {"Format", "csv"}});
+  producer.produce("routed", 0, "", "c,3\n", std::nullopt,
+                   headers{{"Table", "C"}, {"Format", "CSV"}, {"IngestionMappingReference", "swapped"}});
+  producer.produce("routed", 0, "", R"({"x":4,"y":"j"})", std::nullopt, headers{{"Table", "Nope"}});
+  producer.produce("routed", 0, "", "5,c\n", std::nullopt, headers{{"Table", "C"}, {"Format", "parquet"}});
+  producer.produce("routed", 0, "", "6,c\n", std::nullopt,
+                   headers{{"Table", "C"}, {"Format", "csv"}, {"IngestionMappingReference", "missing"}});
+  producer.produce("routed", 0, "", R"({"x":7,"y":"j"})", std::nullopt, headers{{"table", "C"}});  // not "Table"
+  producer.produce("routed", 0, "", "8,c\n", std::nullopt, headers{{"Table", "C"}, {"Format", "csv"}});
+  producer.flush();
+  EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") == 2 && scalar(c, "C | count") == 3; },
+                         std::chrono::seconds(30)))
+      << "J " << scalar(c, "J | count") << ", C " << scalar(c, "C | count") << "\n" << shown_state(c);
+  EXPECT_EQ(scalar(c, "J | summarize sum(a)"), 1 + 7);
+  EXPECT_EQ(scalar(c, "C | summarize sum(a)"), 2 + 3 + 8);
+  EXPECT_EQ(scalar(c, "C | where b == 'c' | count"), 3) << "the swapped mapping read column 1 into a";
+  auto failures = ok(c.command("", ".show ingestion failures"));
+  std::map<std::string, std::string> why;  // table -> error code
+  for (const auto& row : failures.rows) {
+    std::string table, code;
+    for (size_t i = 0; i < failures.columns.size(); ++i) {
+      if (failures.columns[i].name == "Table") table = std::get<std::string>(row[i]);
+      if (failures.columns[i].name == "ErrorCode") code = std::get<std::string>(row[i]);
+    }
+    why[table + " " + code] = code;
+  }
+  EXPECT_EQ(failures.rows.size(), 3u);
+  EXPECT_TRUE(why.contains("Nope BadRequest_TableNotExist")) << failures.rows.size();
+  EXPECT_TRUE(why.contains("J BadRequest_InvalidFormat"));
+  EXPECT_TRUE(why.contains("C BadRequest_MappingReferenceWasNotFound"));
+  EXPECT_EQ(shown(c, "rt", "State"), "Running") << shown_state(c);
+}
+
 // Event Hub's system properties into columns: CSV records get them as their first fields in
 // Kusto's order (whatever order the connection lists them in), JSON objects as members a mapping
 // reads by path; every record of a message carries its message's.

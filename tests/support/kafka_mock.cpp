@@ -236,14 +236,28 @@ kafka_producer::~kafka_producer() {
 }
 
 void kafka_producer::produce(const std::string& topic, int partition, std::string_view key, std::string_view value,
-                             std::optional<int64_t> timestamp_ms) {
+                             std::optional<int64_t> timestamp_ms,
+                             const std::vector<std::pair<std::string, std::string>>& headers) {
   impl_->throw_failed();
+  // librdkafka owns the headers once a produce succeeds; until then they are ours.
+  std::unique_ptr<RdKafka::Headers> owned;
+  if (!headers.empty()) {
+    owned.reset(RdKafka::Headers::create());
+    for (const auto& [name, v] : headers) owned->add(name, v.data(), v.size());
+  }
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   for (;;) {
-    const auto err = impl_->producer->produce(
-        topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()), value.size(),
-        key.empty() ? nullptr : key.data(), key.size(), timestamp_ms.value_or(0), nullptr);
-    if (err == RdKafka::ERR_NO_ERROR) break;
+    const auto err =
+        owned ? impl_->producer->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                         value.size(), key.empty() ? nullptr : key.data(), key.size(),
+                                         timestamp_ms.value_or(0), owned.get(), nullptr)
+              : impl_->producer->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                         value.size(), key.empty() ? nullptr : key.data(), key.size(),
+                                         timestamp_ms.value_or(0), nullptr);
+    if (err == RdKafka::ERR_NO_ERROR) {
+      (void)owned.release();  // librdkafka frees them with the message
+      break;
+    }
     // The local queue is full: serve delivery reports until there is room.
     if (err == RdKafka::ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
       impl_->producer->poll(100);

@@ -81,8 +81,10 @@ class kafka_producer {
   /// local queue is full. Throws std::runtime_error with librdkafka's text when the message is
   /// refused (unknown topic or partition, too large) or an earlier delivery failed (each
   /// failure is thrown once, by this or `flush`).
+  /// `headers`: the message's Kafka headers (Event Hub's event properties arrive as these).
   void produce(const std::string& topic, int partition, std::string_view key, std::string_view value,
-               std::optional<int64_t> timestamp_ms = std::nullopt);
+               std::optional<int64_t> timestamp_ms = std::nullopt,
+               const std::vector<std::pair<std::string, std::string>>& headers = {});
   /// Waits until every queued message is acknowledged. Throws std::runtime_error if one failed
   /// (topic, partition and librdkafka's error) or some are unacknowledged after `timeout`; the
   /// latter stay queued, so a later `flush` can still see them delivered.
