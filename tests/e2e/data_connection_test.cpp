@@ -110,13 +110,19 @@ class steady_feeder {
   std::thread thread_;
 };
 
-void setup(client::connection& c, const std::string& bootstrap) {
+// Database D with tables J (a json mapping m: $.x, $.y) and C, streaming on.
+void setup_tables(client::connection& c) {
   ok(c.command("", ".create database D"));
   ok(c.command("D", ".create table J (a:long, b:string)"));
   ok(c.command("D", ".create table C (a:long, b:string)"));
   ok(c.command("D", R"(.create table J ingestion json mapping "m" '[{"column":"a","Properties":{"Path":"$.x"}},)"
                     R"({"column":"b","Properties":{"Path":"$.y"}}]')"));
   ok(c.command("D", ".alter database D policy streamingingestion enable"));
+}
+
+// setup_tables, and connections js (topic json into J) and cs (topic csv, gzip, into C).
+void setup(client::connection& c, const std::string& bootstrap) {
+  setup_tables(c);
   ok(c.command("", ".create database D data connection js kind=kafka with (bootstrapServers='" + bootstrap +
                        "', topic='json', consumerGroup='tributary-js', table='J', format='json', mappingName='m')"));
   ok(c.command("", ".create database D data connection cs kind=kafka with (bootstrapServers='" + bootstrap +
@@ -426,14 +432,9 @@ TEST(data_connection, headers_route_a_message_to_another_table_format_and_mappin
   temp_dir dir;
   node_process node(dir.path() / "data", {"--streaming-ingestion=on"});
   client::connection c(node.rpc_address());
-  ok(c.command("", ".create database D"));
-  ok(c.command("D", ".create table J (a:long, b:string)"));
-  ok(c.command("D", ".create table C (a:long, b:string)"));
-  ok(c.command("D", R"(.create table J ingestion json mapping "m" '[{"column":"a","Properties":{"Path":"$.x"}},)"
-                    R"({"column":"b","Properties":{"Path":"$.y"}}]')"));
+  setup_tables(c);
   ok(c.command("D", R"(.create table C ingestion csv mapping "swapped" '[{"column":"a","Properties":{"Ordinal":"1"}},)"
                     R"({"column":"b","Properties":{"Ordinal":"0"}}]')"));
-  ok(c.command("D", ".alter database D policy streamingingestion enable"));
   ok(c.command("", ".create database D data connection rt kind=kafka with (bootstrapServers='" + kafka.bootstrap() +
                        "', topic='routed', consumerGroup='tributary-rt', table='J', format='json', mappingName='m', "
                        "startFrom='earliest')"));
