@@ -400,6 +400,14 @@ class consumer final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
     };
     const auto table = header("Table"), format = header("Format"), mapping = header("IngestionMappingReference");
     if (!table && !format && !mapping) return std::optional<route>{};
+    // Kusto's names are at most 1,024 characters: a longer header is no name (and is not kept).
+    constexpr size_t longest_name = 1024;
+    for (const auto& [name, value] : {std::pair{"Table", &table}, {"Format", &format}, {"IngestionMappingReference", &mapping}})
+      if (*value && (*value)->size() > longest_name)
+        return model::error{"BadRequest_InvalidArgument",
+                            fmt::format("the message's {} header is {} bytes; a name is at most {} characters", name,
+                                        (*value)->size(), longest_name),
+                            true};
     route r{table.value_or(c().table), format_, mapping.value_or(c().mapping_name)};
     if (format) {
       const auto f = ingest::parse_format(*format);

@@ -450,6 +450,7 @@ TEST(data_connection, headers_route_a_message_to_another_table_format_and_mappin
                    headers{{"Table", "C"}, {"Format", "csv"}, {"IngestionMappingReference", "missing"}});
   producer.produce("routed", 0, "", R"({"x":7,"y":"j"})", std::nullopt, headers{{"table", "C"}});  // not "Table"
   producer.produce("routed", 0, "", "8,c\n", std::nullopt, headers{{"Table", "C"}, {"Format", "csv"}});
+  producer.produce("routed", 0, "", "9,c\n", std::nullopt, headers{{"Table", std::string(2000, 'T')}});
   producer.flush();
   EXPECT_TRUE(eventually([&] { return scalar(c, "J | count") == 2 && scalar(c, "C | count") == 3; },
                          std::chrono::seconds(30)))
@@ -467,10 +468,11 @@ TEST(data_connection, headers_route_a_message_to_another_table_format_and_mappin
     }
     why[table + " " + code] = code;
   }
-  EXPECT_EQ(failures.rows.size(), 3u);
+  EXPECT_EQ(failures.rows.size(), 4u);
   EXPECT_TRUE(why.contains("Nope BadRequest_TableNotExist")) << failures.rows.size();
   EXPECT_TRUE(why.contains("J BadRequest_InvalidFormat"));
   EXPECT_TRUE(why.contains("C BadRequest_MappingReferenceWasNotFound"));
+  EXPECT_TRUE(why.contains("J BadRequest_InvalidArgument")) << "a 2,000-byte table name is no name";
   EXPECT_EQ(shown(c, "rt", "State"), "Running") << shown_state(c);
 }
 
