@@ -281,10 +281,9 @@ void rowstore_writer::stop() {
 void rowstore_writer::run() {
   auto& impl = *store_.impl_;
   std::vector<rowstore_write> group;
-  // One write batch for every group, its buffer kept: built afresh, a group of many megabytes
-  // grew its buffer by doubling (each time a copy) into new pages (each a page fault), which was
-  // most of this thread's time under many tables' ingest. It keeps at most what the largest
-  // group needed (max_commit_bytes and one write past it).
+  // One write batch for every group, its buffer kept while groups need about as much: built
+  // afresh, a group of many megabytes grew its buffer by doubling (each time a copy) into new
+  // pages (each a page fault), which was most of this thread's time under many tables' ingest.
   std::unique_ptr<rocksdb::WriteBatch> reused;
   for (;;) {
     size_t bytes = 0;
@@ -301,8 +300,13 @@ void rowstore_writer::run() {
     }
     auto start = std::chrono::steady_clock::now();
     const size_t need = bytes + group.size() * 256 + 64;  // the rows, and keys and small values
-    if (!reused || reused->Data().capacity() < need) reused = std::make_unique<rocksdb::WriteBatch>(need);
-    else reused->Clear();
+    // A buffer far larger than this group needs goes (a burst's buffer is not kept resident
+    // through a quiet hour); one too small is replaced at once by one of the right size.
+    const size_t kept_at_most = std::max<size_t>(4 * need, size_t{4} << 20);
+    if (!reused || reused->Data().capacity() < need || reused->Data().capacity() > kept_at_most)
+      reused = std::make_unique<rocksdb::WriteBatch>(need);
+    else
+      reused->Clear();
     rocksdb::WriteBatch& batch = *reused;
     bool failed = false;  // an armed fail point (tests): the group is not written
     for (const auto& w : group) {
